@@ -1,0 +1,31 @@
+"""Hardware abstraction: protocols, the real backends, and the by-name opener.
+
+This is the only package that names ``sim``: ``open_backend("sim")`` imports it
+lazily, the way gpiozero picks its pin factory from a name.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import BackendError
+
+BACKENDS = {
+    "pi": "hal.pi_backend",
+    "sim": "sim.backend",
+}
+
+
+def open_backend(name: str, **options):
+    """Open the hardware backend called ``name``; its module's ``open_backend(**options)``."""
+    try:
+        module_name = BACKENDS[name]
+    except KeyError:
+        raise BackendError(
+            f"unknown backend {name!r} (choose from {', '.join(sorted(BACKENDS))})"
+        ) from None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendError(f"backend {name!r} cannot be loaded: {exc}") from exc
+    return module.open_backend(**options)
