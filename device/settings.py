@@ -74,3 +74,40 @@ class CoachSettings:
     gait: GaitSettings = field(default_factory=GaitSettings)
     plan: PlanSettings = field(default_factory=PlanSettings)
     upright: UprightSettings = field(default_factory=UprightSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class MountSettings:
+    forward: str = setting("+x", "", "sensor axis pointing forward when upright", choices=("+x", "-x", "+y", "-y", "+z", "-z"))
+    up: str = setting("+z", "", "sensor axis pointing up when upright", choices=("+x", "-x", "+y", "-y", "+z", "-z"))
+
+
+@dataclass(frozen=True, slots=True)
+class ImuSettings:
+    i2c_bus: int = setting(1, "", "I2C bus number (/dev/i2c-N); 3 or another for the i2c-gpio overlay", (0, 32))
+    address: int = setting(0x28, "", "BNO055 I2C address (0x28, or 0x29 with ADR high)", choices=(0x28, 0x29))
+    fusion_mode: str = setting("IMUPLUS", "", "IMUPLUS (no magnetometer) or NDOF", choices=("IMUPLUS", "NDOF"))
+    fault_grace_s: float = setting(2.0, "s", "without valid samples this long: fault cue and re-initialise", (0.2, 60.0))
+
+
+@dataclass(frozen=True, slots=True)
+class PinSettings:
+    buzzer: str = setting("GPIO17", "", "buzzer pin (GPIO name); empty for none")
+    led: str = setting("GPIO27", "", "LED pin; empty for none")
+    motor: str = setting("", "", "vibration motor pin (through a transistor); empty for none")
+    button: str = setting("GPIO22", "", "button pin (to ground, internal pull-up); empty for none")
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    rate_hz: float = setting(100.0, "Hz", "samples per second", (25.0, 200.0))
+    button_hold_s: float = setting(3.0, "s", "holding the button this long captures the upright (calibrate)", (1.0, 10.0))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSettings:
+    coach: CoachSettings = field(default_factory=CoachSettings)
+    mount: MountSettings = field(default_factory=MountSettings)
+    imu: ImuSettings = field(default_factory=ImuSettings)
+    pins: PinSettings = field(default_factory=PinSettings)
+    loop: LoopSettings = field(default_factory=LoopSettings)

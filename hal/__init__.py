@@ -18,6 +18,11 @@ BACKENDS = {
 
 def open_backend(name: str, **options):
     """Open the hardware backend called ``name``; its module's ``open_backend(**options)``."""
+    return backend_module(name).open_backend(**options)
+
+
+def backend_module(name: str):
+    """The module behind backend ``name``, imported on first use."""
     try:
         module_name = BACKENDS[name]
     except KeyError:
@@ -28,4 +33,4 @@ def open_backend(name: str, **options):
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise BackendError(f"backend {name!r} cannot be loaded: {exc}") from exc
-    return module.open_backend(**options)
+    return module

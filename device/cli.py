@@ -1,0 +1,167 @@
+"""`walkcoach`: the command line. Bad input gets one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hal
+from hal.errors import WalkcoachError
+from hal.mount import Mount
+
+from .coach import Coach
+from .config import load_settings
+from .feedback import CuePlayer
+from .loop import CoachLoop
+from .settings import DeviceSettings
+from .summary import RunSummary, format_human
+
+log = logging.getLogger("walkcoach")
+
+
+class UsageError(WalkcoachError, ValueError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="walkcoach", description="Belt-worn walking coach for low back pain.")
+    parser.add_argument("--config", type=Path, help="config file (TOML)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sim = commands.add_parser("sim", help="run the coach on a simulated walk")
+    _add_sim_options(sim)
+    sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
+
+    run = commands.add_parser("run", help="run the coach on the belt (or the simulated belt)")
+    run.add_argument("--backend", choices=("pi", "sim"), default="pi")
+    _add_sim_options(run)
+    run.add_argument("--stats", action="store_true", help="print I2C transactions and bytes per tick")
+    return parser
+
+
+def _add_sim_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenario", help="simulated scenario (see `walkcoach sim --list`)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for the simulated walker")
+    parser.add_argument("--speed", choices=("max", "realtime"), default="max")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--mount", help="sensor mount as FORWARD,UP axes, e.g. -y,+x (default from config)")
+
+
+def _mount(args, settings: DeviceSettings) -> Mount:
+    if not args.mount:
+        return Mount(settings.mount.forward, settings.mount.up)
+    parts = args.mount.split(",")
+    if len(parts) != 2:
+        raise UsageError(f"--mount takes FORWARD,UP such as -y,+x, not {args.mount!r}")
+    return Mount(parts[0].strip(), parts[1].strip())
+
+
+def make_coach(settings: DeviceSettings, today: dt.date) -> Coach:
+    cap_s = settings.coach.plan.cap_s(today)
+    return Coach(settings.coach, rate_hz=settings.loop.rate_hz, cap_s=cap_s)
+
+
+def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
+    sim_module = hal.backend_module("sim")
+    if getattr(args, "list", False):
+        for name, description in sim_module.list_scenarios():
+            print(f"{name:<14} {description}")
+        return 0
+    scenario = args.scenario or sim_module.default_scenario()
+    known = [name for name, _ in sim_module.list_scenarios()]
+    if scenario not in known:
+        raise UsageError(f"unknown scenario {scenario!r} (choose from {', '.join(known)})")
+    mount = _mount(args, settings)
+    backend = hal.open_backend(
+        "sim",
+        scenario=scenario,
+        seed=args.seed,
+        rate_hz=settings.loop.rate_hz,
+        mount=mount,
+        speed=args.speed,
+        via_chip=via_chip,
+        pins=settings.pins,
+        fusion_mode=settings.imu.fusion_mode,
+    )
+    summary = RunSummary(hold_s=settings.coach.lean.hold_s)
+    coach = make_coach(settings, dt.date.today())
+    try:
+        loop = CoachLoop(
+            imu=backend.imu,
+            coach=coach,
+            player=CuePlayer(backend.outputs),
+            clock=backend.clock,
+            rate_hz=settings.loop.rate_hz,
+            fault_grace_s=settings.imu.fault_grace_s,
+            sinks=[summary],
+        )
+        started = time.perf_counter()
+        loop.run()
+        elapsed_s = time.perf_counter() - started
+    finally:
+        backend.close()
+    duration_s = backend.walk.duration_s
+    speed_x = duration_s / elapsed_s if elapsed_s > 0 else float("inf")
+    if args.json:
+        result = summary.to_json(duration_s)
+        result["scenario"] = scenario
+        result["seed"] = args.seed
+        result["cap_s"] = coach.session.planned_cap_s
+        result["speed_x"] = round(speed_x, 1)
+        result["truth"] = backend.walk.truth.to_json()
+        if getattr(args, "stats", False) and backend.bus is not None:
+            result["i2c"] = backend.bus.stats_per_tick(loop.stats.ticks)
+        print(json.dumps(result))
+    else:
+        truth = backend.walk.truth
+        print(f"scenario {scenario} (seed {args.seed}), cap {coach.session.planned_cap_s / 60:.0f} min")
+        print(format_human(summary, duration_s))
+        print(
+            f"truth: walked {truth.walk_s / 60:.1f} min, {truth.steps} steps, "
+            f"{len(truth.lean_episodes)} sustained lean(s)"
+        )
+        print(f"simulated {duration_s / 60:.1f} min in {elapsed_s:.2f} s ({speed_x:.0f}x real time)")
+    return 0
+
+
+def cmd_run(args, settings: DeviceSettings) -> int:
+    if args.backend == "sim":
+        return cmd_sim(args, settings, via_chip=True)
+    raise UsageError("the pi backend arrives with the hardware path")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.verbose:
+            logging.getLogger().setLevel(logging.DEBUG)
+        settings = load_settings(args.config)
+        if args.command == "sim":
+            return cmd_sim(args, settings)
+        if args.command == "run":
+            return cmd_run(args, settings)
+        raise UsageError(f"unknown command {args.command}")
+    except UsageError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
+    except WalkcoachError as exc:
+        print(f"walkcoach: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

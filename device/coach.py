@@ -1,0 +1,187 @@
+"""The coach: one pure function of the sample stream, one sample at a time.
+
+No I/O, no wall clock, no threads: the loop feeds it samples (with their own
+timestamps) and turns the events it returns into cues, storage and status.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+from hal.types import ImuSample
+
+from .events import Cue, Event, EventKind
+from .gait import BoutTracker, StepDetector
+from .posture import RAD_TO_DEG, LeanDetector, UprightReference
+from .session import SessionTracker
+from .settings import CoachSettings
+
+NO_EVENTS: tuple[Event, ...] = ()
+GAP_SAMPLES = 2.5  # a step in time longer than this many sample periods is a hole in the data
+MAX_BRIDGED_GAP_S = 30.0  # a hole up to this long inside a bout is walked through if steps resume
+UPRIGHT_FROM_WALKING_S = 20.0  # no still standing yet: after this much walking, take its mean gravity as upright
+
+
+class CoachSnapshot(NamedTuple):
+    t_s: float
+    lean_deg: float
+    leaning: bool
+    walking: bool
+    walk_s: float
+    cap_s: float
+    steps: int
+    cadence_spm: float
+    upright_captured: bool
+    session_started: bool
+    pain_reports: int
+
+
+class Coach:
+    def __init__(self, settings: CoachSettings, *, rate_hz: float, cap_s: float) -> None:
+        self.settings = settings
+        self.rate_hz = rate_hz
+        self._gap_s = GAP_SAMPLES / rate_hz
+        self.upright = UprightReference(settings.upright, rate_hz)
+        self.lean = LeanDetector(settings.lean, rate_hz)
+        self.steps = StepDetector(settings.gait, rate_hz)
+        self.bouts = BoutTracker(settings.gait)
+        self.session = SessionTracker(settings.plan, cap_s)
+        self._session_end_pause_s = settings.gait.session_end_pause_s
+        self._last_t_s = -math.inf
+        self._last_walk_s = -math.inf
+        self._walking_up_sum = [0.0, 0.0, 0.0]
+        self._walking_up_n = 0
+        self._walking_up_need = round(UPRIGHT_FROM_WALKING_S * rate_hz)
+
+    # -- the hot path -------------------------------------------------------
+    def update(self, sample: ImuSample) -> Sequence[Event]:
+        t_s = sample.t_s
+        gx, gy, gz = sample.gravity_ms2
+        lx, ly, lz = sample.linear_acc_ms2
+        if t_s - self._last_t_s > self._gap_s and self._last_t_s != -math.inf:
+            self._on_gap(t_s - self._last_t_s)
+        self._last_t_s = t_s
+        gn = math.sqrt(gx * gx + gy * gy + gz * gz)
+        events = None
+        upright = self.upright
+        if upright.waiting and upright.update(sample.gravity_ms2, sample.linear_acc_ms2):
+            events = [Event(t_s, EventKind.UPRIGHT_CAPTURED, Cue.READY, "upright reference captured")]
+
+        bouts = self.bouts
+        step_s = self.steps.update(t_s, (lx * gx + ly * gy + lz * gz) / gn)
+        if step_s is not None:
+            if bouts.add_step(step_s):
+                events = self._walk_started(t_s, events)
+        elif bouts.in_bout:
+            bout = bouts.check_end(t_s)
+            if bout is not None:
+                events = self._walk_ended(t_s, bout, events)
+        walking = bouts.in_bout
+        if walking and not upright.captured:
+            events = self._upright_from_walking(t_s, gx / gn, gy / gn, gz / gn, events)
+
+        ux, uy, uz = upright.up
+        fx, fy, fz = upright.forward
+        raw_lean_deg = math.atan2(-(gx * fx + gy * fy + gz * fz), gx * ux + gy * uy + gz * uz) * RAD_TO_DEG
+        lean_event = self.lean.update(t_s, raw_lean_deg, walking and upright.captured)
+        if lean_event is not None:
+            if lean_event.kind is EventKind.LEAN_HELD and not upright.captured:
+                lean_event = lean_event._replace(cue=None)
+            events = [lean_event] if events is None else events + [lean_event]
+
+        session = self.session
+        if walking:
+            self._last_walk_s = t_s
+            session_event = session.update(t_s, session.completed_walk_s + bouts.live_duration_s(t_s), True)
+            if session_event is not None:
+                events = [session_event] if events is None else events + [session_event]
+        elif session.started and t_s - self._last_walk_s > self._session_end_pause_s:
+            events = self._session_ended(t_s, events)
+        return NO_EVENTS if events is None else events
+
+    # -- the rarer branches ---------------------------------------------------
+    def _on_gap(self, gap_s: float) -> None:
+        self.steps.restart()
+        self.lean.restart_filter()
+        if gap_s <= MAX_BRIDGED_GAP_S:
+            self.bouts.bridge_gap(gap_s)
+
+    def _walk_started(self, t_s: float, events):
+        self.session.started = True
+        ev = Event(t_s, EventKind.WALK_STARTED, why=f"walking from {self.bouts.bout_start_s():.1f} s")
+        return [ev] if events is None else events + [ev]
+
+    def _walk_ended(self, t_s: float, bout, events):
+        self.session.completed_walk_s += bout.duration_s
+        self.session.completed_steps += bout.steps
+        self._last_walk_s = bout.end_s
+        ev = Event(t_s, EventKind.WALK_ENDED, why=f"{bout.steps} steps at {bout.cadence_spm:.0f}/min", bout=bout)
+        return [ev] if events is None else events + [ev]
+
+    def _session_ended(self, t_s: float, events):
+        session = self.session
+        ev = Event(t_s, EventKind.SESSION_ENDED, why=f"walked {session.completed_walk_s / 60:.1f} min")
+        session.start_new()
+        return [ev] if events is None else events + [ev]
+
+    def _upright_from_walking(self, t_s: float, ux: float, uy: float, uz: float, events):
+        s = self._walking_up_sum
+        s[0] += ux
+        s[1] += uy
+        s[2] += uz
+        self._walking_up_n += 1
+        if self._walking_up_n < self._walking_up_need:
+            return events
+        self.upright.set(s)
+        ev = Event(t_s, EventKind.UPRIGHT_CAPTURED, Cue.READY, "upright reference taken from walking")
+        return [ev] if events is None else events + [ev]
+
+    # -- requests from outside (button, calibrate command, plan) ---------------
+    def request_upright_capture(self) -> None:
+        self.upright.request_capture()
+
+    def set_upright(self, up) -> None:
+        """Restore a saved upright reference (body-frame gravity direction)."""
+        self.upright.set(up)
+
+    def report_pain(self, t_s: float) -> list[Event]:
+        return self.session.report_pain(t_s, self.walk_s(t_s))
+
+    def set_planned_cap(self, cap_s: float) -> None:
+        """Today's cap changed (a new day, a new plan): applies from the next session."""
+        self.session.planned_cap_s = cap_s
+        if not self.session.started:
+            self.session.start_new(cap_s)
+
+    def walk_s(self, t_s: float) -> float:
+        return self.session.completed_walk_s + self.bouts.live_duration_s(t_s)
+
+    def finish(self, t_s: float) -> list[Event]:
+        """Close what is in progress (end of a recording, shutdown): the bout and the lean episode."""
+        events: list[Event] = []
+        bout = self.bouts.end()
+        if bout is not None:
+            events.extend(self._walk_ended(t_s, bout, None))
+        episode = self.lean.open_episode(t_s)
+        if episode is not None:
+            self.lean.leaning = False
+            events.append(Event(t_s, EventKind.LEAN_CLEARED, why="shutdown", lean=episode))
+        return events
+
+    def snapshot(self, t_s: float) -> CoachSnapshot:
+        bouts = self.bouts
+        median = bouts.median_step_s
+        return CoachSnapshot(
+            t_s=t_s,
+            lean_deg=self.lean.lean_deg,
+            leaning=self.lean.leaning,
+            walking=bouts.in_bout,
+            walk_s=self.walk_s(t_s),
+            cap_s=self.session.cap_s,
+            steps=self.session.completed_steps + bouts.live_steps(),
+            cadence_spm=60.0 / median if bouts.in_bout and median > 0 else 0.0,
+            upright_captured=self.upright.captured,
+            session_started=self.session.started,
+            pain_reports=self.session.pain_reports,
+        )

@@ -1,0 +1,244 @@
+"""Gait: steps from vertical lumbar acceleration, bouts of rhythmic steps, walk time.
+
+Steps: at each heel strike the pelvis, at the bottom of its inverted-pendulum
+arc, is pushed upward, so vertical acceleration (linear acceleration projected
+on gravity, whatever the sensor's axes) peaks once per step (Zijlstra & Hof
+2003). The signal is low-passed at 3 Hz (cadence up to 180 steps/min), its slow
+mean (sensor bias) removed, and a local maximum above an adaptive threshold
+becomes a step once no larger peak follows within ``CONFIRM_S``: a fixed delay,
+no look-ahead beyond it.
+
+Bouts: walking has a rhythm; fidgeting does not. A bout starts once
+``min_bout_steps`` consecutive steps have step times within the walking
+cadence range and within ``rhythm_tolerance`` of their median (healthy
+step-time variability is a few percent, pathological gait ~10 %). It goes on
+while steps keep coming within ``max_gap_s``. Its duration is first to last
+step plus one median step time (half a step before the first heel strike, half
+after the last), so walk time is the sum of bout durations.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .events import Bout
+from .settings import GaitSettings
+
+STEP_BAND_HZ = 3.0
+BIAS_TIME_CONSTANT_S = 2.0
+CONFIRM_S = 0.25  # a larger peak this soon after a candidate replaces it
+RELATIVE_THRESHOLD = 0.35  # a step's peak must reach this share of recent step peaks
+AMPLITUDE_MEMORY_S = 4.0  # recent step peaks are forgotten over this time when steps stop
+DOUBLE_STEP_SHARE = 0.55  # in a bout, an interval shorter than this share of the median is a double detection
+RECENT_INTERVALS = 8
+
+
+def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, float, float, float]:
+    """2nd-order Butterworth low-pass (bilinear transform): b0, b1, b2, a1, a2."""
+    k = math.tan(math.pi * cutoff_hz / rate_hz)
+    norm = 1.0 / (1.0 + math.sqrt(2.0) * k + k * k)
+    b0 = k * k * norm
+    return b0, 2.0 * b0, b0, 2.0 * (k * k - 1.0) * norm, (1.0 - math.sqrt(2.0) * k + k * k) * norm
+
+
+class StepDetector:
+    """Causal step detection from vertical linear acceleration (m/s²), one sample at a time."""
+
+    def __init__(self, settings: GaitSettings, rate_hz: float) -> None:
+        cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)
+        self._b0, self._b1, self._b2, self._a1, self._a2 = _lowpass_biquad(cutoff_hz, rate_hz)
+        self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
+        self._min_peak_ms2 = settings.min_peak_ms2
+        self._min_interval_s = 0.85 * 60.0 / settings.max_cadence_spm
+        self.restart()
+        self._amplitude_ms2 = 0.0
+        self._last_step_s = -math.inf
+
+    def restart(self) -> None:
+        """Forget the filter state (after a gap in the data)."""
+        self._x1 = self._x2 = 0.0
+        self._z1 = self._z2 = 0.0
+        self._bias = 0.0
+        self._y1 = self._y2 = 0.0
+        self._t1 = 0.0
+        self._candidate_s = -math.inf
+        self._candidate_ms2 = 0.0
+        self._has_candidate = False
+        self._warmup = 3
+
+    def update(self, t_s: float, acc_vertical_ms2: float) -> float | None:
+        """Feed one sample; returns the time of a confirmed step, else None."""
+        x = acc_vertical_ms2
+        z = self._b0 * x + self._b1 * self._x1 + self._b2 * self._x2 - self._a1 * self._z1 - self._a2 * self._z2
+        self._x2 = self._x1
+        self._x1 = x
+        self._z2 = self._z1
+        self._z1 = z
+        self._bias += self._bias_alpha * (z - self._bias)
+        y = z - self._bias
+        y1 = self._y1
+        step_s = None
+        if self._warmup:
+            self._warmup -= 1
+        elif y1 > self._y2 and y1 >= y:
+            self._consider_peak(self._t1, y1)
+        if self._has_candidate and t_s - self._candidate_s >= CONFIRM_S:
+            step_s = self._confirm()
+        self._y2 = y1
+        self._y1 = y
+        self._t1 = t_s
+        return step_s
+
+    def _consider_peak(self, peak_s: float, peak_ms2: float) -> None:
+        if peak_s - self._last_step_s < self._min_interval_s:
+            return
+        recent = self._amplitude_ms2 * math.exp(-(peak_s - self._last_step_s) / AMPLITUDE_MEMORY_S)
+        if peak_ms2 < self._min_peak_ms2 or peak_ms2 < RELATIVE_THRESHOLD * recent:
+            return
+        if not self._has_candidate or peak_ms2 > self._candidate_ms2:
+            self._has_candidate = True
+            self._candidate_s = peak_s
+            self._candidate_ms2 = peak_ms2
+
+    def _confirm(self) -> float:
+        self._has_candidate = False
+        self._last_step_s = self._candidate_s
+        if self._amplitude_ms2 == 0.0:
+            self._amplitude_ms2 = self._candidate_ms2
+        else:
+            self._amplitude_ms2 += 0.3 * (self._candidate_ms2 - self._amplitude_ms2)
+        return self._candidate_s
+
+
+def _median(values) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = n // 2
+    return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+class BoutTracker:
+    """Turns step times into bouts and walk time."""
+
+    def __init__(self, settings: GaitSettings) -> None:
+        self._min_steps = settings.min_bout_steps
+        self._max_gap_s = settings.max_gap_s
+        self._tolerance = settings.rhythm_tolerance
+        self._min_interval_s = 60.0 / settings.max_cadence_spm * (1.0 - settings.rhythm_tolerance)
+        self._max_interval_s = 60.0 / settings.min_cadence_spm * (1.0 + settings.rhythm_tolerance)
+        self._pending: list[float] = []
+        self.in_bout = False
+        self._gap_allowance_s = 0.0
+        self._reset_bout()
+
+    def _reset_bout(self) -> None:
+        self._first_s = 0.0
+        self._last_s = 0.0
+        self._steps = 0
+        self._intervals: list[float] = []
+        self._all_intervals: list[float] = []
+        self._median_s = 0.0
+
+    @property
+    def median_step_s(self) -> float:
+        return self._median_s
+
+    @property
+    def last_step_s(self) -> float:
+        return self._last_s
+
+    def bout_start_s(self) -> float:
+        return self._first_s - 0.5 * self._median_s
+
+    def live_duration_s(self, t_s: float) -> float:
+        """Walk time of the bout in progress at ``t_s``: grows with the clock up to half a step past the last step."""
+        if not self.in_bout:
+            return 0.0
+        half = 0.5 * self._median_s
+        return min(t_s, self._last_s + half) - (self._first_s - half)
+
+    def live_steps(self) -> int:
+        return self._steps if self.in_bout else 0
+
+    def bridge_gap(self, gap_s: float) -> None:
+        """The sample stream had a hole of ``gap_s``: if walking resumes right after it, the bout goes on."""
+        if self.in_bout:
+            self._gap_allowance_s += gap_s
+
+    def add_step(self, step_s: float) -> bool:
+        """Feed a detected step; True when it started a bout."""
+        if self.in_bout:
+            self._continue_bout(step_s)
+            return False
+        pending = self._pending
+        if pending and step_s - pending[-1] > self._max_gap_s:
+            pending.clear()
+        pending.append(step_s)
+        n = self._min_steps
+        if len(pending) < n:
+            return False
+        window = pending[-n:]
+        intervals = [b - a for a, b in zip(window, window[1:])]
+        median_s = _median(intervals)
+        rhythmic = self._min_interval_s <= median_s <= self._max_interval_s and all(
+            abs(i - median_s) <= self._tolerance * median_s for i in intervals
+        )
+        if not rhythmic:
+            del pending[: len(pending) - n + 1]
+            return False
+        self.in_bout = True
+        self._first_s = window[0]
+        self._last_s = window[-1]
+        self._steps = n
+        self._intervals = intervals[-RECENT_INTERVALS:]
+        self._all_intervals = list(intervals)
+        self._median_s = median_s
+        pending.clear()
+        return True
+
+    def _continue_bout(self, step_s: float) -> None:
+        interval = step_s - self._last_s
+        median_s = self._median_s
+        if interval < DOUBLE_STEP_SHARE * median_s:
+            return
+        self._gap_allowance_s = 0.0
+        whole_steps = max(1, round(interval / median_s))
+        if whole_steps > 1 and abs(interval / whole_steps - median_s) > self._tolerance * median_s:
+            whole_steps = 1  # a hesitation, not missed steps: count the step that came
+        self._steps += whole_steps
+        self._last_s = step_s
+        per_step = interval / whole_steps
+        self._all_intervals.append(per_step)
+        recent = self._intervals
+        recent.append(per_step)
+        if len(recent) > RECENT_INTERVALS:
+            del recent[0]
+        self._median_s = _median(recent)
+
+    def check_end(self, t_s: float) -> Bout | None:
+        """Call every sample while in a bout; returns the bout when it has ended."""
+        if t_s - self._last_s <= self._max_gap_s + self._gap_allowance_s:
+            return None
+        return self.end()
+
+    def end(self) -> Bout | None:
+        """Close the bout in progress (at its last step) and return it."""
+        if not self.in_bout:
+            return None
+        half = 0.5 * self._median_s
+        intervals = self._all_intervals
+        span_s = self._last_s - self._first_s
+        cadence_spm = 60.0 * (self._steps - 1) / span_s if span_s > 0 else 0.0
+        mean = sum(intervals) / len(intervals)
+        variance = sum((i - mean) ** 2 for i in intervals) / len(intervals)
+        bout = Bout(
+            start_s=self._first_s - half,
+            end_s=self._last_s + half,
+            steps=self._steps,
+            cadence_spm=cadence_spm,
+            step_time_cv=math.sqrt(variance) / mean if mean > 0 else 0.0,
+        )
+        self.in_bout = False
+        self._gap_allowance_s = 0.0
+        self._reset_bout()
+        return bout

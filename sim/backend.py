@@ -1,0 +1,115 @@
+"""The "sim" backend: the synthetic walker as the IMU, gpiozero's MockFactory as the pins.
+
+Two IMU paths, one loop:
+- direct: walker samples, remapped sensor->body by hal's mount code;
+- chip: the real Adafruit driver and our Bno055Imu talking to an emulated BNO055
+  on an emulated I2C bus (with optional fault injection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hal.errors import EndOfStream
+from hal.gpio import close_all, open_button, open_outputs
+from hal.mount import Mount
+from hal.types import ImuSample
+
+from .clock import PacedClock, VirtualClock
+from .walker import SimulatedWalk, simulate
+
+ZERO3 = (0.0, 0.0, 0.0)
+
+
+class DirectImu:
+    """Walker samples at the clock's time, in the body frame through the configured mount."""
+
+    def __init__(self, walk: SimulatedWalk, clock, mount: Mount) -> None:
+        self._clock = clock
+        self._rate_hz = walk.rate_hz
+        self._n = len(walk.t_s)
+        self._gravity = list(map(tuple, mount.remap_array(walk.gravity_ms2).tolist()))
+        self._linear = list(map(tuple, mount.remap_array(walk.linear_acc_ms2).tolist()))
+
+    def read(self) -> ImuSample:
+        t_s = self._clock.monotonic()
+        i = int(t_s * self._rate_hz + 0.5)
+        if i >= self._n:
+            raise EndOfStream("scenario finished")
+        return ImuSample(t_s, self._gravity[i], self._linear[i], ZERO3, 3)
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class SimBackend:
+    imu: object
+    outputs: dict
+    button: object
+    clock: object
+    walk: SimulatedWalk
+    pin_factory: object
+    bus: object = None
+    extras: dict = field(default_factory=dict)
+
+    def close(self) -> None:
+        close_all(self.outputs)
+        if self.button is not None:
+            self.button.close()
+        self.imu.close()
+
+
+def open_backend(
+    *,
+    scenario: str,
+    seed: int = 0,
+    rate_hz: float = 100.0,
+    mount: Mount = Mount(),
+    true_mount: Mount | None = None,
+    speed: str = "max",
+    via_chip: bool = False,
+    pins=None,
+    state_dir: Path | None = None,
+    fusion_mode: str = "IMUPLUS",
+    faults=None,
+) -> SimBackend:
+    """Open the simulated belt. ``true_mount`` is how the walker wears it (default: as configured)."""
+    from gpiozero.pins.mock import MockFactory
+
+    walk = simulate(scenario, seed, rate_hz=rate_hz, mount=true_mount or mount)
+    clock = VirtualClock() if speed == "max" else PacedClock()
+    pin_factory = MockFactory()
+    outputs = open_outputs(
+        buzzer=getattr(pins, "buzzer", "GPIO17"),
+        led=getattr(pins, "led", "GPIO27"),
+        motor=getattr(pins, "motor", ""),
+        pin_factory=pin_factory,
+    )
+    button = open_button(getattr(pins, "button", "GPIO22"), pin_factory=pin_factory)
+    bus = None
+    if via_chip:
+        from .chip_path import open_chip_imu
+
+        imu, bus = open_chip_imu(
+            walk, clock, mount=mount, state_dir=state_dir, fusion_mode=fusion_mode, faults=faults
+        )
+    else:
+        imu = DirectImu(walk, clock, mount)
+    return SimBackend(imu=imu, outputs=outputs, button=button, clock=clock, walk=walk, pin_factory=pin_factory, bus=bus)
+
+
+def list_scenarios() -> list[tuple[str, str]]:
+    from .scenarios import SCENARIOS
+
+    return [(name, scenario.description) for name, scenario in SCENARIOS.items()]
+
+
+def default_scenario() -> str:
+    from .scenarios import DEFAULT_SCENARIO
+
+    return DEFAULT_SCENARIO
