@@ -1,0 +1,167 @@
+"""A busio-compatible I2C bus over smbus2, so the Adafruit drivers run without Blinka's board detection.
+
+``SMBusI2C`` offers exactly what ``adafruit_bus_device.I2CDevice`` calls on a bus:
+``try_lock/unlock``, ``writeto``, ``readfrom_into``, ``writeto_then_readfrom`` (one
+combined transaction with a repeated start, through ``SMBus.i2c_rdwr``) and ``scan``.
+Bus errors stay ``OSError`` (errno 121 EREMOTEIO on a NACK, 110 ETIMEDOUT on a stuck
+bus); the device classes above decide what they mean.
+
+Every transaction is counted in ``stats`` (transactions, bytes on the wire, errors):
+"on the wire" counts, per message, the address byte plus the data bytes, and
+ignores start/stop/ack bits.
+"""
+
+from __future__ import annotations
+
+import threading
+
+# i2cdetect's rule: addresses where a quick write can upset some chips (EEPROMs and
+# the like) are probed with a one-byte read instead.
+_READ_PROBE_RANGES = (range(0x30, 0x38), range(0x50, 0x60))
+
+
+class I2CStats:
+    """Running totals of one bus's traffic; cheap enough to update on every transaction."""
+
+    __slots__ = ("transactions", "wire_bytes", "errors")
+
+    def __init__(self, transactions: int = 0, wire_bytes: int = 0, errors: int = 0) -> None:
+        self.transactions = transactions
+        self.wire_bytes = wire_bytes  # address byte + data bytes, per message
+        self.errors = errors  # transactions that raised OSError
+
+    def snapshot(self) -> I2CStats:
+        return I2CStats(self.transactions, self.wire_bytes, self.errors)
+
+    def __sub__(self, other: I2CStats) -> I2CStats:
+        return I2CStats(
+            self.transactions - other.transactions,
+            self.wire_bytes - other.wire_bytes,
+            self.errors - other.errors,
+        )
+
+    def reset(self) -> None:
+        self.transactions = self.wire_bytes = self.errors = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"I2CStats(transactions={self.transactions}, wire_bytes={self.wire_bytes}, "
+            f"errors={self.errors})"
+        )
+
+
+class SMBusI2C:
+    """The Linux I2C bus ``/dev/i2c-<bus_number>`` with busio.I2C's interface.
+
+    ``bus_number`` is 1 for the Pi's header pins, or e.g. 3 for an ``i2c-gpio``
+    overlay (a bit-banged bus that tolerates the BNO055's clock stretching).
+    Opening needs read/write access to the device node (group ``i2c``).
+    """
+
+    def __init__(self, bus_number: int = 1) -> None:
+        import smbus2  # runtime dependency; imported here so importing hal never needs it
+
+        self.bus_number = bus_number
+        self.stats = I2CStats()
+        self._msg = smbus2.i2c_msg
+        self._bus = smbus2.SMBus(bus_number)
+        self._lock = threading.Lock()
+
+    # -- busio's locking: non-blocking, released by the same user ---------------------
+    def try_lock(self) -> bool:
+        return self._lock.acquire(blocking=False)
+
+    def unlock(self) -> None:
+        self._lock.release()
+
+    # -- transfers ----------------------------------------------------------------------
+    def writeto(self, address: int, buffer, *, start: int = 0, end: int | None = None) -> None:
+        """Write ``buffer[start:end]`` to ``address`` then stop; an empty write is a probe."""
+        data = buffer[start:end]  # i2c_msg.write copies it into a ctypes buffer
+        stats = self.stats
+        stats.transactions += 1
+        stats.wire_bytes += 1 + len(data)
+        try:
+            if data:
+                self._bus.i2c_rdwr(self._msg.write(address, data))
+            else:
+                # A zero-length write is an address-only probe: SMBus "quick write".
+                self._bus.write_quick(address)
+        except OSError:
+            stats.errors += 1
+            raise
+
+    def readfrom_into(self, address: int, buffer, *, start: int = 0, end: int | None = None) -> None:
+        """Fill ``buffer[start:end]`` with bytes read from ``address``."""
+        if end is None:
+            end = len(buffer)
+        read = self._msg.read(address, end - start)
+        stats = self.stats
+        stats.transactions += 1
+        stats.wire_bytes += 1 + end - start
+        try:
+            self._bus.i2c_rdwr(read)
+        except OSError:
+            stats.errors += 1
+            raise
+        buffer[start:end] = bytes(read)
+
+    def writeto_then_readfrom(
+        self,
+        address: int,
+        buffer_out,
+        buffer_in,
+        *,
+        out_start: int = 0,
+        out_end: int | None = None,
+        in_start: int = 0,
+        in_end: int | None = None,
+    ) -> None:
+        """Write then read in ONE transaction (repeated start, no stop in between)."""
+        if in_end is None:
+            in_end = len(buffer_in)
+        data = buffer_out[out_start:out_end]
+        read = self._msg.read(address, in_end - in_start)
+        stats = self.stats
+        stats.transactions += 1
+        stats.wire_bytes += 2 + len(data) + in_end - in_start
+        try:
+            self._bus.i2c_rdwr(self._msg.write(address, data), read)
+        except OSError:
+            stats.errors += 1
+            raise
+        buffer_in[in_start:in_end] = bytes(read)
+
+    def scan(self) -> list[int]:
+        """Addresses 0x08..0x77 that acknowledge, probed the way ``i2cdetect`` does."""
+        found = []
+        stats = self.stats
+        for address in range(0x08, 0x78):
+            read_probe = any(address in r for r in _READ_PROBE_RANGES)
+            stats.transactions += 1
+            stats.wire_bytes += 2 if read_probe else 1
+            try:
+                if read_probe:
+                    self._bus.read_byte(address)
+                else:
+                    self._bus.write_quick(address)
+            except OSError:
+                stats.errors += 1
+                continue
+            found.append(address)
+        return found
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def close(self) -> None:
+        self._bus.close()
+
+    deinit = close  # busio's name
+
+    def __enter__(self) -> SMBusI2C:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SMBusI2C(bus_number={self.bus_number})"

@@ -1,0 +1,461 @@
+"""The emulated BNO055 under the real Adafruit driver, and Bno055Imu over it (no hardware)."""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import types
+
+import adafruit_bno055
+import numpy as np
+import pytest
+
+from hal.bno055 import CALIBRATION_FILE, Bno055Imu
+from hal.errors import ConfigError, EndOfStream, ImuError
+from hal.mount import Mount
+from sim.bno055_chip import (
+    ACCEL_CALIBRATION_S,
+    BOOT_S,
+    CONFIG_MODE,
+    DEFAULT_LEARNED_OFFSETS,
+    GYRO_CALIBRATION_S,
+    IMUPLUS_MODE,
+    NDOF_MODE,
+    TO_CONFIG_S,
+    TO_OPERATION_S,
+    EmulatedBno055,
+    WalkSignal,
+    patch_driver_sleep,
+)
+from sim.clock import VirtualClock
+from sim.i2c_bus import EmulatedI2CBus
+
+ADDRESS = 0x28
+RATE_HZ = 100.0
+GRAVITY_MS2 = (1.2, -0.8, 9.70)  # sensor frame, |g| ~ 9.81
+LINEAR_MS2 = (0.35, -1.25, 2.5)
+GYRO_RADS = (0.1, -0.2, 0.3)
+
+
+def still_source(t_s):
+    return GRAVITY_MS2, LINEAR_MS2, GYRO_RADS
+
+
+def make_walk(duration_s: float):
+    """Small arrays shaped like sim.walker's SimulatedWalk: gravity tilting slowly, a 2 Hz bounce."""
+    t_s = np.arange(int(duration_s * RATE_HZ)) / RATE_HZ
+    tilt_rad = np.radians(20.0) * np.sin(2 * np.pi * 0.1 * t_s)
+    gravity = 9.81 * np.stack([np.sin(tilt_rad), np.zeros_like(t_s), np.cos(tilt_rad)], axis=1)
+    linear = np.stack([np.zeros_like(t_s), np.zeros_like(t_s), 1.5 * np.sin(2 * np.pi * 2 * t_s)], axis=1)
+    gyro = np.stack([np.zeros_like(t_s), np.gradient(tilt_rad, t_s), np.zeros_like(t_s)], axis=1)
+    return types.SimpleNamespace(
+        t_s=t_s, gravity_ms2=gravity, linear_acc_ms2=linear, gyro_rads=gyro, rate_hz=RATE_HZ
+    )
+
+
+class Rig:
+    def __init__(self, source=still_source, **chip_options) -> None:
+        self.clock = VirtualClock()
+        self.chip = EmulatedBno055(clock=self.clock, source=source, **chip_options)
+        self.bus = EmulatedI2CBus(clock=self.clock, seed=3)
+        self.bus.attach(self.chip)
+
+    def write(self, register: int, *values: int) -> None:
+        self.bus.writeto(ADDRESS, bytes([register, *values]))
+
+    def read(self, register: int, size: int) -> bytes:
+        buf = bytearray(size)
+        self.bus.writeto_then_readfrom(ADDRESS, bytes([register]), buf)
+        return bytes(buf)
+
+    def gravity_lsb(self) -> tuple[int, int, int]:
+        return struct.unpack("<3h", self.read(0x2E, 6))
+
+    def imu(self, **options) -> Bno055Imu:
+        return Bno055Imu(i2c=self.bus, clock=self.clock, **options)
+
+    def tick(self, imu: Bno055Imu, seconds: float):
+        """Read at RATE_HZ for ``seconds`` of virtual time; the last sample."""
+        sample = None
+        for _ in range(round(seconds * RATE_HZ)):
+            self.clock.sleep(1 / RATE_HZ)
+            sample = imu.read()
+        return sample
+
+
+@pytest.fixture
+def rig():
+    rig = Rig()
+    with patch_driver_sleep(rig.clock):
+        yield rig
+
+
+# -- the real driver against the emulated chip ------------------------------------------
+
+
+def test_driver_initialises_the_chip_and_reads_the_source(rig):
+    driver = adafruit_bno055.BNO055_I2C(rig.bus, ADDRESS)
+    assert rig.chip.resets == 1  # the constructor's RST_SYS
+    assert rig.clock.now_s == pytest.approx(0.77)  # its sleeps ran in virtual time
+    assert driver.mode == NDOF_MODE == rig.chip.mode
+    assert rig.chip.register(0x08, page=1) & 0x03 == adafruit_bno055.ACCEL_4G
+    assert driver.gravity == pytest.approx(GRAVITY_MS2, abs=0.01)
+    assert driver.linear_acceleration == pytest.approx(LINEAR_MS2, abs=0.01)
+    assert driver.acceleration == pytest.approx(np.add(GRAVITY_MS2, LINEAR_MS2), abs=0.01)
+    assert driver.gyro == pytest.approx(GYRO_RADS, abs=0.0011)  # 1/16 dps resolution
+    assert driver.temperature == 25
+    w, x, y, z = driver.quaternion
+    assert w * w + x * x + y * y + z * z == pytest.approx(1.0, abs=1e-3)
+
+
+def test_chip_evaluates_the_source_at_the_virtual_time_of_the_read(rig):
+    walk = make_walk(60.0)
+    rig = Rig(WalkSignal(walk))
+    with patch_driver_sleep(rig.clock):
+        driver = adafruit_bno055.BNO055_I2C(rig.bus, ADDRESS)
+        for t_s in (1.0, 2.5, 7.31):
+            rig.clock.sleep_until(t_s)
+            i = round(t_s * RATE_HZ)
+            assert driver.gravity == pytest.approx(tuple(walk.gravity_ms2[i]), abs=0.01)
+            assert driver.linear_acceleration == pytest.approx(tuple(walk.linear_acc_ms2[i]), abs=0.01)
+
+
+def test_axis_remap_registers_are_applied_to_outputs(rig):
+    driver = adafruit_bno055.BNO055_I2C(rig.bus, ADDRESS)
+    # output X <- sensor Y, output Y <- sensor X, output Z <- -sensor Z
+    driver.axis_remap = (adafruit_bno055.AXIS_REMAP_Y, adafruit_bno055.AXIS_REMAP_X,
+                         adafruit_bno055.AXIS_REMAP_Z, 0, 0, 1)
+    rig.clock.sleep(0.01)
+    gx, gy, gz = GRAVITY_MS2
+    assert driver.gravity == pytest.approx((gy, gx, -gz), abs=0.01)
+    assert driver.axis_remap == (1, 0, 2, 0, 0, 1)
+    # an invalid map (two outputs from one axis) keeps the previous one
+    driver.axis_remap = (0, 0, 2, 0, 0, 1)
+    assert driver.axis_remap[:3] == (1, 0, 2)
+
+
+def test_unit_sel_mg_and_rps(rig):
+    rig.write(0x3B, 0x80 | 0x01 | 0x02)  # acc mg, gyro rps
+    rig.write(0x3D, NDOF_MODE)
+    rig.clock.sleep(TO_OPERATION_S)
+    acc_mg = struct.unpack("<3h", rig.read(0x08, 6))
+    gyro_lsb = struct.unpack("<3h", rig.read(0x14, 6))
+    assert acc_mg == pytest.approx(np.add(GRAVITY_MS2, LINEAR_MS2) / 9.80665 * 1000, abs=1)
+    assert gyro_lsb == pytest.approx(np.multiply(GYRO_RADS, 900), abs=1)
+
+
+def test_registers_burst_read_across_addresses(rig):
+    assert rig.read(0x00, 7) == bytes([0xA0, 0xFB, 0x32, 0x0F, 0x11, 0x03, 0x15])
+    rig.write(0x3D, IMUPLUS_MODE)
+    rig.clock.sleep(TO_OPERATION_S)
+    burst = rig.read(0x28, 14)
+    assert struct.unpack("<3h", burst[6:12]) == rig.gravity_lsb()
+    assert burst[12] == 25
+
+
+def test_page_one_holds_the_sensor_config(rig):
+    rig.write(0x07, 1)
+    assert rig.read(0x08, 4) == bytes([0x0D, 0x0B, 0x38, 0x00])
+    rig.write(0x08, 0x0E)
+    assert rig.read(0x08, 1) == b"\x0e"
+    rig.write(0x07, 0)
+    assert rig.read(0x00, 1) == b"\xa0"
+
+
+def test_data_is_not_valid_until_the_mode_switch_completes(rig):
+    assert rig.gravity_lsb() == (0, 0, 0)  # CONFIG mode
+    rig.write(0x3D, IMUPLUS_MODE)
+    assert rig.gravity_lsb() == (0, 0, 0)
+    rig.clock.sleep(TO_OPERATION_S * 0.9)
+    assert rig.gravity_lsb() == (0, 0, 0)
+    rig.clock.sleep(TO_OPERATION_S * 0.1)
+    assert rig.gravity_lsb() == tuple(round(v * 100) for v in GRAVITY_MS2)
+    rig.write(0x3D, CONFIG_MODE)
+    assert rig.gravity_lsb() == (0, 0, 0)
+    rig.write(0x55, 0x12)  # config-only register: ignored until CONFIG is reached (19 ms)
+    rig.clock.sleep(TO_CONFIG_S)
+    assert rig.read(0x55, 1) == b"\x00"
+    rig.write(0x55, 0x12)
+    assert rig.read(0x55, 1) == b"\x12"
+
+
+def test_offsets_are_only_accessible_in_config_mode(rig):
+    offsets = bytes(range(1, 23))
+    rig.write(0x55, *offsets)
+    assert rig.read(0x55, 22) == offsets
+    rig.write(0x3D, IMUPLUS_MODE)
+    rig.clock.sleep(TO_OPERATION_S)
+    assert rig.read(0x55, 22) == bytes(22)  # reads as zero outside CONFIG
+    rig.write(0x55, *bytes(22))  # ignored outside CONFIG
+    assert rig.chip.offsets == offsets
+
+
+def test_sys_trigger_reset_makes_the_chip_busy_then_default(rig):
+    rig.write(0x3D, NDOF_MODE)
+    rig.clock.sleep(5.0)
+    rig.write(0x3F, 0x20)
+    for dt_s in (0.0, 0.3, BOOT_S - 0.001):
+        rig.clock.sleep_until(5.0 + dt_s)
+        with pytest.raises(OSError) as info:
+            rig.read(0x00, 1)
+        assert info.value.errno == 121
+    rig.clock.sleep_until(5.0 + BOOT_S)
+    assert rig.read(0x00, 1) == b"\xa0"
+    assert rig.read(0x3D, 1) == bytes([CONFIG_MODE])
+    assert rig.read(0x35, 1) == b"\x00"  # calibration lost
+    assert rig.read(0x41, 2) == bytes([0x24, 0x00])
+    assert rig.gravity_lsb() == (0, 0, 0)
+
+
+def calib_fields(byte: int) -> dict[str, int]:
+    return {"sys": byte >> 6 & 3, "gyr": byte >> 4 & 3, "acc": byte >> 2 & 3, "mag": byte & 3}
+
+
+def test_calibration_rises_with_fusion_time_and_imuplus_keeps_sys_and_mag_at_zero(rig):
+    assert rig.chip.calibration_status() == 0
+    rig.write(0x3D, IMUPLUS_MODE)
+    rig.clock.sleep(TO_OPERATION_S + GYRO_CALIBRATION_S[-1])
+    assert calib_fields(rig.read(0x35, 1)[0]) == {"sys": 0, "gyr": 3, "acc": 0, "mag": 0}
+    rig.clock.sleep(ACCEL_CALIBRATION_S[-1])
+    assert calib_fields(rig.read(0x35, 1)[0]) == {"sys": 0, "gyr": 3, "acc": 3, "mag": 0}
+
+
+def test_calibration_does_not_advance_in_config_mode_and_ndof_reaches_sys_3(rig):
+    rig.write(0x3D, NDOF_MODE)
+    rig.clock.sleep(TO_OPERATION_S + 1.0)
+    rig.write(0x3D, CONFIG_MODE)
+    rig.clock.sleep(100.0)
+    assert calib_fields(rig.chip.calibration_status())["acc"] == 0
+    rig.write(0x3D, NDOF_MODE)
+    rig.clock.sleep(TO_OPERATION_S + ACCEL_CALIBRATION_S[-1])
+    assert rig.chip.calibration_status() == 0xFF
+    rig.write(0x3D, CONFIG_MODE)
+    rig.clock.sleep(TO_CONFIG_S)
+    assert rig.read(0x55, 22) == DEFAULT_LEARNED_OFFSETS
+
+
+def test_restored_offsets_make_calibration_come_back_quickly(rig):
+    rig.write(0x55, *DEFAULT_LEARNED_OFFSETS)
+    rig.write(0x3D, IMUPLUS_MODE)
+    rig.clock.sleep(TO_OPERATION_S + ACCEL_CALIBRATION_S[-1] / 5)
+    assert calib_fields(rig.chip.calibration_status())["acc"] == 3
+
+
+def test_walk_signal_indexes_by_virtual_time_and_ends():
+    walk = make_walk(2.0)
+    signal = WalkSignal(walk)
+    assert signal.index(-1.0) == 0
+    assert signal.index(0.504) == 50
+    assert signal(1.0)[0] == pytest.approx(tuple(walk.gravity_ms2[100]))
+    assert signal.index(1.99) == 199
+    with pytest.raises(EndOfStream):
+        signal.index(2.0)
+    late = WalkSignal(walk, start_s=10.0)
+    assert late.index(10.5) == 50
+
+
+def test_end_of_walk_propagates_through_the_bus(rig):
+    rig = Rig(WalkSignal(make_walk(1.0)))
+    rig.write(0x3D, IMUPLUS_MODE)
+    rig.clock.sleep_until(1.5)
+    with pytest.raises(EndOfStream):
+        rig.gravity_lsb()
+
+
+def test_patch_driver_sleep_advances_the_clock_and_restores():
+    import time
+
+    clock = VirtualClock()
+    with patch_driver_sleep(clock):
+        adafruit_bno055.time.sleep(0.7)
+        assert adafruit_bno055.time.monotonic is time.monotonic
+    assert clock.now_s == pytest.approx(0.7)
+    assert adafruit_bno055.time is time
+
+
+# -- Bno055Imu ----------------------------------------------------------------------------
+
+
+def test_imu_setup_leaves_the_chip_in_the_fusion_mode(rig):
+    imu = rig.imu()
+    assert rig.chip.mode == IMUPLUS_MODE
+    assert rig.imu(fusion_mode="NDOF") and rig.chip.mode == NDOF_MODE
+    with pytest.raises(ConfigError):
+        rig.imu(fusion_mode="COMPASS")
+    imu.close()
+    with pytest.raises(ImuError):
+        imu.read()
+
+
+def test_read_is_one_transaction_of_at_most_20_wire_bytes(rig):
+    imu = rig.imu()
+    rig.tick(imu, 0.1)
+    before = rig.bus.stats.snapshot()
+    sample = rig.tick(imu, 1.0)
+    delta = rig.bus.stats - before
+    assert delta.transactions == 100
+    assert delta.wire_bytes / delta.transactions <= 20
+    assert sample.t_s == rig.clock.now_s
+    assert sample.gravity_ms2 == pytest.approx(GRAVITY_MS2, abs=0.01)
+    assert sample.linear_acc_ms2 == pytest.approx(LINEAR_MS2, abs=0.01)
+    assert sample.gyro_rads == (0.0, 0.0, 0.0)
+
+
+def test_read_remaps_sensor_frame_to_body_frame(rig):
+    mount = Mount(forward="-y", up="+x")  # sensor standing on its side on the belt
+    imu = rig.imu(mount=mount)
+    sample = rig.tick(imu, 0.05)
+    m = mount.sensor_to_body()
+    assert sample.gravity_ms2 == pytest.approx(tuple(m @ GRAVITY_MS2), abs=0.01)
+    assert sample.linear_acc_ms2 == pytest.approx(tuple(m @ LINEAR_MS2), abs=0.01)
+    assert sample.gravity_ms2 == pytest.approx((0.8, -9.70, 1.2), abs=0.01)
+
+
+@pytest.mark.parametrize("pattern", ["ff", "random"])
+def test_garbage_reads_raise_imu_error(rig, pattern):
+    imu = rig.imu()
+    rig.tick(imu, 0.05)
+    for _ in range(50):
+        rig.bus.corrupt_next(1, pattern=pattern)
+        with pytest.raises(ImuError):
+            rig.tick(imu, 0.01)
+    assert rig.tick(imu, 0.01).gravity_ms2 == pytest.approx(GRAVITY_MS2, abs=0.01)
+
+
+def test_bus_errors_raise_imu_error(rig):
+    imu = rig.imu()
+    rig.bus.nack_next(1)
+    with pytest.raises(ImuError, match="read failed") as info:
+        rig.tick(imu, 0.01)
+    assert isinstance(info.value, OSError) and info.value.__cause__.errno == 121
+    rig.bus.timeout_next(1)
+    with pytest.raises(ImuError):
+        rig.tick(imu, 0.01)
+    assert rig.tick(imu, 0.01).calibration >= 0  # the bus lock was released
+
+
+def test_end_of_stream_is_not_an_imu_error():
+    rig = Rig(WalkSignal(make_walk(3.0)))
+    with patch_driver_sleep(rig.clock):
+        imu = rig.imu()
+        with pytest.raises(EndOfStream):
+            rig.tick(imu, 3.0)
+
+
+def test_setup_fails_as_imu_error_without_a_chip_or_with_a_wrong_one(rig):
+    bus = EmulatedI2CBus(clock=rig.clock)
+    with pytest.raises(ImuError, match="setup failed"):
+        Bno055Imu(i2c=bus, clock=rig.clock)
+    rig.chip._page0[0x00] = 0x55  # not a BNO055
+    with pytest.raises(ImuError, match="chip id"):
+        rig.imu()
+
+
+def test_imuplus_readiness_is_min_of_gyro_and_accel(rig):
+    imu = rig.imu()
+    sample = rig.tick(imu, GYRO_CALIBRATION_S[-1] + 0.1)
+    fields = calib_fields(rig.chip.calibration_status())
+    assert fields["gyr"] == 3 and fields["sys"] == 0
+    assert sample.calibration == fields["acc"] < 3
+    sample = rig.tick(imu, ACCEL_CALIBRATION_S[-1])
+    assert calib_fields(rig.chip.calibration_status())["sys"] == 0
+    assert sample.calibration == 3
+
+
+def test_ndof_readiness_is_the_system_status(rig):
+    imu = rig.imu(fusion_mode="NDOF")
+    sample = rig.tick(imu, 2.0)
+    assert sample.calibration == calib_fields(rig.chip.calibration_status())["sys"] < 3
+    assert rig.tick(imu, ACCEL_CALIBRATION_S[-1]).calibration == 3
+
+
+def test_offsets_are_saved_atomically_once_when_first_ready(rig, tmp_path, mocker):
+    replace = mocker.spy(os, "replace")
+    imu = rig.imu(state_dir=tmp_path / "state")
+    saved = tmp_path / "state" / CALIBRATION_FILE
+    rig.tick(imu, ACCEL_CALIBRATION_S[-1] - 0.5)
+    assert not saved.exists()
+    rig.tick(imu, 2.0)
+    assert saved.read_bytes() == DEFAULT_LEARNED_OFFSETS == rig.chip.offsets
+    assert replace.call_count == 1
+    tmp, final = replace.call_args.args
+    assert os.path.dirname(tmp) == os.path.dirname(final) and final == saved
+    assert sorted(p.name for p in saved.parent.iterdir()) == [CALIBRATION_FILE]
+    assert rig.chip.mode == IMUPLUS_MODE  # fusion resumed after the CONFIG-mode read
+    # a chip reset, recovery and full readiness again do not write the file again
+    rig.bus.schedule_reset(at_s=rig.clock.now_s + 0.005)
+    with pytest.raises(ImuError):
+        rig.tick(imu, 0.01)
+    with pytest.raises(ImuError, match="setup failed"):
+        imu.reset()  # still booting
+    rig.clock.sleep(BOOT_S)
+    imu.reset()
+    rig.tick(imu, 10.0)
+    assert replace.call_count == 1
+
+
+def recover(rig, imu, fault_window_s: float) -> None:
+    """read() fails through the fault window, keeps failing after it, until reset()."""
+    errors = 0
+    for _ in range(round((fault_window_s + BOOT_S + 0.5) * RATE_HZ)):
+        rig.clock.sleep(1 / RATE_HZ)
+        with pytest.raises(ImuError):
+            imu.read()
+        errors += 1
+    assert errors > 0
+    imu.reset()
+
+
+@pytest.mark.parametrize("fault", ["reset", "unplug"])
+def test_recovers_from_chip_reset_and_unplug_with_offsets_restored(rig, tmp_path, fault):
+    imu = rig.imu(state_dir=tmp_path)
+    rig.tick(imu, ACCEL_CALIBRATION_S[-1] + 1.5)
+    saved = (tmp_path / CALIBRATION_FILE).read_bytes()
+    fault_at_s = rig.clock.now_s + 0.005
+    if fault == "reset":
+        rig.bus.schedule_reset(at_s=fault_at_s)
+        window_s = 0.0
+    else:
+        window_s = 3.0
+        rig.bus.schedule_unplug(at_s=fault_at_s, duration_s=window_s)
+    recover(rig, imu, window_s)
+    assert rig.chip.offsets_restored and rig.chip.offsets == saved
+    sample = rig.tick(imu, 0.05)
+    assert sample.gravity_ms2 == pytest.approx(GRAVITY_MS2, abs=0.01)
+    assert sample.calibration < 3  # lost with the reset...
+    assert rig.tick(imu, 1.0).calibration == 3  # ...and back within a second thanks to the offsets
+
+
+def test_saved_offsets_are_written_back_at_startup(tmp_path):
+    offsets = bytes(range(22))
+    (tmp_path / CALIBRATION_FILE).write_bytes(offsets)
+    rig = Rig()
+    with patch_driver_sleep(rig.clock):
+        imu = rig.imu(state_dir=tmp_path)
+        assert rig.chip.offsets == offsets and rig.chip.offsets_restored
+        assert imu.calibration_offsets == offsets
+        assert rig.tick(imu, 1.0).calibration == 3
+
+
+def test_a_truncated_offsets_file_is_ignored(tmp_path):
+    (tmp_path / CALIBRATION_FILE).write_bytes(b"\x01\x02")
+    rig = Rig()
+    with patch_driver_sleep(rig.clock):
+        rig.imu(state_dir=tmp_path)
+        assert not rig.chip.offsets_restored
+
+
+def test_gravity_check_rejects_implausible_magnitudes():
+    gravity_ms2 = [(0.0, 0.0, 7.9)]
+    rig = Rig(lambda t_s: (gravity_ms2[0], (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)))
+    with patch_driver_sleep(rig.clock):
+        imu = rig.imu()
+        with pytest.raises(ImuError, match="gravity magnitude 7.90"):
+            rig.tick(imu, 0.01)
+        tilted = math.sqrt(9.81**2 / 2)
+        gravity_ms2[0] = (tilted, 0.0, -tilted)
+        assert rig.tick(imu, 0.01).gravity_ms2 == pytest.approx((tilted, 0.0, -tilted), abs=0.01)
+        gravity_ms2[0] = (0.0, 11.4, 0.0)
+        with pytest.raises(ImuError):
+            rig.tick(imu, 0.01)
