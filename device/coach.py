@@ -19,6 +19,7 @@ from .settings import CoachSettings
 
 NO_EVENTS: tuple[Event, ...] = ()
 GAP_SAMPLES = 2.5  # a step in time longer than this many sample periods is a hole in the data
+FILTER_RESTART_GAP_S = 0.25  # shorter holes (a few lost samples) are smoothed over by the filters
 MAX_BRIDGED_GAP_S = 30.0  # a hole up to this long inside a bout is walked through if steps resume
 UPRIGHT_FROM_WALKING_S = 20.0  # no still standing yet: after this much walking, take its mean gravity as upright
 
@@ -72,6 +73,9 @@ class Coach:
         step_s = self.steps.update(t_s, (lx * gx + ly * gy + lz * gz) / gn)
         if step_s is not None:
             if bouts.add_step(step_s):
+                bouts.prepend_steps(
+                    self.steps.faint_steps_before(bouts.first_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
+                )
                 events = self._walk_started(t_s, events)
         elif bouts.in_bout:
             bout = bouts.check_end(t_s)
@@ -102,8 +106,9 @@ class Coach:
 
     # -- the rarer branches ---------------------------------------------------
     def _on_gap(self, gap_s: float) -> None:
-        self.steps.restart()
-        self.lean.restart_filter()
+        if gap_s > FILTER_RESTART_GAP_S:
+            self.steps.restart()
+            self.lean.restart_filter()
         if gap_s <= MAX_BRIDGED_GAP_S:
             self.bouts.bridge_gap(gap_s)
 

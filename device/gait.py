@@ -20,6 +20,7 @@ after the last), so walk time is the sum of bout durations.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from .events import Bout
 from .settings import GaitSettings
@@ -31,6 +32,12 @@ RELATIVE_THRESHOLD = 0.35  # a step's peak must reach this share of recent step 
 AMPLITUDE_MEMORY_S = 4.0  # recent step peaks are forgotten over this time when steps stop
 DOUBLE_STEP_SHARE = 0.55  # in a bout, an interval shorter than this share of the median is a double detection
 RECENT_INTERVALS = 8
+RECENT_PEAKS = 64  # local maxima kept for looking back at the faint first steps of a walk
+FAINT_PEAK_SHARE = 0.5  # a first step may be this much fainter than the step threshold
+MAX_STEPS_BACK = 3
+MAX_PENDING_STEPS = 16
+INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
+MISSED_STEPS_GAP = 3.2  # a slow walker's faint steps may go undetected: up to two missed steps keep the bout
 
 
 def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, float, float, float]:
@@ -50,6 +57,7 @@ class StepDetector:
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
         self._min_peak_ms2 = settings.min_peak_ms2
         self._min_interval_s = 0.85 * 60.0 / settings.max_cadence_spm
+        self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
         self.restart()
         self._amplitude_ms2 = 0.0
         self._last_step_s = -math.inf
@@ -81,6 +89,7 @@ class StepDetector:
         if self._warmup:
             self._warmup -= 1
         elif y1 > self._y2 and y1 >= y:
+            self.recent_peaks.append((self._t1, y1))
             self._consider_peak(self._t1, y1)
         if self._has_candidate and t_s - self._candidate_s >= CONFIRM_S:
             step_s = self._confirm()
@@ -99,6 +108,28 @@ class StepDetector:
             self._has_candidate = True
             self._candidate_s = peak_s
             self._candidate_ms2 = peak_ms2
+
+    def faint_steps_before(self, first_step_s: float, step_s: float, tolerance: float) -> list[float]:
+        """Peaks that continue a new bout's rhythm backwards: the faint first steps of gait initiation.
+
+        Looks for up to ``MAX_STEPS_BACK`` local maxima, each about one step time
+        before the next, above half the detection floor. Returns them oldest first.
+        """
+        found: list[float] = []
+        next_s = first_step_s
+        floor = FAINT_PEAK_SHARE * self._min_peak_ms2
+        for _ in range(MAX_STEPS_BACK):
+            lo, hi = next_s - (1 + tolerance) * step_s, next_s - (1 - tolerance) * step_s
+            best = None
+            for peak_s, peak_ms2 in self.recent_peaks:
+                if lo <= peak_s <= hi and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):
+                    best = (peak_s, peak_ms2)
+            if best is None:
+                break
+            found.append(best[0])
+            next_s = best[0]
+        found.reverse()
+        return found
 
     def _confirm(self) -> float:
         self._has_candidate = False
@@ -144,6 +175,10 @@ class BoutTracker:
         return self._median_s
 
     @property
+    def first_step_s(self) -> float:
+        return self._first_s
+
+    @property
     def last_step_s(self) -> float:
         return self._last_s
 
@@ -159,6 +194,15 @@ class BoutTracker:
 
     def live_steps(self) -> int:
         return self._steps if self.in_bout else 0
+
+    def prepend_steps(self, steps_s: list[float]) -> None:
+        """Take in steps found before the bout's first step (they extend the bout backwards)."""
+        if not steps_s or not self.in_bout:
+            return
+        times = steps_s + [self._first_s]
+        self._all_intervals[:0] = [b - a for a, b in zip(times, times[1:])]
+        self._first_s = steps_s[0]
+        self._steps += len(steps_s)
 
     def bridge_gap(self, gap_s: float) -> None:
         """The sample stream had a hole of ``gap_s``: if walking resumes right after it, the bout goes on."""
@@ -184,12 +228,17 @@ class BoutTracker:
             abs(i - median_s) <= self._tolerance * median_s for i in intervals
         )
         if not rhythmic:
-            del pending[: len(pending) - n + 1]
+            if len(pending) > MAX_PENDING_STEPS:
+                del pending[0]
             return False
+        first = len(pending) - n
+        while first > 0 and INITIATION_SHARE[0] * median_s <= pending[first] - pending[first - 1] <= INITIATION_SHARE[1] * median_s:
+            first -= 1  # the first steps of a walk (gait initiation) are less regular: take them in
+        intervals = [b - a for a, b in zip(pending[first:], pending[first + 1 :])]
         self.in_bout = True
-        self._first_s = window[0]
+        self._first_s = pending[first]
         self._last_s = window[-1]
-        self._steps = n
+        self._steps = len(pending) - first
         self._intervals = intervals[-RECENT_INTERVALS:]
         self._all_intervals = list(intervals)
         self._median_s = median_s
@@ -217,7 +266,7 @@ class BoutTracker:
 
     def check_end(self, t_s: float) -> Bout | None:
         """Call every sample while in a bout; returns the bout when it has ended."""
-        if t_s - self._last_s <= self._max_gap_s + self._gap_allowance_s:
+        if t_s - self._last_s <= max(self._max_gap_s, MISSED_STEPS_GAP * self._median_s) + self._gap_allowance_s:
             return None
         return self.end()
 

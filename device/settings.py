@@ -38,7 +38,7 @@ class GaitSettings:
     min_bout_steps: int = setting(6, "steps", "steps in rhythm before a bout is counted", (3, 30))
     max_gap_s: float = setting(2.0, "s", "longest pause between steps inside one bout", (1.0, 10.0))
     rhythm_tolerance: float = setting(0.35, "", "allowed step-time deviation from the bout's median, as a fraction", (0.1, 0.8))
-    min_peak_ms2: float = setting(0.35, "m/s^2", "smallest vertical acceleration peak that can be a step", (0.05, 3.0))
+    min_peak_ms2: float = setting(0.12, "m/s^2", "smallest vertical acceleration peak that can be a step", (0.05, 3.0))
     session_end_pause_s: float = setting(600.0, "s", "a pause this long without walking ends the session", (60.0, 7200.0))
 
 
