@@ -106,12 +106,14 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
             fault_grace_s=settings.imu.fault_grace_s,
             sinks=[summary],
         )
+        stats_before = backend.bus.stats.snapshot() if backend.bus is not None else None
         started = time.perf_counter()
         loop.run()
         elapsed_s = time.perf_counter() - started
     finally:
         backend.close()
     duration_s = backend.walk.duration_s
+    i2c = _i2c_per_tick(backend.bus.stats - stats_before, loop.stats.ticks) if backend.bus is not None else None
     speed_x = duration_s / elapsed_s if elapsed_s > 0 else float("inf")
     if args.json:
         result = summary.to_json(duration_s)
@@ -120,8 +122,8 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
         result["cap_s"] = coach.session.planned_cap_s
         result["speed_x"] = round(speed_x, 1)
         result["truth"] = backend.walk.truth.to_json()
-        if getattr(args, "stats", False) and backend.bus is not None:
-            result["i2c"] = backend.bus.stats_per_tick(loop.stats.ticks)
+        if i2c is not None:
+            result["i2c"] = i2c
         print(json.dumps(result))
     else:
         truth = backend.walk.truth
@@ -132,7 +134,25 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
             f"{len(truth.lean_episodes)} sustained lean(s)"
         )
         print(f"simulated {duration_s / 60:.1f} min in {elapsed_s:.2f} s ({speed_x:.0f}x real time)")
+        if i2c is not None and getattr(args, "stats", False):
+            print(
+                f"I2C per tick: {i2c['transactions_per_tick']:.3f} transactions, {i2c['wire_bytes_per_tick']:.1f} bytes "
+                f"on the wire; bus time {i2c['bus_share_10khz']:.0%} of the tick at 10 kHz, "
+                f"{i2c['bus_share_100khz']:.1%} at 100 kHz, {i2c['bus_share_400khz']:.1%} at 400 kHz"
+            )
     return 0
+
+
+def _i2c_per_tick(stats, ticks: int) -> dict:
+    from hal.i2c import bus_time_s
+
+    ticks = max(1, ticks)
+    transactions = stats.transactions / ticks
+    wire_bytes = stats.wire_bytes / ticks
+    result = {"transactions_per_tick": round(transactions, 4), "wire_bytes_per_tick": round(wire_bytes, 2), "errors": stats.errors}
+    for label, hz in (("10khz", 10_000), ("100khz", 100_000), ("400khz", 400_000)):
+        result[f"bus_share_{label}"] = round(bus_time_s(wire_bytes, transactions, hz) / 0.01, 4)
+    return result
 
 
 def cmd_run(args, settings: DeviceSettings) -> int:

@@ -165,3 +165,10 @@ class SMBusI2C:
 
     def __repr__(self) -> str:
         return f"SMBusI2C(bus_number={self.bus_number})"
+
+
+def bus_time_s(wire_bytes: float, transactions: float, clock_hz: float) -> float:
+    """Time on the wire: 9 clocks per byte (8 bits + ACK), plus a start and a stop per transaction
+    and a repeated start per combined write-then-read (counted as one extra start here)."""
+    bits = 9.0 * wire_bytes + 3.0 * transactions
+    return bits / clock_hz
