@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import hal
 from hal.errors import WalkcoachError
 from hal.mount import Mount
 
-from .coach import Coach
 from .config import load_settings
-from .feedback import CuePlayer
-from .loop import CoachLoop
+from .runner import run_simulation
 from .settings import DeviceSettings
-from .summary import RunSummary, format_human
+from .summary import format_human
 
 log = logging.getLogger("walkcoach")
 
@@ -67,11 +63,6 @@ def _mount(args, settings: DeviceSettings) -> Mount:
     return Mount(parts[0].strip(), parts[1].strip())
 
 
-def make_coach(settings: DeviceSettings, today: dt.date) -> Coach:
-    cap_s = settings.coach.plan.cap_s(today)
-    return Coach(settings.coach, rate_hz=settings.loop.rate_hz, cap_s=cap_s)
-
-
 def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
     sim_module = hal.backend_module("sim")
     if getattr(args, "list", False):
@@ -82,64 +73,29 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
     known = [name for name, _ in sim_module.list_scenarios()]
     if scenario not in known:
         raise UsageError(f"unknown scenario {scenario!r} (choose from {', '.join(known)})")
-    mount = _mount(args, settings)
-    backend = hal.open_backend(
-        "sim",
-        scenario=scenario,
-        seed=args.seed,
-        rate_hz=settings.loop.rate_hz,
-        mount=mount,
-        speed=args.speed,
-        via_chip=via_chip,
-        pins=settings.pins,
-        fusion_mode=settings.imu.fusion_mode,
+    run = run_simulation(
+        settings, scenario=scenario, seed=args.seed, mount=_mount(args, settings), speed=args.speed, via_chip=via_chip
     )
-    summary = RunSummary(hold_s=settings.coach.lean.hold_s)
-    coach = make_coach(settings, dt.date.today())
-    try:
-        loop = CoachLoop(
-            imu=backend.imu,
-            coach=coach,
-            player=CuePlayer(backend.outputs),
-            clock=backend.clock,
-            rate_hz=settings.loop.rate_hz,
-            fault_grace_s=settings.imu.fault_grace_s,
-            sinks=[summary],
-        )
-        stats_before = backend.bus.stats.snapshot() if backend.bus is not None else None
-        started = time.perf_counter()
-        loop.run()
-        elapsed_s = time.perf_counter() - started
-    finally:
-        backend.close()
-    duration_s = backend.walk.duration_s
-    i2c = _i2c_per_tick(backend.bus.stats - stats_before, loop.stats.ticks) if backend.bus is not None else None
-    speed_x = duration_s / elapsed_s if elapsed_s > 0 else float("inf")
+    duration_s = run.walk.duration_s
+    i2c = _i2c_per_tick(run.i2c_stats, run.loop.stats.ticks) if run.i2c_stats is not None else None
     if args.json:
-        result = summary.to_json(duration_s)
-        result["scenario"] = scenario
-        result["seed"] = args.seed
-        result["cap_s"] = coach.session.planned_cap_s
-        result["speed_x"] = round(speed_x, 1)
-        result["truth"] = backend.walk.truth.to_json()
+        result = run.to_json()
+        result.update(scenario=scenario, seed=args.seed, cap_s=run.coach.session.planned_cap_s, speed_x=round(run.speed_x, 1))
         if i2c is not None:
             result["i2c"] = i2c
         print(json.dumps(result))
-    else:
-        truth = backend.walk.truth
-        print(f"scenario {scenario} (seed {args.seed}), cap {coach.session.planned_cap_s / 60:.0f} min")
-        print(format_human(summary, duration_s))
+        return 0
+    truth = run.walk.truth
+    print(f"scenario {scenario} (seed {args.seed}), cap {run.coach.session.planned_cap_s / 60:.0f} min")
+    print(format_human(run.summary, duration_s))
+    print(f"truth: walked {truth.walk_s / 60:.1f} min, {truth.steps} steps, {len(truth.lean_episodes)} sustained lean(s)")
+    print(f"simulated {duration_s / 60:.1f} min in {run.elapsed_s:.2f} s ({run.speed_x:.0f}x real time)")
+    if i2c is not None and getattr(args, "stats", False):
         print(
-            f"truth: walked {truth.walk_s / 60:.1f} min, {truth.steps} steps, "
-            f"{len(truth.lean_episodes)} sustained lean(s)"
+            f"I2C per tick: {i2c['transactions_per_tick']:.3f} transactions, {i2c['wire_bytes_per_tick']:.1f} bytes "
+            f"on the wire; bus time {i2c['bus_share_10khz']:.0%} of the tick at 10 kHz, "
+            f"{i2c['bus_share_100khz']:.1%} at 100 kHz, {i2c['bus_share_400khz']:.1%} at 400 kHz"
         )
-        print(f"simulated {duration_s / 60:.1f} min in {elapsed_s:.2f} s ({speed_x:.0f}x real time)")
-        if i2c is not None and getattr(args, "stats", False):
-            print(
-                f"I2C per tick: {i2c['transactions_per_tick']:.3f} transactions, {i2c['wire_bytes_per_tick']:.1f} bytes "
-                f"on the wire; bus time {i2c['bus_share_10khz']:.0%} of the tick at 10 kHz, "
-                f"{i2c['bus_share_100khz']:.1%} at 100 kHz, {i2c['bus_share_400khz']:.1%} at 400 kHz"
-            )
     return 0
 
 
@@ -174,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, settings)
         raise UsageError(f"unknown command {args.command}")
     except UsageError as exc:
-        print(f"{exc}", file=sys.stderr)
+        message = str(exc)
+        print(message if message.startswith("walkcoach") else f"walkcoach: {message}", file=sys.stderr)
         return 2
     except WalkcoachError as exc:
         print(f"walkcoach: {exc}", file=sys.stderr)

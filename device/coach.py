@@ -13,7 +13,7 @@ from hal.types import ImuSample
 
 from .events import Cue, Event, EventKind
 from .gait import BoutTracker, StepDetector
-from .posture import RAD_TO_DEG, LeanDetector, UprightReference
+from .posture import RAD_TO_DEG, LeanDetector, UprightReference, angle_deg
 from .session import SessionTracker
 from .settings import CoachSettings
 
@@ -22,6 +22,9 @@ GAP_SAMPLES = 2.5  # a step in time longer than this many sample periods is a ho
 FILTER_RESTART_GAP_S = 0.25  # shorter holes (a few lost samples) are smoothed over by the filters
 MAX_BRIDGED_GAP_S = 30.0  # a hole up to this long inside a bout is walked through if steps resume
 UPRIGHT_FROM_WALKING_S = 20.0  # no still standing yet: after this much walking, take its mean gravity as upright
+# People walk within ~20° of upright, even with low back pain: a first walk this far from the captured
+# upright means it was captured off the body (the belt held or lying still before it was put on).
+WALKING_UPRIGHT_MISMATCH_DEG = 30.0
 
 
 class CoachSnapshot(NamedTuple):
@@ -82,17 +85,16 @@ class Coach:
             if bout is not None:
                 events = self._walk_ended(t_s, bout, events)
         walking = bouts.in_bout
-        if walking and not upright.captured:
+        if walking and self._walking_up_n < self._walking_up_need:
             events = self._upright_from_walking(t_s, gx / gn, gy / gn, gz / gn, events)
 
-        ux, uy, uz = upright.up
-        fx, fy, fz = upright.forward
-        raw_lean_deg = math.atan2(-(gx * fx + gy * fy + gz * fz), gx * ux + gy * uy + gz * uz) * RAD_TO_DEG
-        lean_event = self.lean.update(t_s, raw_lean_deg, walking and upright.captured)
-        if lean_event is not None:
-            if lean_event.kind is EventKind.LEAN_HELD and not upright.captured:
-                lean_event = lean_event._replace(cue=None)
-            events = [lean_event] if events is None else events + [lean_event]
+        if upright.captured:  # before there is an upright (belt in the hand), lean means nothing
+            ux, uy, uz = upright.up
+            fx, fy, fz = upright.forward
+            raw_lean_deg = math.atan2(-(gx * fx + gy * fy + gz * fz), gx * ux + gy * uy + gz * uz) * RAD_TO_DEG
+            lean_event = self.lean.update(t_s, raw_lean_deg, walking)
+            if lean_event is not None:
+                events = [lean_event] if events is None else events + [lean_event]
 
         session = self.session
         if walking:
@@ -138,8 +140,15 @@ class Coach:
         self._walking_up_n += 1
         if self._walking_up_n < self._walking_up_need:
             return events
-        self.upright.set(s)
-        ev = Event(t_s, EventKind.UPRIGHT_CAPTURED, Cue.READY, "upright reference taken from walking")
+        upright = self.upright
+        if not upright.captured:
+            why = "upright reference taken from walking"
+        elif angle_deg(s, upright.up) > WALKING_UPRIGHT_MISMATCH_DEG:
+            why = "upright reference re-taken from walking (the one captured was not worn upright)"
+        else:
+            return events
+        upright.set(s)
+        ev = Event(t_s, EventKind.UPRIGHT_CAPTURED, Cue.READY, why)
         return [ev] if events is None else events + [ev]
 
     # -- requests from outside (button, calibrate command, plan) ---------------

@@ -30,7 +30,8 @@ def _unit(v) -> tuple[float, float, float]:
     return (v[0] / n, v[1] / n, v[2] / n)
 
 
-def _angle_deg(a, b) -> float:
+def angle_deg(a, b) -> float:
+    a, b = _unit(a), _unit(b)
     dot = max(-1.0, min(1.0, a[0] * b[0] + a[1] * b[1] + a[2] * b[2]))
     return math.acos(dot) * RAD_TO_DEG
 
@@ -98,7 +99,7 @@ class UprightReference:
         mean = _unit(s)
         limit = 90.0 if self._requested else self._max_from_nominal_deg
         self._still = 0
-        if _angle_deg(mean, NOMINAL_UP) > limit:
+        if angle_deg(mean, NOMINAL_UP) > limit:
             return False
         self.set(mean)
         return True

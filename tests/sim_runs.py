@@ -1,0 +1,26 @@
+"""Simulated sessions shared by the scenario tests (each run once per test session)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from device.runner import run_simulation
+from device.settings import DeviceSettings
+from hal.mount import Mount
+
+SEEDS = range(5)
+WALKING_SCENARIOS = ("upright-walk", "leaning-walk", "bend-and-go", "lbp-walk", "slow-walk", "full-session")
+
+
+@functools.lru_cache(maxsize=None)
+def simulated(scenario: str, seed: int, mount: tuple[str, str] = ("+x", "+z"), via_chip: bool = False):
+    return run_simulation(DeviceSettings(), scenario=scenario, seed=seed, mount=Mount(*mount), via_chip=via_chip)
+
+
+def truth_time_of_walk(truth, t_s: np.ndarray, walk_s: float) -> float:
+    """The moment the true walk time reaches ``walk_s``."""
+    walked = np.cumsum(truth.walking) / (len(t_s) / (t_s[-1] - t_s[0] + t_s[1] - t_s[0]))
+    index = int(np.searchsorted(walked, walk_s))
+    return float(t_s[min(index, len(t_s) - 1)])
