@@ -162,11 +162,16 @@ class Coach:
     def report_pain(self, t_s: float) -> list[Event]:
         return self.session.report_pain(t_s, self.walk_s(t_s))
 
-    def set_planned_cap(self, cap_s: float) -> None:
-        """Today's cap changed (a new day, a new plan): applies from the next session."""
-        self.session.planned_cap_s = cap_s
-        if not self.session.started:
-            self.session.start_new(cap_s)
+    def configure(self, settings: CoachSettings, cap_s: float) -> None:
+        """Apply new settings (a config reload) keeping the session, walk time, bout and lean state."""
+        rate_hz = self.rate_hz
+        self.settings = settings
+        self.upright.configure(settings.upright, rate_hz)
+        self.lean.configure(settings.lean, rate_hz)
+        self.steps.configure(settings.gait)
+        self.bouts.configure(settings.gait)
+        self.session.configure(settings.plan, cap_s)
+        self._session_end_pause_s = settings.gait.session_end_pause_s
 
     def walk_s(self, t_s: float) -> float:
         return self.session.completed_walk_s + self.bouts.live_duration_s(t_s)

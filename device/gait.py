@@ -55,12 +55,15 @@ class StepDetector:
         cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)
         self._b0, self._b1, self._b2, self._a1, self._a2 = _lowpass_biquad(cutoff_hz, rate_hz)
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
-        self._min_peak_ms2 = settings.min_peak_ms2
-        self._min_interval_s = 0.85 * 60.0 / settings.max_cadence_spm
+        self.configure(settings)
         self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
         self.restart()
         self._amplitude_ms2 = 0.0
         self._last_step_s = -math.inf
+
+    def configure(self, settings: GaitSettings) -> None:
+        self._min_peak_ms2 = settings.min_peak_ms2
+        self._min_interval_s = 0.85 * 60.0 / settings.max_cadence_spm
 
     def restart(self) -> None:
         """Forget the filter state (after a gap in the data)."""
@@ -152,15 +155,19 @@ class BoutTracker:
     """Turns step times into bouts and walk time."""
 
     def __init__(self, settings: GaitSettings) -> None:
+        self.configure(settings)
+        self._pending: list[float] = []
+        self.in_bout = False
+        self._gap_allowance_s = 0.0
+        self._reset_bout()
+
+    def configure(self, settings: GaitSettings) -> None:
+        """New settings (a config reload); the bout in progress goes on."""
         self._min_steps = settings.min_bout_steps
         self._max_gap_s = settings.max_gap_s
         self._tolerance = settings.rhythm_tolerance
         self._min_interval_s = 60.0 / settings.max_cadence_spm * (1.0 - settings.rhythm_tolerance)
         self._max_interval_s = 60.0 / settings.min_cadence_spm * (1.0 + settings.rhythm_tolerance)
-        self._pending: list[float] = []
-        self.in_bout = False
-        self._gap_allowance_s = 0.0
-        self._reset_bout()
 
     def _reset_bout(self) -> None:
         self._first_s = 0.0

@@ -47,8 +47,7 @@ class UprightReference:
     """
 
     def __init__(self, settings: UprightSettings, rate_hz: float) -> None:
-        self._need = max(1, round(settings.still_s * rate_hz))
-        self._max_from_nominal_deg = settings.max_from_nominal_deg
+        self.configure(settings, rate_hz)
         self._cos_drift = math.cos(math.radians(STILL_MAX_DRIFT_DEG))
         self.captured = False
         self._requested = False
@@ -57,6 +56,11 @@ class UprightReference:
         self._anchor = NOMINAL_UP
         self.up = NOMINAL_UP
         self.forward = BODY_FORWARD
+
+    def configure(self, settings: UprightSettings, rate_hz: float) -> None:
+        """New settings (a config reload); the captured upright is kept."""
+        self._need = max(1, round(settings.still_s * rate_hz))
+        self._max_from_nominal_deg = settings.max_from_nominal_deg
 
     def set(self, up) -> None:
         """Use ``up`` (a gravity direction in the body frame) as the upright."""
@@ -117,11 +121,7 @@ class LeanDetector:
     """
 
     def __init__(self, settings: LeanSettings, rate_hz: float) -> None:
-        self.settings = settings
-        self._alpha = 1.0 - math.exp(-1.0 / (settings.filter_s * rate_hz))
-        self._threshold = settings.threshold_deg
-        self._clear_below = settings.threshold_deg - settings.hysteresis_deg
-        self._hold_s = settings.hold_s
+        self.configure(settings, rate_hz)
         self.lean_deg = 0.0
         self._primed = False
         self.leaning = False
@@ -130,6 +130,14 @@ class LeanDetector:
         self._cued = False
         self._next_cue_s = 0.0
         self._recent_cues_s: deque[float] = deque()
+
+    def configure(self, settings: LeanSettings, rate_hz: float) -> None:
+        """New settings (a config reload); the lean and the episode in progress are kept."""
+        self.settings = settings
+        self._alpha = 1.0 - math.exp(-1.0 / (settings.filter_s * rate_hz))
+        self._threshold = settings.threshold_deg
+        self._clear_below = settings.threshold_deg - settings.hysteresis_deg
+        self._hold_s = settings.hold_s
 
     def restart_filter(self) -> None:
         """After a gap in the data: take the next lean as it is instead of smoothing into it."""

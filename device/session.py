@@ -21,6 +21,13 @@ class SessionTracker:
         self.planned_cap_s = cap_s
         self.start_new(cap_s)
 
+    def configure(self, plan: PlanSettings, cap_s: float) -> None:
+        """New plan settings or a new day's cap; a pain report's shortening of this session is kept."""
+        shortened_s = self.planned_cap_s - self.cap_s
+        self._plan = plan
+        self.planned_cap_s = cap_s
+        self.cap_s = cap_s - shortened_s
+
     def start_new(self, cap_s: float | None = None) -> None:
         if cap_s is not None:
             self.planned_cap_s = cap_s

@@ -88,6 +88,7 @@ class Bno055Imu:
         calibration_poll_s: float = 1.0,
         gravity_tolerance_ms2: float = 1.5,
         logger: logging.Logger | None = None,
+        set_up_now: bool = True,
     ) -> None:
         if fusion_mode not in FUSION_MODES:
             raise ConfigError(f"fusion_mode {fusion_mode!r} is not one of {', '.join(FUSION_MODES)}")
@@ -110,7 +111,8 @@ class Bno055Imu:
         self._offsets = self._load_offsets()
         self._offsets_captured = False  # read back from the chip once per process
         self._driver = None  # set once setup succeeded
-        self.reset()
+        if set_up_now:  # False: the caller's fault handling sets it up (and retries) via reset()
+            self.reset()
 
     # -- Imu ---------------------------------------------------------------------------
     def read(self) -> ImuSample:
