@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 import hal
@@ -43,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("pi", "sim"), default="pi")
     _add_sim_options(run)
     run.add_argument("--stats", action="store_true", help="print I2C transactions and bytes per tick")
+
+    bench = commands.add_parser("bench", help="measure what the belt costs on this machine")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -74,7 +79,13 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
     if scenario not in known:
         raise UsageError(f"unknown scenario {scenario!r} (choose from {', '.join(known)})")
     run = run_simulation(
-        settings, scenario=scenario, seed=args.seed, mount=_mount(args, settings), speed=args.speed, via_chip=via_chip
+        settings,
+        scenario=scenario,
+        seed=args.seed,
+        mount=_mount(args, settings),
+        speed=args.speed,
+        via_chip=via_chip,
+        on_loop=_report_first_sample if os.environ.get("WALKCOACH_REPORT_FIRST_SAMPLE") else None,
     )
     duration_s = run.walk.duration_s
     i2c = _i2c_per_tick(run.i2c_stats, run.loop.stats.ticks) if run.i2c_stats is not None else None
@@ -97,6 +108,17 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
             f"{i2c['bus_share_100khz']:.1%} at 100 kHz, {i2c['bus_share_400khz']:.1%} at 400 kHz"
         )
     return 0
+
+
+def _report_first_sample(loop) -> None:
+    """For the benchmark: print the monotonic time of the first coached sample to stderr."""
+
+    def on_tick(now_s: float) -> None:
+        if loop.stats.samples:
+            print(f"first-coached-sample {time.monotonic():.6f}", file=sys.stderr)
+            loop.on_tick = None
+
+    loop.on_tick = on_tick
 
 
 def _i2c_per_tick(stats, ticks: int) -> dict:
@@ -128,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sim(args, settings)
         if args.command == "run":
             return cmd_run(args, settings)
+        if args.command == "bench":
+            from .bench import main_bench
+
+            return main_bench(args.json)
         raise UsageError(f"unknown command {args.command}")
     except UsageError as exc:
         message = str(exc)
