@@ -1,0 +1,155 @@
+"""Named scenarios: scripts of activities, varied by a seeded random generator.
+
+A scenario's ``build(rng)`` returns the activities (``sim.gait_model``) to be
+rendered back to back. The generator varies the person's gait (cadence, step
+length, variability) and the script's timing; the walker varies the body
+and the sensor with the same seed. Every scenario but ``fidget`` opens with
+at least 4 s of still standing, when the coach captures the wearer's upright.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .gait_model import Activity, Bend, HandleBelt, Lean, Shuffle, Sit, Stand, Turn, Walk
+
+DEFAULT_SCENARIO = "full-session"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str  # one line, shown by `walkcoach sim --list`
+    build: Callable[[np.random.Generator], list[Activity]]
+
+
+def healthy_gait(rng: np.random.Generator) -> dict:
+    """A healthy adult's gait: 100-118 steps/min, 0.62-0.78 m steps, step-time CV 2-4 %."""
+    return dict(cadence_spm=rng.uniform(100, 118), step_length_m=rng.uniform(0.62, 0.78),
+                step_cv=rng.uniform(0.02, 0.04), asymmetry=rng.uniform(0.0, 0.04))
+
+
+def quick_bend(rng: np.random.Generator, depth_deg: tuple[float, float] = (40, 80)) -> Bend:
+    return Bend(rng.uniform(*depth_deg), down_s=rng.uniform(0.6, 1.0), hold_s=rng.uniform(0.3, 1.0),
+                up_s=rng.uniform(0.8, 1.3))
+
+
+def some_turn(rng: np.random.Generator, earliest_s: float, latest_s: float) -> Turn:
+    return Turn(rng.uniform(earliest_s, latest_s), rng.choice([-1, 1]) * rng.uniform(90, 180))
+
+
+def upright_walk(rng):
+    gait = healthy_gait(rng)
+    return [Stand(5.0),
+            Walk(375.0, **gait, turns=(some_turn(rng, 120, 250),)),
+            Stand(rng.uniform(6, 10), weight_shifts=1),
+            Walk(345.0, **gait, turns=(some_turn(rng, 100, 250),)),
+            Stand(5.0)]
+
+
+def leaning_walk(rng):
+    """Three leans of different holds (~8, 20, 45 s) and angles (20-35 deg) in random order."""
+    holds_s = rng.permutation([8.0, 20.0, 45.0]) * rng.uniform(0.9, 1.1, 3)
+    leans, start_s = [], rng.uniform(30, 50)
+    for hold_s in holds_s:
+        lean = Lean(start_s, rng.uniform(20, 35), hold_s, rng.uniform(1.0, 2.5))
+        leans.append(lean)
+        start_s += 2 * lean.ramp_s + hold_s + rng.uniform(40, 70)
+    return [Stand(5.0), Walk(start_s + 20.0, **healthy_gait(rng), leans=tuple(leans)), Stand(5.0)]
+
+
+def bend_and_go(rng):
+    gait = healthy_gait(rng)
+    return [Stand(5.0), Walk(rng.uniform(50, 70), **gait), Stand(2.0), quick_bend(rng), Stand(3.0),
+            Walk(rng.uniform(40, 60), **gait), Stand(3.0), quick_bend(rng), Stand(2.5), quick_bend(rng),
+            Stand(2.0), Walk(rng.uniform(50, 70), **gait), Stand(2.0), quick_bend(rng), Stand(5.0)]
+
+
+def lbp_walk(rng):
+    """Low back pain: slower, shorter, more variable steps and a constant ~10 deg lean (clearly below 15)."""
+    walk = Walk(590.0, cadence_spm=rng.uniform(86, 94), step_length_m=rng.uniform(0.45, 0.55),
+                step_cv=rng.uniform(0.05, 0.07), asymmetry=rng.uniform(0.04, 0.08),
+                posture_deg=rng.uniform(8, 11), turns=(some_turn(rng, 200, 400),))
+    return [Stand(5.0), walk, Stand(5.0)]
+
+
+def slow_walk(rng):
+    walk = Walk(350.0, cadence_spm=rng.uniform(50, 60), step_length_m=rng.uniform(0.28, 0.38),
+                step_cv=rng.uniform(0.07, 0.09), asymmetry=rng.uniform(0.05, 0.1),
+                turns=(Turn(rng.uniform(150, 200), rng.choice([-180.0, 180.0])),))
+    return [Stand(5.0), walk, Stand(5.0)]
+
+
+def standing(rng):
+    return [Stand(300.0, weight_shifts=int(rng.integers(6, 12)))]
+
+
+def sitting(rng):
+    sit = Sit(600.0, tilt_deg=rng.uniform(-16, -8), flexion_deg=rng.uniform(30, 45),
+              transition_s=rng.uniform(1.3, 2.0))
+    return [Stand(6.0), sit, Stand(10.0)]
+
+
+def fidget(rng):
+    """Belt handling, then ~4.5 min of shifting, turning on the spot, bending and reaching.
+
+    At least 3 s of standing separates the at-most-4-step shuffles, so no run
+    of rhythmic steps ever forms.
+    """
+    activities, elapsed_s = [HandleBelt(rng.uniform(25, 40)), Stand(10.0, weight_shifts=2)], 50.0
+    while elapsed_s < 300.0:
+        kind = rng.choice(["shift", "shuffle", "bend", "reach"])
+        if kind == "shift":
+            activities.append(Stand(rng.uniform(6, 15), weight_shifts=int(rng.integers(1, 4))))
+        elif kind == "shuffle":
+            turn_deg = rng.choice([-1, 1]) * rng.uniform(45, 180)
+            activities.append(Shuffle(int(rng.integers(2, 5)), turn_deg))
+        else:
+            activities.append(quick_bend(rng, (40, 80) if kind == "bend" else (18, 35)))
+        pause_s = rng.uniform(3, 8)
+        activities.append(Stand(pause_s))
+        elapsed_s += pause_s + 5.0
+    return activities
+
+
+def full_session(rng):
+    """An outing that walks past a 10-min cap: ~13.5 min in three bouts, two leans, a bend."""
+    gait = healthy_gait(rng)
+    tired = dict(gait, cadence_spm=0.95 * gait["cadence_spm"])
+    first_lean = Lean(rng.uniform(60, 120), angle_deg=rng.uniform(20, 30), hold_s=rng.uniform(10, 25),
+                      ramp_s=rng.uniform(1.0, 2.0))
+    second_lean = Lean(rng.uniform(80, 150), angle_deg=rng.uniform(18, 28), hold_s=rng.uniform(8, 15),
+                       ramp_s=rng.uniform(1.0, 2.0))
+    return [Stand(5.0),
+            Walk(rng.uniform(300, 330), **gait, leans=(first_lean,), turns=(some_turn(rng, 200, 260),)),
+            Stand(rng.uniform(40, 60), weight_shifts=2), quick_bend(rng), Stand(rng.uniform(5, 10)),
+            Walk(rng.uniform(270, 300), **gait, leans=(second_lean,), turns=(some_turn(rng, 180, 240),)),
+            Stand(rng.uniform(30, 50), weight_shifts=1),
+            Walk(rng.uniform(200, 230), **tired),
+            Stand(20.0)]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("upright-walk", "12 min of brisk upright walking: two bouts with a turn each and a short pause",
+                 upright_walk),
+        Scenario("leaning-walk", "walking with three sustained forward leans (20-35 deg, ~8/20/45 s holds)",
+                 leaning_walk),
+        Scenario("bend-and-go", "short walks and standing with quick bends to pick things up; no sustained lean",
+                 bend_and_go),
+        Scenario("lbp-walk", "10 min low-back-pain walk: ~90 steps/min, short steps, ~10 deg constant lean",
+                 lbp_walk),
+        Scenario("slow-walk", "6 min slow uneven walk: 50-60 steps/min, short steps, step-time CV ~8 %",
+                 slow_walk),
+        Scenario("standing", "5 min standing with postural sway and weight shifts", standing),
+        Scenario("sitting", "stand, sit down, 10 min seated with small movements, stand up", sitting),
+        Scenario("fidget", "belt handling, weight shifts, turning on the spot, bends and reaches; no walking",
+                 fidget),
+        Scenario("full-session", "a ~16 min outing: ~13.5 min walking in three bouts, two leans, a bend",
+                 full_session),
+    )
+}
