@@ -1,0 +1,165 @@
+"""`walkcoach config show | get KEY | set KEY VALUE | validate [FILE]`.
+
+Wired into cli.py with :func:`add_config_commands` and :func:`run_config_command`.
+Problems with the config content (``validate``, a rejected ``set``) are printed one
+per line with exit status 1; anything else goes up as a ConfigError, which cli.py
+prints as one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from hal.errors import ConfigError
+
+from .config import (
+    Config,
+    ConfigProblems,
+    config_path,
+    effective_as_toml,
+    get_value,
+    load_config,
+    set_value,
+    toml_value,
+    validate_text,
+)
+
+__all__ = ["add_config_commands", "run_config_command", "signal_reload"]
+
+
+def add_config_commands(subparsers) -> argparse.ArgumentParser:
+    """Add `config` and its actions to cli.py's subparsers (same parser class throughout)."""
+    config = subparsers.add_parser("config", help="show, get, set or validate the config file")
+    actions = config.add_subparsers(dest="config_command", required=True, parser_class=type(config))
+    actions.add_parser("show", help="print the effective config as TOML (defaults filled in)")
+    get = actions.add_parser("get", help="print one value (or one table)")
+    get.add_argument("key", metavar="KEY", help="e.g. lean.threshold_deg")
+    set_ = actions.add_parser("set", help="check and write one value, then reload the running service")
+    set_.add_argument("key", metavar="KEY", help="e.g. lean.threshold_deg")
+    set_.add_argument("value", metavar="VALUE", help='a TOML value; strings need no quotes; "" unsets a pin or date')
+    validate = actions.add_parser("validate", help="check a config file: every problem, one per line")
+    validate.add_argument("file", metavar="FILE", nargs="?", help="file to check (default: the config in use; - for stdin)")
+    return config
+
+
+def run_config_command(args, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    cli_config = getattr(args, "config", None)
+    command = args.config_command
+    if command == "show":
+        print(effective_as_toml(load_config(cli_config)), end="", file=out)
+        return 0
+    if command == "get":
+        print(_format_get(load_config(cli_config), args.key), file=out)
+        return 0
+    if command == "set":
+        return _set(cli_config, args.key, args.value, out, err)
+    if command == "validate":
+        return _validate(args.file, cli_config, out, err)
+    raise ConfigError(f"unknown config command {command!r}")
+
+
+def _format_get(config: Config, key: str) -> str:
+    value = get_value(config, key)
+    if "." not in key:
+        return effective_as_toml(config, tables=[key]).split("\n", 2)[2].rstrip("\n")
+    if value is None:
+        return ""
+    if isinstance(value, (str, Path)):
+        return str(value)  # plain, for shell scripts; `set` takes it back without quotes
+    return toml_value(value, hex_int=key == "imu.address")
+
+
+def _set(cli_config, key: str, value_text: str, out: TextIO, err: TextIO) -> int:
+    path = config_path(cli_config)
+    try:
+        before = load_config(path)
+    except ConfigError:
+        before = None
+    try:
+        config = set_value(path, key, value_text)
+    except ConfigProblems as exc:
+        for line in exc.problems:
+            print(line, file=err)
+        print(f"{path}: unchanged", file=err)
+        return 1
+    shown = toml_value(get_value(config, key), hex_int=key == "imu.address")
+    print(f"{key} = {shown} written to {path}", file=out)
+    runtime_dirs = [config.service.runtime_dir]
+    if before is not None and before.service.runtime_dir not in runtime_dirs:
+        runtime_dirs.insert(0, before.service.runtime_dir)
+    print(signal_reload(runtime_dirs), file=out)
+    return 0
+
+
+def _validate(file: str | None, cli_config, out: TextIO, err: TextIO) -> int:
+    if file == "-":
+        problems = validate_text(sys.stdin.buffer.read(), "<stdin>")
+        name = "<stdin>"
+    else:
+        name = str(Path(file) if file else config_path(cli_config))
+        try:
+            if file:
+                problems = validate_text(Path(file).read_bytes(), name)
+            else:
+                load_config(cli_config)
+                problems = []
+        except ConfigProblems as exc:
+            problems = exc.problems
+        except FileNotFoundError:
+            problems = [f"{name}: no such file"]
+        except ConfigError as exc:
+            problems = [str(exc)]
+        except OSError as exc:
+            problems = [f"{name}: cannot read: {exc.strerror or exc}"]
+    if problems:
+        for line in problems:
+            print(line, file=err)
+        return 1
+    print(f"{name}: ok", file=out)
+    return 0
+
+
+def signal_reload(runtime_dirs: list[Path]) -> str:
+    """Ask a running service to reload (SIGHUP to the PID in its pid file); what happened, in words."""
+    for runtime_dir in runtime_dirs:
+        pid_file = Path(runtime_dir) / "walkcoach.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            return f"cannot read {pid_file} ({exc}); run `sudo systemctl reload walkcoach` to apply the change"
+        if pid <= 1 or not _is_walkcoach(pid):
+            continue  # a stale pid file: that process is gone (or the PID now belongs to another program)
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            return f"not allowed to signal the service (PID {pid}); run `sudo systemctl reload walkcoach`"
+        return f"asked the running service (PID {pid}) to reload: the change applies now"
+    return "walkcoach is not running: the change applies at next start"
+
+
+def _is_walkcoach(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    argv = [os.path.basename(arg) for arg in cmdline.split(b"\0")]
+    return b"walkcoach" in argv and b"run" in argv  # `.../venv/bin/walkcoach run --service`
