@@ -85,10 +85,10 @@ from hal.types import ImuSample
 
 from .coach import Coach
 from .feedback import CuePlayer
-from .gait import BoutTracker, StepDetector
+from .events import EventKind
 from .loop import CoachLoop
 from .recording import MAGIC, RecordingError
-from .settings import DeviceSettings, GaitSettings
+from .settings import CoachSettings, DeviceSettings
 from .summary import RunSummary
 
 log = logging.getLogger("walkcoach.replay")
@@ -172,7 +172,10 @@ class Recording:
 
 # -- reading lines ------------------------------------------------------------------
 def _lines(path: Path):
-    """(line number, text) for every line, decoded strictly as UTF-8."""
+    """(line number, text, complete) for every line, decoded strictly as UTF-8.
+
+    ``complete`` is False only for a last line without its newline: a recording
+    cut off by a kill or a power cut."""
     try:
         f = open(path, "rb")
     except IsADirectoryError:
@@ -189,14 +192,14 @@ def _lines(path: Path):
                 ) from None
             if number == 1:
                 text = text.lstrip("\ufeff")
-            yield number, text.rstrip("\r\n")
+            yield number, text.rstrip("\r\n"), raw.endswith(b"\n")
 
 
-def _first_content_line(lines, path: Path) -> tuple[int, str]:
-    for number, text in lines:
+def _first_content_line(lines, path: Path, missing: str = "empty file", line: int | None = None) -> tuple[int, str]:
+    for number, text, _ in lines:
         if text.strip():
             return number, text
-    raise RecordingError("empty file", path=path)
+    raise RecordingError(missing, path=path, line=line)
 
 
 _BUTTON_MARK = re.compile(r"#\s*button\s+t=(\S+)\s+pressed=([01])\s*$")
@@ -214,6 +217,17 @@ class _Table:
         self.rows: list[list[float]] = []
         self.line_numbers: list[int] = []
         self.marks: list[tuple[int, str]] = []
+        self.cut_off_line: int | None = None
+
+    def add_all(self, lines) -> None:
+        for number, text, complete in lines:
+            if complete:
+                self.add(number, text)
+                continue
+            try:
+                self.add(number, text)
+            except RecordingError:
+                self.cut_off_line = number  # the last line, cut off mid-write: dropped with a warning
 
     def add(self, number: int, text: str) -> None:
         if not text.strip():
@@ -248,7 +262,7 @@ class _Table:
         if not finite.all():
             row, col = np.argwhere(~finite)[0]
             raise RecordingError(
-                f"column {self.names[col]!r} is {values[row, col]!r}, not a finite number", path=self.path, line=int(lines[row])
+                f"column {self.names[col]!r} is {float(values[row, col])!r}, not a finite number", path=self.path, line=int(lines[row])
             )
         if len(values) < MIN_SAMPLES:
             raise RecordingError(f"only {len(values)} sample(s); at least {MIN_SAMPLES} are needed", path=self.path)
@@ -265,6 +279,11 @@ class _Table:
         return values, lines
 
 
+def _note_cut_off(table: _Table, warnings: list[str]) -> None:
+    if table.cut_off_line is not None:
+        warnings.append(f"line {table.cut_off_line}: the last line is incomplete (recording cut off) and was dropped")
+
+
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 30 else text[:27] + "...")
 
@@ -277,7 +296,7 @@ def read_recording(
     upright: str = "auto",
     rate_hz: float | None = None,
     default_rate_hz: float = 100.0,
-    gait: GaitSettings | None = None,
+    settings: CoachSettings | None = None,
 ) -> Recording:
     """Read, validate and prepare a recording for the coach. Raises RecordingError."""
     path = Path(path)
@@ -292,7 +311,8 @@ def read_recording(
     if first.startswith(MAGIC):
         return _read_v1(path, lines, number, first, rate_hz=rate_hz, units=units)
     return _read_csv(
-        path, lines, number, first, units=units, upright=upright, rate_hz=rate_hz or default_rate_hz, gait=gait or GaitSettings()
+        path, lines, number, first, units=units, upright=upright, rate_hz=rate_hz or default_rate_hz,
+        settings=settings or CoachSettings(),
     )
 
 
@@ -318,19 +338,19 @@ def _parse_meta(path: Path, number: int, first: str) -> dict[str, str]:
 
 def _read_v1(path: Path, lines, number: int, first: str, *, rate_hz: float | None, units: str) -> Recording:
     meta = _parse_meta(path, number, first)
-    warnings = []
+    warnings: list[str] = []
     if units != "ms2":
         warnings.append("--units applies to plain CSV files; a walkcoach recording is in m/s²")
-    header_number, header = _first_content_line(lines, path) if True else (0, "")
+    header_number, header = _first_content_line(lines, path, "no column header after the first line", number)
     names = [name.strip().lower() for name in header.split(",")]
     if names != ["t", "gx", "gy", "gz", "ax", "ay", "az"]:
         raise RecordingError(
             "expected the column header t,gx,gy,gz,ax,ay,az of a walkcoach v1 recording", path=path, line=header_number
         )
     table = _Table(path, names, list(range(7)), 7, ",")
-    for line_number, text in lines:
-        table.add(line_number, text)
+    table.add_all(lines)
     values, line_numbers = table.array(header_number)
+    _note_cut_off(table, warnings)
     t = values[:, 0]
     source_rate_hz = _rate_from_steps(t, path)
     button = []
@@ -358,10 +378,10 @@ def _read_v1(path: Path, lines, number: int, first: str, *, rate_hz: float | Non
     )
 
 
-def _read_csv(path: Path, lines, number: int, first: str, *, units: str, upright: str, rate_hz: float, gait: GaitSettings) -> Recording:
+def _read_csv(path: Path, lines, number: int, first: str, *, units: str, upright: str, rate_hz: float, settings: CoachSettings) -> Recording:
     header_number, header = number, first
     while header.lstrip().startswith("#"):
-        header_number, header = _first_content_line(lines, path)
+        header_number, header = _first_content_line(lines, path, "no header line, only comments", header_number)
     delimiter = "," if "," in header else ";" if ";" in header else "\t" if "\t" in header else ","
     raw_names = [name.strip().strip('"').strip("'") for name in header.split(delimiter)]
     columns: dict[str, int] = {}
@@ -393,10 +413,10 @@ def _read_csv(path: Path, lines, number: int, first: str, *, units: str, upright
     order = needed + gyro_found
     shown = {"wx": "gx", "wy": "gy", "wz": "gz"}
     table = _Table(path, [shown.get(n, n) for n in order], [columns[n] for n in order], len(raw_names), delimiter)
-    for line_number, text in lines:
-        table.add(line_number, text)
+    table.add_all(lines)
     values, line_numbers = table.array(header_number)
     warnings = []
+    _note_cut_off(table, warnings)
     if ignored:
         warnings.append(f"line {header_number}: ignoring column(s) {', '.join(ignored)}")
     t = values[:, 0]
@@ -416,10 +436,10 @@ def _read_csv(path: Path, lines, number: int, first: str, *, units: str, upright
             gravity_raw[inside] = _complementary_gravity(acc[inside], gyro[inside], rate_hz)
         else:
             gravity_raw[inside] = zero_phase_lowpass(acc[inside], rate_hz, GRAVITY_CORNER_HZ)
-    linear = acc - gravity_raw
     norm = np.linalg.norm(gravity_raw, axis=1, keepdims=True)
-    gravity = gravity_raw * (G_MS2 / np.maximum(norm, 1e-9))
-    frame = estimate_frame(t_grid, gravity, linear, rate_hz, segment, upright=upright, gait=gait, path=path, warnings=warnings)
+    gravity = gravity_raw * (G_MS2 / np.maximum(norm, 1e-9))  # as the BNO055 reports it: |g| = 9.807
+    linear = acc - gravity  # the total stays what was measured; a scale error is a slow bias the coach removes
+    frame = estimate_frame(t_grid, gravity, linear, rate_hz, segment, upright=upright, settings=settings, path=path, warnings=warnings)
     frame.gravity_method = "gyro+accelerometer complementary filter" if gyro is not None else f"{GRAVITY_CORNER_HZ:g} Hz zero-phase low-pass"
     m = frame.sensor_to_body.T
     return Recording(
@@ -547,36 +567,20 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-def _walking_mask(t: np.ndarray, vertical: np.ndarray, rate_hz: float, segment: np.ndarray, gait: GaitSettings) -> tuple[np.ndarray, int]:
-    """Samples inside bouts found by the coach's own step and bout detectors; and the step count."""
-    mask = np.zeros(len(t), dtype=bool)
-    steps_total = 0
+def _walking_mask(t: np.ndarray, gravity: np.ndarray, linear: np.ndarray, rate_hz: float, settings: CoachSettings) -> tuple[np.ndarray, int]:
+    """Samples inside the bouts the coach itself finds (steps need no frame: vertical is along gravity); and their steps."""
+    coach = Coach(settings, rate_hz=rate_hz, cap_s=float("inf"))
     bouts = []
-    previous_segment = None
-    detector = tracker = None
-    for t_s, a, seg in zip(t.tolist(), vertical.tolist(), segment.tolist()):
-        if seg != previous_segment:
-            if tracker is not None:
-                bout = tracker.end()
-                if bout is not None:
-                    bouts.append(bout)
-            detector, tracker = StepDetector(gait, rate_hz), BoutTracker(gait)
-            previous_segment = seg
-        step_s = detector.update(t_s, a)
-        if step_s is not None:
-            tracker.add_step(step_s)
-        elif tracker.in_bout:
-            bout = tracker.check_end(t_s)
-            if bout is not None:
-                bouts.append(bout)
-    if tracker is not None:
-        bout = tracker.end()
-        if bout is not None:
-            bouts.append(bout)
+    zero = ZERO3
+    for t_s, g, a in zip(t.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist())):
+        for event in coach.update(ImuSample(t_s, g, a, zero, 3)):
+            if event.kind is EventKind.WALK_ENDED and event.bout is not None:
+                bouts.append(event.bout)
+    bouts.extend(e.bout for e in coach.finish(float(t[-1])) if e.kind is EventKind.WALK_ENDED and e.bout is not None)
+    mask = np.zeros(len(t), dtype=bool)
     for bout in bouts:
         mask |= (t >= bout.start_s) & (t <= bout.end_s)
-        steps_total += bout.steps
-    return mask, steps_total
+    return mask, sum(bout.steps for bout in bouts)
 
 
 def _still_periods(gravity: np.ndarray, linear: np.ndarray, rate_hz: float, segment: np.ndarray) -> list[tuple[int, int]]:
@@ -595,7 +599,6 @@ def _still_periods(gravity: np.ndarray, linear: np.ndarray, rate_hz: float, segm
     same_segment = segment[starts] == segment[starts + w - 1]
     ok = all_quiet & (resultant >= STILL_MIN_RESULTANT) & same_segment
     periods = []
-    i = 0
     idx = np.flatnonzero(ok)
     if len(idx) == 0:
         return []
@@ -617,7 +620,7 @@ def estimate_frame(
     segment: np.ndarray,
     *,
     upright: str,
-    gait: GaitSettings,
+    settings: CoachSettings,
     path: Path | str = "",
     warnings: list[str] | None = None,
 ) -> FrameEstimate:
@@ -625,7 +628,7 @@ def estimate_frame(
     warnings = [] if warnings is None else warnings
     unit_g = _unit_rows(gravity)
     vertical = np.sum(linear * unit_g, axis=1)
-    walking, steps = _walking_mask(t, vertical, rate_hz, segment, gait)
+    walking, steps = _walking_mask(t, gravity, linear, rate_hz, settings)
     walking_up = _unit(np.median(unit_g[walking], axis=0)) if walking.any() else None
     periods = _still_periods(gravity, linear, rate_hz, segment)
 

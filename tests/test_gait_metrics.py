@@ -1,0 +1,115 @@
+"""Step length by the inverted pendulum (Zijlstra & Hof 2003) and per-bout gait metrics."""
+
+import math
+
+import numpy as np
+import pytest
+
+from device.gait import StepDetector
+from device.gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings, step_rise_m
+from device.settings import GaitSettings
+
+RATE_HZ = 100.0
+
+
+def pendulum_signal(rise_m: float, step_s: float, duration_s: float = 40.0, *, rate_hz: float = RATE_HZ,
+                    bias_ms2: float = 0.2, noise_ms2: float = 0.05, seed: int = 0):
+    """Vertical acceleration of a pelvis that dips by ``rise_m`` at each heel strike (k * step_s),
+    with a slowly varying step time, a constant sensor bias and white noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, duration_s, 1.0 / rate_hz)
+    period_s = step_s * (1.0 + 0.03 * np.sin(2 * np.pi * t / 7.0))
+    phase = 2 * np.pi * np.cumsum(1.0 / period_s) / rate_hz
+    height_m = -0.5 * rise_m * np.cos(phase)
+    acc = np.gradient(np.gradient(height_m, 1.0 / rate_hz), 1.0 / rate_hz)
+    return t, acc + bias_ms2 + noise_ms2 * rng.standard_normal(len(t))
+
+
+def run_estimator(t, acc, settings=StepLengthSettings(), rate_hz=RATE_HZ):
+    estimator = StepLengthEstimator(settings, rate_hz)
+    detector = StepDetector(GaitSettings(), rate_hz)
+    lengths, rises = [], []
+    for t_s, a in zip(t.tolist(), acc.tolist()):
+        estimator.update(t_s, a)
+        step_s = detector.update(t_s, a)
+        if step_s is not None:
+            length = estimator.on_step(step_s)
+            if length is not None:
+                lengths.append(length)
+                rises.append(estimator.last_rise_m)
+    return lengths, rises
+
+
+@pytest.mark.parametrize("rise_m, step_s", [(0.015, 0.75), (0.03, 0.55), (0.045, 0.5), (0.025, 1.1)])
+def test_rise_of_a_known_pendulum_within_10_percent(rise_m, step_s):
+    t, acc = pendulum_signal(rise_m, step_s)
+    lengths, rises = run_estimator(t, acc)
+    assert len(rises) > 0.8 * 40.0 / step_s
+    assert np.median(rises) == pytest.approx(rise_m, rel=0.10)
+    settings = StepLengthSettings()
+    expected_m = settings.correction_factor * 2 * math.sqrt(2 * settings.leg_length_m * rise_m - rise_m**2)
+    assert np.median(lengths) == pytest.approx(expected_m, rel=0.05)
+
+
+def test_a_step_that_starts_anywhere_in_the_cycle_has_the_same_rise():
+    dt_s = 0.01
+    t = np.arange(0.0, 0.6, dt_s)
+    for offset in (0.0, 0.7, 2.0):
+        height = -0.5 * 0.03 * np.cos(2 * np.pi * t / 0.6 + offset)
+        acc = -0.5 * 0.03 * (2 * np.pi / 0.6) ** 2 * -np.cos(2 * np.pi * t / 0.6 + offset)
+        assert step_rise_m(acc.tolist(), dt_s) == pytest.approx(np.ptp(height), rel=0.05)
+
+
+def test_first_step_and_steps_across_a_gap_have_no_length():
+    estimator = StepLengthEstimator(StepLengthSettings(), RATE_HZ)
+    assert estimator.on_step(1.0) is None  # nothing before it
+    for k in range(100, 160):
+        estimator.update(k / RATE_HZ, 0.0)
+    assert estimator.on_step(1.55) is None  # only a few samples of this step were seen: a gap
+    estimator.restart()
+    assert estimator.on_step(2.0) is None
+
+
+def test_all_zero_input_gives_no_lengths():
+    t = np.arange(0.0, 20.0, 1.0 / RATE_HZ)
+    estimator = StepLengthEstimator(StepLengthSettings(), RATE_HZ)
+    for t_s in t:
+        estimator.update(float(t_s), 0.0)
+    assert [estimator.on_step(s) for s in (5.0, 5.5, 6.0)] == [None, None, None]
+
+
+def test_simulated_walks_step_length_with_the_wearers_leg_and_factor():
+    walker = pytest.importorskip("sim.walker")
+    from sim.gait_model import Person, Walk
+    from sim.scenarios import SCENARIOS
+
+    for scenario, seed in (("upright-walk", 0), ("lbp-walk", 1), ("slow-walk", 2)):
+        w = walker.simulate(scenario, seed, rate_hz=RATE_HZ)
+        script_seed, person_seed, _, _ = np.random.SeedSequence(seed).spawn(4)
+        walks = [a for a in SCENARIOS[scenario].build(np.random.default_rng(script_seed)) if isinstance(a, Walk)]
+        person = Person.draw(np.random.default_rng(person_seed))
+        g, lin = np.asarray(w.gravity_ms2), np.asarray(w.linear_acc_ms2)
+        vertical = np.sum(g * lin, axis=1) / np.linalg.norm(g, axis=1)
+        own = StepLengthSettings(leg_length_m=person.leg_length_m, correction_factor=person.pendulum_k)
+        lengths, _ = run_estimator(w.t_s, vertical, own)
+        scripted_m = np.mean([walk.step_length_m for walk in walks])
+        assert np.mean(lengths) == pytest.approx(scripted_m, rel=0.05), scenario
+        default_lengths, _ = run_estimator(w.t_s, vertical)
+        assert np.mean(default_lengths) == pytest.approx(scripted_m, rel=0.15), scenario
+
+
+def test_bout_metrics_take_in_the_steps_before_the_bout_was_recognised():
+    metrics = BoutGaitMetrics()
+    for k in range(1, 10):
+        metrics.add_step(k * 0.5, 0.6 if k > 3 else 2.0, 0.5)  # steps 1-3 (and their lengths) are before the bout
+    metrics.add_step(10 * 0.5, None, 0.5)
+    metrics.start_bout(first_step_s=1.5)
+    metrics.add_step(5.5, 0.6, 0.5)
+    for lean in (2.0, 4.0, 12.0, 6.0):
+        metrics.add_lean(lean)
+    result = metrics.end_bout()
+    assert result.step_length_m == pytest.approx(0.6)
+    assert result.speed_ms == pytest.approx(1.2)
+    assert result.mean_lean_deg == pytest.approx(6.0)
+    assert result.peak_lean_deg == pytest.approx(12.0)
+    assert metrics.end_bout() == (None, None, None, None)

@@ -1,0 +1,300 @@
+"""The history store: what it writes, that it survives kill -9, and that a broken database never stops coaching."""
+
+import datetime as dt
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from device.coach import CoachSnapshot
+from device.events import Bout, Cue, Event, EventKind
+from device.settings import PlanSettings
+from device.store import DB_NAME, Store, StoreProgress, load_sessions, read_bouts, read_cues
+
+ROOT = Path(__file__).resolve().parents[1]
+WALL0 = dt.datetime(2025, 3, 3, 9, 0).astimezone().timestamp()
+
+
+def snapshot(t_s, walk_s, steps, *, started=True, cap_s=600.0, pain=0):
+    return CoachSnapshot(t_s, 2.0, False, True, walk_s, cap_s, steps, 110.0, True, started, pain)
+
+
+def open_store(tmp_path, **kw):
+    kw.setdefault("planned_cap_s", 600.0)
+    return Store.open(tmp_path, mono_at_open=100.0, wall_at_open=WALL0, **kw)
+
+
+def rows(tmp_path, sql):
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_session_with_bouts_cues_and_pain_is_written(tmp_path):
+    store = open_store(tmp_path)
+    assert store.healthy and store.reason == ""
+    bout = Bout(105.0, 165.0, 110, 110.0, 0.03)
+    store(Event(104.0, EventKind.UPRIGHT_CAPTURED, Cue.READY, "upright reference captured"))  # before any session
+    store(Event(108.0, EventKind.WALK_STARTED, why="walking"))
+    store.progress(snapshot(110.0, 5.0, 10), store.wall_time(110.0))
+    store(Event(130.0, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning 20° for 5 s"))
+    store(Event(150.0, EventKind.PAIN_REPORTED, Cue.PAIN_ACK, "pain report 1 this session"))
+    store(Event(170.0, EventKind.WALK_ENDED, why="110 steps", bout=bout))
+    store(Event(800.0, EventKind.SESSION_ENDED, why="walked 1.0 min"))
+    assert store.flush()
+    sessions = load_sessions(tmp_path)
+    assert len(sessions) == 1
+    s = sessions[0]
+    assert s.closed_by == "session_end" and s.walk_s == pytest.approx(60.0) and s.steps == 110
+    assert s.pain_reports == 1 and s.planned_cap_s == 600.0
+    assert s.started.timestamp() == pytest.approx(WALL0 + 8.0, abs=1e-3)
+    assert s.ended.timestamp() == pytest.approx(WALL0 + 65.0, abs=1e-3)  # the end of its last bout
+    assert s.date == dt.date(2025, 3, 3)
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    bouts, cues = read_bouts(conn), read_cues(conn)
+    conn.close()
+    assert [(b.steps, b.cadence_spm, b.step_length_m) for b in bouts] == [(110, 110.0, None)]
+    assert bouts[0].duration_s == pytest.approx(60.0)
+    assert [(c.kind, c.session_id) for c in cues] == [("ready", None), ("straighten_up", 1), ("pain_ack", 1)]
+    assert rows(tmp_path, "SELECT count(*) FROM pain_reports WHERE session_id = 1") == [(1,)]
+    store.close()
+
+
+def test_bout_metrics_are_stored_when_the_bout_has_them(tmp_path):
+    from typing import NamedTuple
+
+    class RichBout(NamedTuple):  # the shape Bout takes once the coach measures step length and lean
+        start_s: float
+        end_s: float
+        steps: int
+        cadence_spm: float
+        step_time_cv: float
+        step_length_m: float | None
+        speed_ms: float | None
+        mean_lean_deg: float | None
+        peak_lean_deg: float | None
+
+    store = open_store(tmp_path)
+    store(Event(120.0, EventKind.WALK_ENDED, bout=RichBout(100.0, 120.0, 36, 108.0, 0.04, 0.66, 1.19, 4.5, float("nan"))))
+    store.close()
+    assert rows(tmp_path, "SELECT step_length_m, speed_ms, mean_lean_deg, peak_lean_deg FROM bouts") == [(0.66, 1.19, 4.5, None)]
+
+
+def test_close_ends_the_open_session_as_shutdown(tmp_path):
+    store = open_store(tmp_path)
+    store(Event(110.0, EventKind.WALK_STARTED))
+    store.progress(snapshot(140.0, 31.0, 55), store.wall_time(140.0))
+    store.close()
+    store.close()  # twice is fine
+    [s] = load_sessions(tmp_path)
+    assert s.closed_by == "shutdown" and s.walk_s == 31.0 and s.steps == 55
+    assert s.ended.timestamp() == pytest.approx(WALL0 + 40.0, abs=1e-3)
+    assert rows(tmp_path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_progress_without_a_session_or_after_the_coach_moved_on_is_ignored(tmp_path):
+    store = open_store(tmp_path)
+    store.progress(snapshot(101.0, 0.0, 0, started=False), WALL0 + 1.0)
+    store(Event(110.0, EventKind.WALK_STARTED))
+    store.progress(snapshot(120.0, 12.0, 20), WALL0 + 20.0)
+    store(Event(900.0, EventKind.SESSION_ENDED))
+    store.progress(snapshot(901.0, 0.0, 0, started=False), WALL0 + 801.0)  # the coach's new session, not started
+    store.close()
+    assert [(s.walk_s, s.steps, s.closed_by) for s in load_sessions(tmp_path)] == [(12.0, 20, "session_end")]
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from device.coach import CoachSnapshot
+    from device.events import Event, EventKind
+    from device.store import Store
+
+    store = Store.open(sys.argv[1], mono_at_open=time.monotonic(), planned_cap_s=900.0)
+    assert store.healthy, store.reason
+    t0 = time.monotonic()
+    store(Event(t0, EventKind.WALK_STARTED, why="walking"))
+    while True:
+        time.sleep(0.1)
+        now = time.monotonic()
+        walk_s = 300.0 + (now - t0)  # mid-walk: five minutes in
+        store.progress(CoachSnapshot(now, 3.0, False, True, walk_s, 900.0, int(walk_s * 1.8), 108.0, True, True, 0), time.time())
+        print(f"{walk_s:.2f}", flush=True)
+    """
+)
+
+
+def test_a_killed_writer_loses_at_most_30_s_and_the_session_is_recovered(tmp_path):
+    script = tmp_path / "writer.py"
+    script.write_text(CRASH_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
+    walked_s = 0.0
+    try:
+        deadline = time.monotonic() + 30.0
+        while walked_s < 305.0 and time.monotonic() < deadline:  # about 5 s of real writing
+            line = proc.stdout.readline()
+            if not line:
+                break
+            walked_s = float(line)
+        assert walked_s >= 305.0, "the writer did not get going"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+
+    store = Store.open(tmp_path, mono_at_open=0.0)
+    assert store.healthy and store.recovered_sessions == 1
+    store.close()
+    [s] = load_sessions(tmp_path)
+    assert s.closed_by == "recovered_after_crash"
+    assert walked_s - 30.0 <= s.walk_s <= walked_s
+    print(f"walked {walked_s:.2f} s, recovered {s.walk_s:.2f} s")
+    assert walked_s - s.walk_s < 3.5  # in fact no more than the commit interval (2 s) and a tick
+    assert s.ended is not None and s.steps > 0
+    assert rows(tmp_path, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_corrupt_database_is_reported_and_coaching_goes_on(tmp_path, caplog):
+    (tmp_path / DB_NAME).write_bytes(os.urandom(8192))
+    with caplog.at_level(logging.ERROR, logger="walkcoach.store"):
+        store = open_store(tmp_path)
+    assert not store.healthy
+    assert "not a database" in store.reason and str(tmp_path) in store.reason
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+    store(Event(1.0, EventKind.WALK_STARTED))  # a no-op sink: no exception
+    store.progress(snapshot(2.0, 1.0, 2), WALL0)
+    assert store.flush() is False
+    store.close()
+    assert (tmp_path / DB_NAME).stat().st_size == 8192  # the damaged file is left for inspection
+
+
+def test_a_truncated_database_is_reported(tmp_path):
+    store = open_store(tmp_path)
+    for k in range(200):
+        store(Event(100.0 + k, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "x" * 200))
+    store.close()
+    data = (tmp_path / DB_NAME).read_bytes()
+    (tmp_path / DB_NAME).write_bytes(data[: len(data) // 2])
+    again = open_store(tmp_path)
+    assert not again.healthy and again.reason
+    again.close()
+
+
+def test_an_unwritable_place_is_reported_and_coaching_goes_on(tmp_path, caplog):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    with caplog.at_level(logging.ERROR, logger="walkcoach.store"):
+        store = open_store(blocker / "state")
+    assert not store.healthy and "cannot use" in store.reason
+    store(Event(1.0, EventKind.WALK_STARTED))
+    store.close()
+    if os.geteuid() != 0:  # root writes anywhere: the permission case only means something for the service user
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        store = open_store(locked)
+        assert not store.healthy
+        store.close()
+
+
+def test_a_write_failure_while_running_disables_the_store_without_raising(tmp_path):
+    store = open_store(tmp_path)
+    assert store.flush()
+    store._conn.close()  # the database goes away under the writer
+    store(Event(110.0, EventKind.WALK_STARTED))
+    assert store.flush() is False
+    deadline = time.monotonic() + 5.0
+    while store.healthy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not store.healthy and "failed" in store.reason
+    store(Event(120.0, EventKind.WALK_STARTED))  # still no exception
+    store.close()
+
+
+def test_the_sink_never_blocks(tmp_path):
+    store = open_store(tmp_path)
+    started = time.perf_counter()
+    for k in range(20000):
+        store(Event(100.0 + k * 0.01, EventKind.LEAN_STARTED))
+    per_call_s = (time.perf_counter() - started) / 20000
+    assert per_call_s < 50e-6
+    assert store.flush(30.0)
+    store.close()
+
+
+def test_wall_time_is_re_anchored_when_the_clock_jumps(tmp_path):
+    store = open_store(tmp_path)
+    store(Event(110.0, EventKind.WALK_STARTED))
+    ntp_fix_s = 3600.0  # a Pi without a real-time clock learns the time an hour later than it thought
+    store.progress(snapshot(120.0, 10.0, 18), WALL0 + 20.0 + ntp_fix_s)
+    store(Event(130.0, EventKind.PAIN_REPORTED, Cue.PAIN_ACK, "pain"))
+    store.close()
+    [(time_text,)] = rows(tmp_path, "SELECT time FROM pain_reports")
+    assert dt.datetime.fromisoformat(time_text).timestamp() == pytest.approx(WALL0 + 30.0 + ntp_fix_s, abs=1e-3)
+
+
+def test_the_store_gives_the_coach_a_stepped_back_cap_after_repeated_pain(tmp_path):
+    plan = PlanSettings(start_date=dt.date(2025, 2, 10), start_min=10.0, weekly_increase_min=5.0, max_min=30.0)
+
+    class FakeCoach:
+        caps = []
+
+        def snapshot(self, t_s):
+            return snapshot(t_s, 0.0, 0, started=False)
+
+        def set_planned_cap(self, cap_s):
+            self.caps.append(cap_s)
+
+    store = open_store(tmp_path, plan_settings=plan)
+    assert store.plan_cap_s == 25 * 60.0  # three weeks in, no pain
+    coach = FakeCoach()
+    hook = StoreProgress(store, coach, wall_clock=None)
+    for start in (110.0, 1000.0):  # two sessions with pain today
+        store(Event(start, EventKind.WALK_STARTED))
+        store(Event(start + 60.0, EventKind.PAIN_REPORTED, Cue.PAIN_ACK, "pain"))
+        store(Event(start + 700.0, EventKind.SESSION_ENDED))
+    assert store.flush()
+    hook(2000.0)
+    assert coach.caps == [20 * 60.0]
+    hook(2000.5)  # once a second at most, and only on a change
+    hook(2002.0)
+    assert coach.caps == [20 * 60.0]
+    store.close()
+
+
+def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
+    hal = pytest.importorskip("hal")
+    pytest.importorskip("sim.walker")
+    from device.coach import Coach
+    from device.feedback import CuePlayer
+    from device.loop import CoachLoop
+    from device.settings import CoachSettings
+    from device.summary import RunSummary
+
+    backend = hal.open_backend("sim", scenario="full-session", seed=1, rate_hz=100.0)
+    coach = Coach(CoachSettings(), rate_hz=100.0, cap_s=600.0)
+    store = Store.open(tmp_path, mono_at_open=backend.clock.monotonic(), wall_at_open=WALL0, planned_cap_s=600.0)
+    summary = RunSummary(hold_s=5.0)
+    loop = CoachLoop(imu=backend.imu, coach=coach, player=CuePlayer(backend.outputs), clock=backend.clock,
+                     rate_hz=100.0, sinks=[summary, store], on_tick=StoreProgress(store, coach, wall_clock=None))
+    try:
+        loop.run()
+    finally:
+        backend.close()
+        store.close()
+    [s] = load_sessions(tmp_path)
+    assert s.walk_s == pytest.approx(summary.walk_s, abs=0.01) and s.steps == summary.steps
+    assert s.closed_by == "shutdown"
+    assert rows(tmp_path, "SELECT count(*) FROM bouts") == [(len(summary.bouts),)]
+    assert rows(tmp_path, "SELECT count(*) FROM cues") == [(len(summary.cues),)]
+    assert rows(tmp_path, "SELECT kind FROM cues WHERE kind = 'stop' LIMIT 1") == [("stop",)]
