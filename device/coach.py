@@ -75,15 +75,16 @@ class Coach:
         bouts = self.bouts
         step_s = self.steps.update(t_s, (lx * gx + ly * gy + lz * gz) / gn)
         if step_s is not None:
-            if bouts.add_step(step_s):
+            if bouts.add_step(step_s, self.steps.last_peak_ms2):
                 bouts.prepend_steps(
                     self.steps.faint_steps_before(bouts.first_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
                 )
                 events = self._walk_started(t_s, events)
-        elif bouts.in_bout:
-            bout = bouts.check_end(t_s)
-            if bout is not None:
-                events = self._walk_ended(t_s, bout, events)
+        elif bouts.in_bout and bouts.check_end(t_s):
+            bouts.append_steps(
+                self.steps.faint_steps_after(bouts.last_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
+            )
+            events = self._walk_ended(t_s, bouts.end(), events)
         walking = bouts.in_bout
         if walking and self._walking_up_n < self._walking_up_need:
             events = self._upright_from_walking(t_s, gx / gn, gy / gn, gz / gn, events)

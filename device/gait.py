@@ -33,7 +33,11 @@ AMPLITUDE_MEMORY_S = 4.0  # recent step peaks are forgotten over this time when 
 DOUBLE_STEP_SHARE = 0.55  # in a bout, an interval shorter than this share of the median is a double detection
 RECENT_INTERVALS = 8
 RECENT_PEAKS = 64  # local maxima kept for looking back at the faint first steps of a walk
-FAINT_PEAK_SHARE = 0.5  # a first step may be this much fainter than the step threshold
+FAINT_FLOOR_SHARE = 0.5  # a first or last step may be this much fainter than the detection floor...
+FAINT_PEAK_SHARE = 0.12  # ...and reach this share of the bout's typical step peak...
+FAINT_OVER_QUIET = 2.5  # ...and stand this far above the peaks of sway and noise while not walking
+QUIET_AFTER_STEP_S = 2.0
+QUIET_ALPHA = 0.05  # the quiet level follows about the last 20 such peaks
 MAX_STEPS_BACK = 3
 MAX_PENDING_STEPS = 16
 INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
@@ -59,6 +63,9 @@ class StepDetector:
         self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
         self.restart()
         self._amplitude_ms2 = 0.0
+        self.last_peak_ms2 = 0.0  # peak of the step update() returned last
+        self._quiet_peak_ms2 = 0.0  # typical local maximum while not walking (postural sway, noise)
+        self._quiet_peaks_seen = 0
         self._last_step_s = -math.inf
 
     def configure(self, settings: GaitSettings) -> None:
@@ -93,6 +100,10 @@ class StepDetector:
             self._warmup -= 1
         elif y1 > self._y2 and y1 >= y:
             self.recent_peaks.append((self._t1, y1))
+            if self._t1 - self._last_step_s > QUIET_AFTER_STEP_S:
+                if self._quiet_peaks_seen < 1.0 / QUIET_ALPHA:  # running mean until the average is established
+                    self._quiet_peaks_seen += 1
+                self._quiet_peak_ms2 += (max(0.0, y1) - self._quiet_peak_ms2) / self._quiet_peaks_seen
             self._consider_peak(self._t1, y1)
         if self._has_candidate and t_s - self._candidate_s >= CONFIRM_S:
             step_s = self._confirm()
@@ -116,11 +127,11 @@ class StepDetector:
         """Peaks that continue a new bout's rhythm backwards: the faint first steps of gait initiation.
 
         Looks for up to ``MAX_STEPS_BACK`` local maxima, each about one step time
-        before the next, above half the detection floor. Returns them oldest first.
+        before the next, above the faint-step floor. Returns them oldest first.
         """
         found: list[float] = []
         next_s = first_step_s
-        floor = FAINT_PEAK_SHARE * self._min_peak_ms2
+        floor = self._faint_floor_ms2()
         for _ in range(MAX_STEPS_BACK):
             lo, hi = next_s - (1 + tolerance) * step_s, next_s - (1 - tolerance) * step_s
             best = None
@@ -134,8 +145,33 @@ class StepDetector:
         found.reverse()
         return found
 
+    def _faint_floor_ms2(self) -> float:
+        return max(
+            FAINT_FLOOR_SHARE * self._min_peak_ms2,
+            FAINT_PEAK_SHARE * self._amplitude_ms2,
+            FAINT_OVER_QUIET * self._quiet_peak_ms2,
+        )
+
+    def faint_steps_after(self, last_step_s: float, step_s: float, tolerance: float) -> list[float]:
+        """Peaks that continue an ending bout's rhythm: the faint last steps of gait termination."""
+        found: list[float] = []
+        previous_s = last_step_s
+        floor = self._faint_floor_ms2()
+        for _ in range(MAX_STEPS_BACK):
+            lo, hi = previous_s + (1 - tolerance) * step_s, previous_s + (1 + tolerance) * step_s
+            best = None
+            for peak_s, peak_ms2 in self.recent_peaks:
+                if lo <= peak_s <= hi and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):
+                    best = (peak_s, peak_ms2)
+            if best is None:
+                break
+            found.append(best[0])
+            previous_s = best[0]
+        return found
+
     def _confirm(self) -> float:
         self._has_candidate = False
+        self.last_peak_ms2 = self._candidate_ms2
         self._last_step_s = self._candidate_s
         if self._amplitude_ms2 == 0.0:
             self._amplitude_ms2 = self._candidate_ms2
@@ -151,12 +187,28 @@ def _median(values) -> float:
     return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
+def _merge_double_detections(steps: list[float], peaks: list[float]) -> None:
+    """Two detections much closer than the rhythm around them are one step seen twice
+    (a slow walker's heel strike can show two peaks): keep the larger."""
+    intervals = [b - a for a, b in zip(steps, steps[1:])]
+    typical_s = _median(intervals)
+    i = 1
+    while i < len(steps):
+        if steps[i] - steps[i - 1] < DOUBLE_STEP_SHARE * typical_s:
+            drop = i if peaks[i] < peaks[i - 1] else i - 1
+            del steps[drop]
+            del peaks[drop]
+        else:
+            i += 1
+
+
 class BoutTracker:
     """Turns step times into bouts and walk time."""
 
     def __init__(self, settings: GaitSettings) -> None:
         self.configure(settings)
         self._pending: list[float] = []
+        self._pending_peaks: list[float] = []
         self.in_bout = False
         self._gap_allowance_s = 0.0
         self._reset_bout()
@@ -193,11 +245,12 @@ class BoutTracker:
         return self._first_s - 0.5 * self._median_s
 
     def live_duration_s(self, t_s: float) -> float:
-        """Walk time of the bout in progress at ``t_s``: grows with the clock up to half a step past the last step."""
+        """Walk time of the bout in progress at ``t_s``: grows with the clock until the next step is due
+        (so it does not lag while walking); when the bout ends it settles at half a step past the last step."""
         if not self.in_bout:
             return 0.0
-        half = 0.5 * self._median_s
-        return min(t_s, self._last_s + half) - (self._first_s - half)
+        median_s = self._median_s
+        return min(t_s, self._last_s + median_s) - (self._first_s - 0.5 * median_s)
 
     def live_steps(self) -> int:
         return self._steps if self.in_bout else 0
@@ -211,21 +264,31 @@ class BoutTracker:
         self._first_s = steps_s[0]
         self._steps += len(steps_s)
 
+    def append_steps(self, steps_s: list[float]) -> None:
+        """Take in steps found after the bout's last step (before it is closed)."""
+        for step_s in steps_s:
+            self._continue_bout(step_s)
+
     def bridge_gap(self, gap_s: float) -> None:
         """The sample stream had a hole of ``gap_s``: if walking resumes right after it, the bout goes on."""
         if self.in_bout:
             self._gap_allowance_s += gap_s
 
-    def add_step(self, step_s: float) -> bool:
-        """Feed a detected step; True when it started a bout."""
+    def add_step(self, step_s: float, peak_ms2: float = 0.0) -> bool:
+        """Feed a detected step (and its peak); True when it started a bout."""
         if self.in_bout:
             self._continue_bout(step_s)
             return False
         pending = self._pending
+        peaks = self._pending_peaks
         if pending and step_s - pending[-1] > self._max_gap_s:
             pending.clear()
+            peaks.clear()
         pending.append(step_s)
+        peaks.append(peak_ms2)
         n = self._min_steps
+        if len(pending) >= n:
+            _merge_double_detections(pending, peaks)
         if len(pending) < n:
             return False
         window = pending[-n:]
@@ -237,6 +300,7 @@ class BoutTracker:
         if not rhythmic:
             if len(pending) > MAX_PENDING_STEPS:
                 del pending[0]
+                del peaks[0]
             return False
         first = len(pending) - n
         while first > 0 and INITIATION_SHARE[0] * median_s <= pending[first] - pending[first - 1] <= INITIATION_SHARE[1] * median_s:
@@ -250,6 +314,7 @@ class BoutTracker:
         self._all_intervals = list(intervals)
         self._median_s = median_s
         pending.clear()
+        peaks.clear()
         return True
 
     def _continue_bout(self, step_s: float) -> None:
@@ -271,11 +336,9 @@ class BoutTracker:
             del recent[0]
         self._median_s = _median(recent)
 
-    def check_end(self, t_s: float) -> Bout | None:
-        """Call every sample while in a bout; returns the bout when it has ended."""
-        if t_s - self._last_s <= max(self._max_gap_s, MISSED_STEPS_GAP * self._median_s) + self._gap_allowance_s:
-            return None
-        return self.end()
+    def check_end(self, t_s: float) -> bool:
+        """Call every sample while in a bout: True once steps have stopped for longer than a gap."""
+        return t_s - self._last_s > max(self._max_gap_s, MISSED_STEPS_GAP * self._median_s) + self._gap_allowance_s
 
     def end(self) -> Bout | None:
         """Close the bout in progress (at its last step) and return it."""
