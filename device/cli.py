@@ -15,6 +15,7 @@ from hal.errors import WalkcoachError
 from hal.mount import Mount
 
 from .config import load_settings
+from .config_cli import add_config_commands, run_config_command
 from .runner import run_simulation
 from .settings import DeviceSettings
 from .summary import format_human
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("pi", "sim"), default="pi")
     _add_sim_options(run)
     run.add_argument("--stats", action="store_true", help="print I2C transactions and bytes per tick")
+
+    add_config_commands(commands)
 
     bench = commands.add_parser("bench", help="measure what the belt costs on this machine")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -145,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.verbose:
             logging.getLogger().setLevel(logging.DEBUG)
+        if args.command == "config":  # before loading, so validate/set work on a broken file
+            return run_config_command(args)
         settings = load_settings(args.config)
         if args.command == "sim":
             return cmd_sim(args, settings)
