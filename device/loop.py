@@ -131,12 +131,13 @@ class CoachLoop:
         if self._fault_since_s is None:
             self._fault_since_s = now_s
             self._next_reset_s = now_s + self.fault_grace_s
-            log.warning("sensor read failed: %s", exc)
+            log.debug("sensor read failed: %s", exc)
         self.last_fault = str(exc)
         if now_s - self._fault_since_s < self.fault_grace_s or now_s < self._next_reset_s:
             return
         self.sensor_ok = False
         if not self._fault_cued:
+            log.warning("no valid samples for %.1f s: %s", now_s - self._fault_since_s, exc)
             self._fault_cued = True
             self.stats.faults += 1
             self.emit([Event(now_s, EventKind.FAULT, Cue.FAULT, f"no valid samples for {now_s - self._fault_since_s:.1f} s: {exc}")], now_s)
@@ -152,7 +153,8 @@ class CoachLoop:
         self._next_reset_s = self.clock.monotonic() + self._reset_backoff_s
 
     def _on_recovered(self, now_s: float) -> None:
-        log.info("sensor back after %.1f s", now_s - self._fault_since_s)
+        if self._fault_cued:
+            log.warning("sensor back after %.1f s", now_s - self._fault_since_s)
         self._fault_since_s = None
         self._fault_cued = False
         self.sensor_ok = True

@@ -132,6 +132,14 @@ def full_session(rng):
             Stand(20.0)]
 
 
+def long_walk(rng):
+    """Half an hour of steady walking with turns: the soak for sensor faults and drift."""
+    gait = healthy_gait(rng)
+    return [Stand(5.0),
+            Walk(1800.0, **gait, turns=tuple(some_turn(rng, start_s, start_s + 200) for start_s in range(200, 1600, 400))),
+            Stand(5.0)]
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -149,6 +157,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("sitting", "stand, sit down, 10 min seated with small movements, stand up", sitting),
         Scenario("fidget", "belt handling, weight shifts, turning on the spot, bends and reaches; no walking",
                  fidget),
+        Scenario("long-walk", "30 min of steady walking with turns (the soak for sensor faults)", long_walk),
         Scenario("full-session", "a ~16 min outing: ~13.5 min walking in three bouts, two leans, a bend",
                  full_session),
     )
