@@ -1,0 +1,421 @@
+"""`walkcoach run --service`: the long-running coach under systemd (or on the simulated belt).
+
+Order of things, and why:
+
+1. Signal handlers first, before the slow chip set-up: SIGTERM/SIGINT set a stop flag
+   (and stop the loop once it exists: it ends after the current tick); SIGHUP sets a
+   reload flag (Python's default for SIGHUP would kill the process).
+2. The pid file in ``[service] runtime_dir`` (created if missing), removed on exit.
+3. The backend ("pi": the belt; "sim": the simulated walker through the emulated chip),
+   the coach, the cue player, the loop with the button, the sinks (a RunSummary for
+   the last log line, the :class:`~device.status.StatusTracker`).
+4. ``loop.on_tick``: a pending reload is applied at the next tick (the coach keeps its
+   session, walk time and upright; settings that need a restart are logged and shown
+   in the status); about once a wall-clock second: the calibrate request file, the
+   status file, ``WATCHDOG=1`` (only while the sensor is healthy, so a dead sensor
+   ends in a watchdog restart) and ``STATUS=``. ``READY=1`` after the first valid sample.
+5. On exit (SIGTERM, or the end of a simulated scenario): the loop's ``finish()``
+   closes the bout and lean in progress and turns the outputs off; ``STOPPING=1``;
+   the backend is closed; a final status (``"state": "stopped"``); exit status 0.
+
+Logs go to stderr with journald's ``<N>`` priority prefixes (:class:`JournalFormatter`).
+
+``python -m device.service --config FILE --backend sim --scenario NAME --speed realtime``
+runs the same thing without cli.py (the tests use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hal
+from hal.errors import ConfigError, EndOfStream, WalkcoachError
+from hal.mount import Mount
+
+from .config import KEYS, Config, ConfigProblems, get_value, load_config, toml_value
+from .feedback import CuePlayer
+from .loop import CoachLoop
+from .runner import make_coach
+from .sdnotify import Notifier
+from .status import StatusTracker, status_line, take_calibration_request, write_status
+from .summary import RunSummary
+
+log = logging.getLogger("walkcoach.service")
+
+STATUS_EVERY_S = 1.0  # wall-clock seconds between status writes / watchdog pings
+# Keys a reload cannot apply to a running service (everything in these tables but the exceptions).
+RESTART_TABLES = ("loop", "pins", "imu", "mount", "store", "service")
+LIVE_KEYS = {"imu.fault_grace_s"}  # applied to the running loop on reload
+
+
+# -- logging for journald -----------------------------------------------------------------------
+
+
+class JournalFormatter(logging.Formatter):
+    """``<3>``/``<4>``/``<6>``/``<7>`` + "name: message", every line prefixed (journald reads stderr by line)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(name)s: %(message)s")
+
+    @staticmethod
+    def priority(levelno: int) -> int:
+        if levelno >= logging.CRITICAL:
+            return 2
+        if levelno >= logging.ERROR:
+            return 3
+        if levelno >= logging.WARNING:
+            return 4
+        if levelno >= logging.INFO:
+            return 6
+        return 7
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{self.priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in super().format(record).split("\n"))
+
+
+def install_journal_logging(level: int | None = None) -> None:
+    """Replace the root logger's handlers with one to stderr using :class:`JournalFormatter`."""
+    root = logging.getLogger()
+    if level is None:
+        level = logging.DEBUG if root.level == logging.DEBUG else logging.INFO
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JournalFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+# -- the service ----------------------------------------------------------------------------------
+
+
+def _all_keys() -> list[str]:
+    return [key.path for keys in KEYS.values() for key in keys.values()]
+
+
+def changed_keys(old: Config, new: Config) -> list[str]:
+    return [path for path in _all_keys() if get_value(old, path) != get_value(new, path)]
+
+
+def needs_restart(path: str) -> bool:
+    return path.split(".", 1)[0] in RESTART_TABLES and path not in LIVE_KEYS
+
+
+def _show(config: Config, path: str) -> str:
+    return toml_value(get_value(config, path), hex_int=path == "imu.address")
+
+
+class Service:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        backend: str,
+        scenario: str | None,
+        seed: int,
+        speed: str,
+        record=None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config  # the config in force
+        self.started_config = config  # what the hardware was opened with
+        self.backend_name = backend
+        self.scenario = scenario
+        self.seed = seed
+        self.speed = speed
+        self.record = record
+        self.notifier = notifier or Notifier()
+        self.runtime_dir = Path(config.service.runtime_dir)
+        self.pid_file = config.service.pid_file
+        self.stop_requested = False
+        self.reload_requested = False
+        self.loop: CoachLoop | None = None
+        self.coach = None
+        self.tracker = StatusTracker(backend=backend, config_path=config.path)
+        self._ready_sent = False
+        self._next_status_wall = 0.0
+        self._old_handlers: dict[int, Any] = {}
+
+    # -- signals (handlers only set flags) -------------------------------------------------
+    def install_signals(self) -> None:
+        for signum, handler in ((signal.SIGTERM, self._on_stop), (signal.SIGINT, self._on_stop), (signal.SIGHUP, self._on_hup)):
+            self._old_handlers[signum] = signal.signal(signum, handler)
+
+    def restore_signals(self) -> None:
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+        self._old_handlers.clear()
+
+    def _on_stop(self, signum, frame) -> None:
+        self.stop_requested = True
+        if self.loop is not None:
+            self.loop.request_stop()
+
+    def _on_hup(self, signum, frame) -> None:
+        self.reload_requested = True
+
+    # -- the pid file ------------------------------------------------------------------------
+    def write_pid_file(self) -> None:
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        temp = self.pid_file.with_name(f".{self.pid_file.name}.{os.getpid()}.tmp")
+        temp.write_text(f"{os.getpid()}\n")
+        os.chmod(temp, 0o644)
+        os.replace(temp, self.pid_file)
+
+    def remove_pid_file(self) -> None:
+        try:
+            if self.pid_file.read_text().strip() == str(os.getpid()):
+                self.pid_file.unlink()
+        except (OSError, ValueError):
+            pass
+
+    # -- the backend ---------------------------------------------------------------------------
+    def open_backend(self):
+        settings = self.config.settings
+        mount = Mount(settings.mount.forward, settings.mount.up)
+        if self.backend_name == "sim":
+            scenario = self.scenario or hal.backend_module("sim").default_scenario()
+            self.scenario = scenario
+            return hal.open_backend(
+                "sim",
+                scenario=scenario,
+                seed=self.seed,
+                rate_hz=settings.loop.rate_hz,
+                mount=mount,
+                via_chip=True,
+                pins=settings.pins,
+                fusion_mode=settings.imu.fusion_mode,
+                speed=self.speed,
+                state_dir=self.config.store.state_dir,
+            )
+        return hal.open_backend(
+            self.backend_name, imu_settings=settings.imu, pins=settings.pins, mount=mount, state_dir=self.config.store.state_dir
+        )
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self) -> int:
+        self.install_signals()
+        try:
+            try:
+                self.write_pid_file()
+            except OSError as exc:
+                log.error("cannot write the pid file %s: %s", self.pid_file, exc.strerror or exc)
+                return 1
+            try:
+                return self._run()
+            finally:
+                self.remove_pid_file()
+                self.notifier.close()
+        finally:
+            self.restore_signals()
+
+    def _run(self) -> int:
+        self.notifier.status("starting: opening the sensor")
+        log.info(
+            "starting (PID %d, %s backend%s, config %s)",
+            os.getpid(),
+            self.backend_name,
+            f", scenario {self.scenario or 'default'}" if self.backend_name == "sim" else "",
+            self.config.path or "none: all defaults",
+        )
+        try:
+            backend = self.open_backend()
+        except WalkcoachError as exc:
+            log.error("cannot open the %s backend: %s", self.backend_name, exc)
+            self.notifier.stopping()
+            return 1
+        writer = None
+        summary = None
+        try:
+            if self.stop_requested:
+                log.info("stopped during start-up")
+                return 0
+            settings = self.config.settings
+            self.coach = coach = make_coach(settings, dt.date.today())
+            summary = RunSummary(hold_s=settings.coach.lean.hold_s)
+            self.loop = loop = CoachLoop(
+                imu=backend.imu,
+                coach=coach,
+                player=CuePlayer(backend.outputs),
+                clock=backend.clock,
+                rate_hz=settings.loop.rate_hz,
+                fault_grace_s=settings.imu.fault_grace_s,
+                sinks=[summary, self.tracker, self._log_event],
+                button=backend.button,
+                button_hold_s=settings.loop.button_hold_s,
+                on_tick=self.on_tick,
+            )
+            self.tracker.bind(coach, loop)
+            if self.record is not None:
+                writer = self._start_recording(loop, coach)
+            if self.stop_requested:  # a SIGTERM between the check above and the loop existing
+                loop.request_stop()
+            self.tracker.state = "running"
+            try:
+                loop.run()  # its finally: loop.finish() closes the bout and lean, turns every output off
+            except EndOfStream:
+                log.info("end of the simulated scenario")
+            self.notifier.stopping()
+            self.tracker.state = "stopping"
+        finally:
+            if writer is not None:
+                writer.close()
+            outputs = {name: _output_value(device) for name, device in getattr(backend, "outputs", {}).items()}
+            backend.close()
+            self.tracker.outputs = outputs
+        why = "stop requested" if self.stop_requested else "end of input"
+        on = [name for name, value in outputs.items() if value]
+        if on:
+            log.error("outputs still on at exit before closing: %s (closed anyway)", ", ".join(on))
+        log.info("stopped (%s); outputs off (%s)", why, ", ".join(outputs) or "none")
+        if summary is not None:
+            log.info(
+                "walked %.1f min in %d bout(s), %d steps; %d cue(s); %d sustained lean(s)",
+                summary.walk_s / 60, len(summary.bouts), summary.steps, len(summary.cues), len(summary.lean_episodes),
+            )
+        self.tracker.state = "stopped"
+        self._write_status(self.loop.now_s if self.loop is not None else 0.0)
+        return 0
+
+    def _start_recording(self, loop: CoachLoop, coach):
+        from .recording import RecordingWriter, attach_recording
+
+        meta = {"backend": self.backend_name, "cap_s": coach.session.cap_s}
+        if self.scenario:
+            meta["scenario"] = self.scenario
+        writer = RecordingWriter(self.record, rate_hz=self.config.settings.loop.rate_hz, meta=meta)
+        attach_recording(loop, writer)
+        log.info("recording every sample to %s", self.record)
+        return writer
+
+    def _log_event(self, event) -> None:
+        if event.cue is not None:
+            log.info("cue %s: %s", event.cue.value, event.why)
+        else:
+            log.debug("%s: %s", event.kind.value, event.why)
+
+    # -- every tick --------------------------------------------------------------------------------
+    def on_tick(self, now_s: float) -> None:
+        loop = self.loop
+        if self.reload_requested:
+            self.reload_requested = False
+            self.reload()
+        if not self._ready_sent and loop.stats.samples:
+            self._ready_sent = True
+            log.info("ready: first valid sample")
+            self.notifier.ready()
+        wall = time.monotonic()
+        if wall >= self._next_status_wall:
+            self._next_status_wall = wall + STATUS_EVERY_S
+            if take_calibration_request(self.runtime_dir):
+                self.coach.request_upright_capture()
+                self.tracker.calibration_requested_t_s = now_s
+                log.info("calibrate requested: capturing the upright reference at the next still moment")
+            status = self._write_status(now_s)
+            if loop.sensor_ok:
+                self.notifier.watchdog()
+            if status is not None:
+                self.notifier.status(status_line(status))
+
+    def _write_status(self, now_s: float) -> dict | None:
+        status = self.tracker.snapshot_dict(now_s)
+        try:
+            write_status(self.runtime_dir, status)
+        except OSError as exc:
+            log.warning("cannot write the status file in %s: %s", self.runtime_dir, exc.strerror or exc)
+        return status
+
+    # -- reload -------------------------------------------------------------------------------------
+    def reload(self) -> bool:
+        """Re-read the config file; apply what a running coach can take. True if the new config is in force."""
+        self.notifier.reloading()
+        path = self.config.path
+        try:
+            new = load_config(path)
+        except ConfigProblems as exc:
+            problems = exc.problems
+        except ConfigError as exc:
+            problems = [str(exc)]
+        else:
+            problems = []
+        when = round(time.time(), 3)
+        if problems:
+            log.error("config reload failed: keeping the running config (%s)", self.config.path or "defaults")
+            for line in problems:
+                log.error("%s", line)
+            self.tracker.reload_errors = problems
+            self.tracker.last_reload = {"ok": False, "wall": when, "changed": []}
+            self.notifier.ready()
+            return False
+        changed = changed_keys(self.config, new)
+        live = [key for key in changed if not needs_restart(key)]
+        self.coach.configure(new.settings.coach, cap_s=new.settings.coach.plan.cap_s(dt.date.today()))
+        self.loop.fault_grace_s = new.settings.imu.fault_grace_s
+        self.config = new
+        restart = [key for key in changed_keys(self.started_config, new) if needs_restart(key)]
+        if live:
+            log.info(
+                "config reloaded from %s: %s",
+                new.path or "defaults",
+                ", ".join(f"{key} = {_show(new, key)}" for key in live),
+            )
+        else:
+            log.info("config reloaded from %s: nothing a running coach uses changed", new.path or "defaults")
+        if restart:
+            log.warning(
+                "needs a restart: %s (running with %s)",
+                ", ".join(f"{key} = {_show(new, key)}" for key in restart),
+                ", ".join(f"{key} = {_show(self.started_config, key)}" for key in restart),
+            )
+        self.tracker.config_path = str(new.path) if new.path else None
+        self.tracker.reload_errors = []
+        self.tracker.restart_needed = restart
+        self.tracker.last_reload = {"ok": True, "wall": when, "changed": changed}
+        self.notifier.ready()
+        return True
+
+
+def _output_value(device) -> int:
+    try:
+        return 1 if device.value else 0
+    except Exception:  # noqa: BLE001 - a closed or broken device: report it as off
+        return 0
+
+
+def run_service(config: Config, *, backend: str, scenario: str | None, seed: int, speed: str, record=None) -> int:
+    """`walkcoach run --service`: run until SIGTERM (or the end of a simulated scenario); the exit status."""
+    install_journal_logging()
+    return Service(config, backend=backend, scenario=scenario, seed=seed, speed=speed, record=record).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m device.service``: run_service without cli.py (used by the tests)."""
+    parser = argparse.ArgumentParser(prog="python -m device.service")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--backend", choices=("pi", "sim"), default="pi")
+    parser.add_argument("--scenario")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed", choices=("max", "realtime"), default="realtime")
+    parser.add_argument("--record", type=Path)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"walkcoach: {exc}", file=sys.stderr)
+        return 2
+    return run_service(config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
