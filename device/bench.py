@@ -121,9 +121,12 @@ def bench_tick(settings: DeviceSettings, seed: int = 0):
 
 def bench_process(scenario: str = MEMORY_SCENARIO) -> tuple[float, float]:
     """Peak RSS (MB) of `walkcoach run --backend sim` and its start-to-first-coached-sample time (s)."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so the child would
+    # report this (larger) benchmark process's peak instead of its own.
     code = (
-        "import resource, sys, time; from device.cli import main; rc = main(sys.argv[1:]); "
-        "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)"
+        "import sys; from device.cli import main; rc = main(sys.argv[1:]); "
+        "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')]; "
+        "print('peak_rss_kb', hwm[0] if hwm else 'nan', file=sys.stderr); sys.exit(rc)"
     )
     env = dict(os.environ, WALKCOACH_REPORT_FIRST_SAMPLE="1")
     started = time.monotonic()
