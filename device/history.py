@@ -78,8 +78,8 @@ def add_history_commands(subparsers) -> None:
         "--upright", choices=("auto", "first-still"), default="auto",
         help="plain CSV: where the wearer's upright comes from (default auto)",
     )
-    replay.add_argument("--rate", type=float, help="replay at HZ (default: the recording's rate; plain CSV: the loop rate)")
-    replay.add_argument("--cap-min", type=float, help="walking cap in minutes (default: the recording's, else the plan's)")
+    replay.add_argument("--rate", type=float, metavar="HZ", help="replay at HZ (default: the recording's rate; plain CSV: the loop rate)")
+    replay.add_argument("--cap-min", type=float, metavar="MIN", help="walking cap in minutes (default: the recording's, else the plan's)")
 
 
 def _state_dir_option(parser) -> None:
@@ -258,6 +258,7 @@ def format_history(rows: Sequence[SessionRow], days: int, path: Path) -> str:
             f"{_fmt(r.cadence_spm, '.0f', 7)}  {_fmt(r.speed_ms, '.2f', 5)}  {_fmt(r.mean_lean_deg, '.0f', 3)}°  "
             f"{r.straighten_up_cues:10d}  {r.pain_reports:4d}"
             + ("  (recovered after a crash)" if r.closed_by == "recovered_after_crash" else "")
+            + ("  (in progress, or not yet recovered)" if r.closed_by is None else "")
         )
     total_min = sum(r.walk_min for r in rows)
     walk_days = len({r.date for r in rows})

@@ -227,3 +227,10 @@ class RecordingButton:
 
     def close(self) -> None:
         self.button.close()
+
+
+def attach_recording(loop, writer: RecordingWriter) -> None:
+    """Wire ``writer`` into a ``CoachLoop`` before it runs: every sample read, and the button's changes."""
+    loop.imu = RecordingImu(loop.imu, writer)
+    if loop.button is not None:
+        loop.button = RecordingButton(loop.button, writer)

@@ -253,7 +253,7 @@ class _Table:
             raise
         self.line_numbers.append(number)
 
-    def array(self, header_line: int) -> tuple[np.ndarray, np.ndarray]:
+    def array(self, header_line: int, *, repeats_allowed: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if not self.rows:
             raise RecordingError("no samples after the header", path=self.path, line=header_line)
         values = np.asarray(self.rows, dtype=float)
@@ -268,7 +268,7 @@ class _Table:
             raise RecordingError(f"only {len(values)} sample(s); at least {MIN_SAMPLES} are needed", path=self.path)
         t = values[:, 0]
         steps = np.diff(t)
-        bad = np.flatnonzero(steps <= 0.0)
+        bad = np.flatnonzero(steps < 0.0 if repeats_allowed else steps <= 0.0)
         if len(bad):
             i = bad[0] + 1
             if steps[bad[0]] == 0.0:
@@ -349,7 +349,8 @@ def _read_v1(path: Path, lines, number: int, first: str, *, rate_hz: float | Non
         )
     table = _Table(path, names, list(range(7)), 7, ",")
     table.add_all(lines)
-    values, line_numbers = table.array(header_number)
+    # a loop that fell behind catches up with ticks at one clock time: the coach saw those samples, so they stay
+    values, line_numbers = table.array(header_number, repeats_allowed=True)
     _note_cut_off(table, warnings)
     t = values[:, 0]
     source_rate_hz = _rate_from_steps(t, path)
@@ -369,6 +370,8 @@ def _read_v1(path: Path, lines, number: int, first: str, *, rate_hz: float | Non
         warnings.append(f"the header says rate_hz={rate:g} but samples come at {source_rate_hz:.1f} Hz")
     holes = _gaps(t, line_numbers, source_rate_hz, warnings, bridge=False)
     if rate_hz is not None and abs(rate_hz - source_rate_hz) > 1e-6 * source_rate_hz:
+        last_of_each_time = np.append(np.diff(t) > 0, True)  # interpolation needs one sample per time
+        t, gravity, linear = t[last_of_each_time], gravity[last_of_each_time], linear[last_of_each_time]
         t_new, (gravity, linear), _ = _resample(t, (gravity, linear), rate_hz, holes)
         gravity = gravity * (G_MS2 / np.linalg.norm(gravity, axis=1, keepdims=True))
         t, rate = t_new, rate_hz
@@ -450,7 +453,11 @@ def _read_csv(path: Path, lines, number: int, first: str, *, units: str, upright
 
 
 def _rate_from_steps(t: np.ndarray, path: Path) -> float:
-    median_s = float(np.median(np.diff(t)))
+    steps = np.diff(t)
+    steps = steps[steps > 0]
+    if len(steps) == 0:
+        raise RecordingError("time never advances", path=path)
+    median_s = float(np.median(steps))
     rate = 1.0 / median_s
     if not MIN_RATE_HZ * (1 - RATE_SLACK) <= rate <= MAX_RATE_HZ * (1 + RATE_SLACK):
         raise RecordingError(
@@ -493,9 +500,13 @@ def _gaps(t: np.ndarray, line_numbers: np.ndarray, rate_hz: float, warnings: lis
         gap_s = float(steps[i])
         if bridge and gap_s <= MAX_BRIDGED_GAP_S:
             notes.append(f"line {line_numbers[i + 1]}: {gap_s:.2f} s gap bridged by interpolation")
-        else:
+        elif bridge:
             holes.append((float(t[i]), float(t[i + 1])))
             notes.append(f"line {line_numbers[i + 1]}: {gap_s:.2f} s without samples, left as a hole")
+        else:  # a walkcoach recording: the live coach had the same hole; only a long one is worth a word
+            holes.append((float(t[i]), float(t[i + 1])))
+            if gap_s > MAX_BRIDGED_GAP_S:
+                notes.append(f"line {line_numbers[i + 1]}: {gap_s:.2f} s without samples (a sensor drop-out in the live run)")
     warnings.extend(notes[:MAX_LISTED_WARNINGS])
     if len(notes) > MAX_LISTED_WARNINGS:
         warnings.append(f"... and {len(notes) - MAX_LISTED_WARNINGS} more gap(s)")
@@ -791,13 +802,14 @@ def replay(
     cap_s: float | None = None,
     today: dt.date | None = None,
     sinks=(),
-    from_zero: bool = True,
+    from_zero: bool = False,
 ) -> ReplayResult:
     """Run the coach over ``recording`` in virtual time through ``CoachLoop``.
 
     The cap is ``cap_s``, else the one the recording was made with (its
-    ``cap_s`` fact), else the plan's cap for ``today``. With ``from_zero``
-    times start at 0 at the first sample (``t0_s`` is what was subtracted).
+    ``cap_s`` fact), else the plan's cap for ``today``. Times are the
+    recording's own, as the live run printed them; with ``from_zero`` they
+    start at 0 at the first sample (``t0_s`` is what was subtracted).
     """
     if cap_s is None:
         try:

@@ -531,8 +531,38 @@ class StoreProgress:
         cap = store.plan_cap_s
         if cap is not None and cap != self._cap_s:
             self._cap_s = cap
-            self.coach.set_planned_cap(cap)
+            give_planned_cap(self.coach, cap)
             store.set_planned_cap(cap)
+
+
+def give_planned_cap(coach, cap_s: float) -> None:
+    """Today's plan cap to the coach: ``set_planned_cap`` if it has one, else ``configure`` with its own settings."""
+    setter = getattr(coach, "set_planned_cap", None)
+    if setter is not None:
+        setter(cap_s)
+    else:
+        coach.configure(coach.settings, cap_s)
+
+
+def attach_store(loop, store: Store, *, wall_clock: Callable[[], float] | None = time.time, every_s: float = 1.0) -> StoreProgress:
+    """Wire ``store`` into a ``CoachLoop`` before it runs: as an event sink, with the progress
+    hook on ``on_tick`` (chained after any hook already there), and with the plan's cap for
+    today given to the coach."""
+    loop.sinks.append(store)
+    hook = StoreProgress(store, loop.coach, every_s=every_s, wall_clock=wall_clock)
+    previous = loop.on_tick
+    if previous is None:
+        loop.on_tick = hook
+    else:
+        def on_tick(now_s: float) -> None:
+            previous(now_s)
+            hook(now_s)
+
+        loop.on_tick = on_tick
+    if store.plan_cap_s is not None:
+        give_planned_cap(loop.coach, store.plan_cap_s)
+        hook._cap_s = store.plan_cap_s
+    return hook
 
 
 # -- reading (the history, plan and report commands) ----------------------------
