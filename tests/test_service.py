@@ -1,0 +1,306 @@
+"""`walkcoach run --service` as a real process on the simulated belt: signals, reload, status, calibrate.
+
+Each test starts ``python -m device.service`` (the same run_service that cli.py's
+``run --service`` calls) at real-time speed with its runtime and state directories in
+tmp_path, talks to it only the way systemd and the CLI do (signals, the status file,
+the calibrate request file, an sd_notify socket), and polls with timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from device import status as status_mod
+from device.service import JournalFormatter, changed_keys, needs_restart
+from device.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 15.0
+
+
+def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.05):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class NotifySocket:
+    """A stand-in for systemd's $NOTIFY_SOCKET: collects the datagrams."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="wcn")  # short: AF_UNIX paths are limited to ~107 bytes
+        self.path = os.path.join(self.dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setblocking(False)
+        self.messages: list[str] = []
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
+
+    def fields(self) -> list[str]:
+        return [line for message in self.drain() for line in message.split("\n")]
+
+    def close(self) -> None:
+        self.sock.close()
+        os.unlink(self.path)
+        os.rmdir(self.dir)
+
+
+class ServiceProcess:
+    def __init__(self, tmp_path: Path, config_text: str = "", *, scenario: str = "upright-walk") -> None:
+        self.tmp = tmp_path
+        self.runtime = tmp_path / "run"  # not created: the service makes it
+        self.state = tmp_path / "state"
+        self.state.mkdir()
+        self.config = tmp_path / "config.toml"
+        self.write_config(config_text)
+        self.log_path = tmp_path / "service.log"
+        self.notify = NotifySocket()
+        env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_USEC", "WATCHDOG_PID", "WALKCOACH_CONFIG")}
+        env["NOTIFY_SOCKET"] = self.notify.path
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "device.service", "--config", str(self.config), "--backend", "sim",
+             "--speed", "realtime", "--scenario", scenario],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def write_config(self, extra: str) -> None:
+        text = f'[store]\nstate_dir = "{self.state}"\n\n[service]\nruntime_dir = "{self.runtime}"\n\n{extra}'
+        tmp = self.config.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.config)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def status(self) -> dict | None:
+        return status_mod.read_status(self.runtime)
+
+    def wait_status(self, predicate, timeout_s: float, what: str) -> dict:
+        def check():
+            self.notify.drain()  # like systemd: a full notify socket would block the service's sendto
+            self.assert_alive()
+            s = self.status()
+            return s if s is not None and predicate(s) else None
+
+        try:
+            return wait_for(check, timeout_s, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nlast status: {self.status()}\nlog:\n{self.log}") from None
+
+    def assert_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.log}")
+
+    def wait_running(self) -> dict:
+        return self.wait_status(lambda s: s["state"] == "running" and s["samples"] > 0, START_TIMEOUT_S, "the first status")
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout_s: float = 5.0) -> int:
+        self.signal(signal.SIGTERM)
+        return wait_for(lambda: self.notify.drain() is not None and self.proc.poll() is not None, timeout_s,
+                        "the service to exit") and self.proc.returncode
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self._log.close()
+        self.notify.close()
+
+
+@pytest.fixture
+def service(tmp_path):
+    started = []
+
+    def start(config_text: str = "", **kwargs) -> ServiceProcess:
+        proc = ServiceProcess(tmp_path, config_text, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.close()
+
+
+def assert_clean_stop(svc: ServiceProcess) -> dict:
+    """SIGTERM: exit 0 in a few seconds, pid file gone, final status says stopped with every output off."""
+    assert svc.stop(timeout_s=5.0) == 0, svc.log
+    assert not (svc.runtime / "walkcoach.pid").exists()
+    final = svc.status()
+    assert final["state"] == "stopped"
+    assert final["outputs"] and set(final["outputs"].values()) == {0}, final["outputs"]
+    assert "outputs off" in svc.log
+    assert "STOPPING=1" in svc.notify.fields()
+    assert status_mod.running_status(svc.runtime) is None
+    assert not status_mod.request_calibration(svc.runtime)
+    return final
+
+
+# -- real processes ----------------------------------------------------------------------------
+
+
+def test_sighup_with_a_good_config_applies_it_and_keeps_the_walk(service):
+    svc = service()
+    svc.wait_running()
+    assert "READY=1" in svc.notify.fields()
+    before = svc.wait_status(lambda s: s["walking"] and s["walk_s"] > 0.5, 15.0, "walking to start")
+    svc.write_config('[lean]\nthreshold_deg = 12.0\n\n[pins]\nled = "GPIO5"\n')
+    svc.signal(signal.SIGHUP)
+    after = svc.wait_status(lambda s: s["last_reload"] is not None, 5.0, "the reload")
+    assert after["last_reload"]["ok"] is True
+    assert after["last_reload"]["changed"] == ["lean.threshold_deg", "pins.led"]
+    assert after["restart_needed"] == ["pins.led"]
+    assert after["reload_errors"] == []
+    assert after["config_path"] == str(svc.config)
+    assert after["walk_s"] >= before["walk_s"]  # the session and walk time are kept, not reset
+    svc.wait_status(lambda s: s["walk_s"] > after["walk_s"], 5.0, "walk time to keep growing")
+    assert "config reloaded" in svc.log and "lean.threshold_deg = 12.0" in svc.log
+    assert '<4>walkcoach.service: needs a restart: pins.led = "GPIO5"' in svc.log
+    fields = svc.notify.fields()
+    reloading = fields.index("RELOADING=1")
+    assert "READY=1" in fields[reloading:]
+    assert "WATCHDOG=1" in fields
+    assert any(f.startswith("STATUS=walking ") and "/10 min, lean " in f for f in fields)
+    assert_clean_stop(svc)
+
+
+def test_sighup_with_a_bad_config_keeps_running_on_the_old_one(service):
+    svc = service("[lean]\nthreshold_deg = 20.0\n")
+    first = svc.wait_running()
+    svc.write_config("[lean]\nthreshold_deg = 99\nhold_s = \"long\"\n")
+    svc.signal(signal.SIGHUP)
+    bad = svc.wait_status(lambda s: s["reload_errors"], 5.0, "the reload errors in the status")
+    assert bad["last_reload"]["ok"] is False
+    assert len(bad["reload_errors"]) == 2
+    assert all(line.startswith(f"{svc.config}:") for line in bad["reload_errors"])
+    assert any("lean.threshold_deg = 99" in line for line in bad["reload_errors"])
+    assert "<3>walkcoach.service: config reload failed" in svc.log
+    # still coaching, still reporting
+    svc.wait_status(lambda s: s["samples"] > bad["samples"] and s["updated_wall"] > bad["updated_wall"], 5.0, "more samples")
+    assert svc.proc.poll() is None
+    text = status_mod.format_status(svc.status())
+    assert "FAILED, previous config kept" in text and "lean.threshold_deg = 99" in text
+    # fixing the file clears the errors
+    svc.write_config("[lean]\nthreshold_deg = 18.0\n")
+    svc.signal(signal.SIGHUP)
+    fixed = svc.wait_status(lambda s: not s["reload_errors"], 5.0, "the errors to clear")
+    assert fixed["last_reload"] == {"ok": True, "wall": fixed["last_reload"]["wall"], "changed": ["lean.threshold_deg"]}
+    assert fixed["samples"] >= first["samples"]
+    assert_clean_stop(svc)
+
+
+def test_calibrate_request_is_consumed_by_the_running_service(service, capsys):
+    svc = service()
+    svc.wait_running()
+    assert status_mod.run_status(svc.runtime, out=sys.stdout, err=sys.stderr) == 0
+    assert "walkcoach running (PID" in capsys.readouterr().out
+    assert status_mod.run_calibrate(svc.runtime, out=sys.stdout, err=sys.stderr, wait_s=5.0) == 0
+    assert "stand upright and still" in capsys.readouterr().out
+    assert not (svc.runtime / status_mod.CALIBRATE_REQUEST_NAME).exists()
+    after = svc.wait_status(lambda s: s["calibration"]["requested_t_s"] is not None, 5.0, "the request in the status")
+    assert after["calibration"]["requested_t_s"] > 0
+    assert "calibrate requested" in svc.log
+    assert status_mod.run_status(svc.runtime, as_json=True, out=sys.stdout, err=sys.stderr) == 0
+    assert json.loads(capsys.readouterr().out)["pid"] == svc.proc.pid
+    assert_clean_stop(svc)
+    assert status_mod.run_status(svc.runtime, out=sys.stdout, err=sys.stderr) == status_mod.NOT_RUNNING_EXIT
+    assert "walkcoach is not running" in capsys.readouterr().err
+
+
+def test_sigterm_during_start_up_exits_cleanly(service):
+    svc = service()
+    # the handlers are installed before the pid file is written, and both before the chip set-up
+    wait_for(lambda: (svc.runtime / "walkcoach.pid").exists() or svc.proc.poll() is not None, START_TIMEOUT_S, "the pid file")
+    assert (svc.runtime / "walkcoach.pid").read_text().strip() == str(svc.proc.pid)
+    assert svc.stop(timeout_s=5.0) == 0, svc.log
+    assert not (svc.runtime / "walkcoach.pid").exists()
+    assert "Traceback" not in svc.log
+
+
+def test_end_of_a_simulated_scenario_exits_0(tmp_path):
+    # "max" speed: the whole scenario runs in seconds, then the service ends by itself
+    runtime = tmp_path / "run"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\nstate_dir = "{tmp_path}"\n[service]\nruntime_dir = "{runtime}"\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+    done = subprocess.run(
+        [sys.executable, "-m", "device.service", "--config", str(config), "--backend", "sim",
+         "--scenario", "standing", "--speed", "max"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "stopped (end of input); outputs off" in done.stderr
+    assert status_mod.read_status(runtime)["state"] == "stopped"
+    assert not (runtime / "walkcoach.pid").exists()
+
+
+# -- the pieces, in process --------------------------------------------------------------------
+
+
+def test_journal_formatter_prefixes_every_line_with_the_priority():
+    fmt = JournalFormatter()
+
+    def line(level, msg):
+        return fmt.format(logging.LogRecord("walkcoach.x", level, __file__, 1, msg, None, None))
+
+    assert line(logging.ERROR, "bad") == "<3>walkcoach.x: bad"
+    assert line(logging.WARNING, "hmm") == "<4>walkcoach.x: hmm"
+    assert line(logging.INFO, "ok") == "<6>walkcoach.x: ok"
+    assert line(logging.DEBUG, "a\nb") == "<7>walkcoach.x: a\n<7>b"
+
+
+def test_which_changes_need_a_restart(tmp_path):
+    a = tmp_path / "a.toml"
+    b = tmp_path / "b.toml"
+    a.write_text("")
+    b.write_text("[lean]\nthreshold_deg = 10.0\n[imu]\nfault_grace_s = 5.0\ni2c_bus = 3\n[loop]\nrate_hz = 50.0\n")
+    changed = changed_keys(load_config(a), load_config(b))
+    assert changed == ["lean.threshold_deg", "imu.i2c_bus", "imu.fault_grace_s", "loop.rate_hz"]
+    assert [key for key in changed if needs_restart(key)] == ["imu.i2c_bus", "loop.rate_hz"]
+
+
+def test_status_is_not_running_without_a_fresh_file(tmp_path, capsys):
+    assert status_mod.read_status(tmp_path) is None
+    assert status_mod.run_status(tmp_path, out=sys.stdout, err=sys.stderr) == 3
+    assert capsys.readouterr().err.strip() == "walkcoach is not running"
+    stale = {"state": "running", "pid": os.getpid(), "updated_wall": time.time() - 11, "walk_s": 0, "cap_s": 600}
+    status_mod.write_status(tmp_path, stale)
+    assert status_mod.read_status(tmp_path)["pid"] == os.getpid()
+    assert status_mod.running_status(tmp_path) is None
+    assert status_mod.running_status(tmp_path, now_wall=stale["updated_wall"] + 1) is not None
+    assert oct((tmp_path / "status.json").stat().st_mode & 0o777) == "0o644"
+
+
+def test_calibrate_without_a_service_writes_nothing(tmp_path, capsys):
+    assert status_mod.request_calibration(tmp_path) is False
+    (tmp_path / "walkcoach.pid").write_text("999999999\n")  # no such process
+    assert status_mod.request_calibration(tmp_path) is False
+    assert status_mod.run_calibrate(tmp_path, out=sys.stdout, err=sys.stderr) == 1
+    assert "walkcoach is not running: nothing captured" in capsys.readouterr().err
+    assert not (tmp_path / status_mod.CALIBRATE_REQUEST_NAME).exists()
