@@ -14,7 +14,7 @@ import hal
 from hal.errors import WalkcoachError
 from hal.mount import Mount
 
-from .config import load_settings
+from .config import load_config
 from .config_cli import add_config_commands, run_config_command
 from .runner import run_simulation
 from .settings import DeviceSettings
@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("pi", "sim"), default="pi")
     _add_sim_options(run)
     run.add_argument("--stats", action="store_true", help="print I2C transactions and bytes per tick")
+    run.add_argument("--service", action="store_true", help="run as the long-running service (systemd): signals, reload, status file, sd_notify")
+    run.add_argument("--record", type=Path, help="record every sample to FILE (walkcoach recording v1)")
+    status = commands.add_parser("status", help="what the running service is doing (exit 3 if it is not running)")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    commands.add_parser("calibrate", help="ask the running service to capture the upright reference now")
 
     add_config_commands(commands)
 
@@ -137,9 +142,7 @@ def _i2c_per_tick(stats, ticks: int) -> dict:
 
 
 def cmd_run(args, settings: DeviceSettings) -> int:
-    if args.backend == "sim":
-        return cmd_sim(args, settings, via_chip=True)
-    raise UsageError("the pi backend arrives with the hardware path")
+    return cmd_sim(args, settings, via_chip=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,7 +153,22 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger().setLevel(logging.DEBUG)
         if args.command == "config":  # before loading, so validate/set work on a broken file
             return run_config_command(args)
-        settings = load_settings(args.config)
+        config = load_config(args.config)
+        settings = config.settings
+        if args.command == "run" and (args.service or args.backend == "pi" or args.record):
+            from .service import run_service
+
+            return run_service(
+                config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record
+            )
+        if args.command == "status":
+            from .status import run_status
+
+            return run_status(config.service.runtime_dir, as_json=args.json, out=sys.stdout, err=sys.stderr)
+        if args.command == "calibrate":
+            from .status import run_calibrate
+
+            return run_calibrate(config.service.runtime_dir, out=sys.stdout, err=sys.stderr)
         if args.command == "sim":
             return cmd_sim(args, settings)
         if args.command == "run":

@@ -55,7 +55,7 @@ class Notifier:
         try:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._socket.sendto(message, self._address)
+            self._socket.sendto(message, socket.MSG_DONTWAIT, self._address)  # never block the loop
         except OSError as exc:
             log.debug("sd_notify %r failed: %s", fields, exc)
             return False
