@@ -101,9 +101,17 @@ class StepLengthEstimator:
         step_time_s = self._last_step_time_s = step_s - previous_s
         if not MIN_STEP_S <= step_time_s <= MAX_STEP_S:
             return None
-        acc = [a for t, a in zip(self._t_s, self._acc_ms2) if previous_s <= t < step_s]
+        acc = []
+        times, values = self._t_s, self._acc_ms2
+        for i in range(len(times) - 1, -1, -1):  # newest first: only this step's samples are visited
+            t = times[i]
+            if t < previous_s:
+                break
+            if t < step_s:
+                acc.append(values[i])
         if len(acc) < max(4, MIN_COVERAGE * step_time_s * self.rate_hz):
             return None
+        acc.reverse()
         rise_m = step_rise_m(acc, 1.0 / self.rate_hz)
         return self._length_from_rise(rise_m)
 
