@@ -41,7 +41,7 @@ QUIET_ALPHA = 0.05  # the quiet level follows about the last 20 such peaks
 MAX_STEPS_BACK = 3
 MAX_PENDING_STEPS = 16
 INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
-MISSED_STEPS_GAP = 3.2  # a slow walker's faint steps may go undetected: up to two missed steps keep the bout
+MAX_MISSED_STEPS = 2  # a slow walker's faint steps may go undetected: this many in a row keep the bout
 
 
 def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, float, float, float]:
@@ -338,7 +338,8 @@ class BoutTracker:
 
     def check_end(self, t_s: float) -> bool:
         """Call every sample while in a bout: True once steps have stopped for longer than a gap."""
-        return t_s - self._last_s > max(self._max_gap_s, MISSED_STEPS_GAP * self._median_s) + self._gap_allowance_s
+        missed_steps_s = (MAX_MISSED_STEPS + 1 + self._tolerance) * self._median_s
+        return t_s - self._last_s > max(self._max_gap_s, missed_steps_s) + CONFIRM_S + self._gap_allowance_s
 
     def end(self) -> Bout | None:
         """Close the bout in progress (at its last step) and return it."""

@@ -112,3 +112,21 @@ def test_a_mount_that_is_not_configured_is_not_silently_fine():
 
     run = run_simulation(DeviceSettings(), scenario="leaning-walk", seed=0, mount=Mount(), true_mount=Mount("-y", "+x"))
     assert _cues(run, Cue.STRAIGHTEN_UP) != _cues(simulated("leaning-walk", 0), Cue.STRAIGHTEN_UP)
+
+
+@pytest.mark.parametrize("rate_hz", [50.0, 200.0])
+@pytest.mark.parametrize("scenario", ["upright-walk", "lbp-walk", "leaning-walk", "bend-and-go", "fidget"])
+def test_other_sample_rates_give_the_same_coaching(scenario, rate_hz):
+    """Settings are in seconds and Hz, turned into sample counts once: the rate must not matter."""
+    import dataclasses
+
+    from device.runner import run_simulation
+    from device.settings import DeviceSettings, LoopSettings
+
+    settings = dataclasses.replace(DeviceSettings(), loop=LoopSettings(rate_hz=rate_hz))
+    run = run_simulation(settings, scenario=scenario, seed=1)
+    at_100 = simulated(scenario, 1)
+    truth = run.walk.truth
+    assert abs(run.summary.steps - truth.steps) <= 0.02 * max(truth.steps, 50)
+    assert abs(run.summary.walk_s - truth.walk_s) <= 2.0 * max(1, len(truth.walk_segments))
+    assert len(_cues(run, Cue.STRAIGHTEN_UP)) == len(_cues(at_100, Cue.STRAIGHTEN_UP))
