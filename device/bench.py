@@ -148,6 +148,21 @@ def bench_process(scenario: str = MEMORY_SCENARIO) -> tuple[float, float]:
     return (peak_kb or 0.0) / 1024.0, first_s if first_s is not None else float("nan")
 
 
+def bench_device_footprint() -> float:
+    """Resident memory (MB) of a process holding everything `run --backend pi` loads (no walker, no numpy)."""
+    code = (
+        "import sys, datetime; import device.cli, device.service, hal.pi_backend, hal.bno055, hal.gpio, "
+        "gpiozero, adafruit_bno055; from device.runner import make_coach; from device.settings import DeviceSettings; "
+        "make_coach(DeviceSettings(), datetime.date.today()); "
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0], "
+        "'numpy' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"device footprint probe failed: {proc.stderr.strip()[-300:]}")
+    return float(proc.stdout.split()[0]) / 1024.0
+
+
 def run_bench(settings: DeviceSettings | None = None) -> dict:
     settings = settings or DeviceSettings()
     core_median, core_p99 = bench_core(settings)
@@ -169,6 +184,7 @@ def run_bench(settings: DeviceSettings | None = None) -> dict:
         "i2c_wire_bytes_per_tick": round(wire_bytes, 2),
         "peak_rss_mb": round(peak_rss_mb, 1),
         "start_to_first_sample_s": round(first_sample_s, 3),
+        "device_footprint_mb": round(bench_device_footprint(), 1),
         "scenario": BENCH_SCENARIO,
         "memory_scenario": MEMORY_SCENARIO,
     }
@@ -189,6 +205,7 @@ def format_bench(result: dict) -> str:
         f"{result['i2c_bus_share_100khz']:.1%} at 100 kHz, {result['i2c_bus_share_400khz']:.1%} at 400 kHz",
         f"walkcoach run --backend sim ({result['memory_scenario']}): peak RSS {result['peak_rss_mb']} MB, "
         f"first coached sample {result['start_to_first_sample_s']} s after start",
+        f"what the belt itself loads (pi path, no simulator): {result['device_footprint_mb']} MB",
     ]
     return "\n".join(lines)
 

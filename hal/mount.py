@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from .errors import ConfigError
 from .types import Vector3
 
@@ -42,18 +40,26 @@ class Mount:
                 f"mount forward={self.forward} and up={self.up} must be different axes"
             )
 
-    def sensor_to_body(self) -> np.ndarray:
-        """3x3 matrix M with body = M @ sensor (rows: forward, left, up in sensor coords)."""
-        f = np.array(_axis_vector(self.forward), dtype=float)
-        u = np.array(_axis_vector(self.up), dtype=float)
-        left = np.cross(u, f)
-        return np.vstack([f, left, u])
+    def body_axes(self) -> tuple[tuple[int, int, int], ...]:
+        """Rows forward, left, up: each body axis in sensor coordinates (body = M @ sensor)."""
+        f = _axis_vector(self.forward)
+        u = _axis_vector(self.up)
+        left = (u[1] * f[2] - u[2] * f[1], u[2] * f[0] - u[0] * f[2], u[0] * f[1] - u[1] * f[0])
+        return (f, left, u)
+
+    def sensor_to_body(self):
+        """The same as a 3x3 numpy array (for whole recordings; numpy is imported only here)."""
+        import numpy as np
+
+        return np.array(self.body_axes(), dtype=float)
 
     def remapper(self):
-        """A fast per-sample function sensor-frame tuple -> body-frame tuple."""
-        m = self.sensor_to_body()
+        """A fast per-sample function sensor-frame tuple -> body-frame tuple (no numpy on the tick)."""
         # Each body axis is exactly one signed sensor axis: pick and sign, no multiply-adds.
-        picks = [(int(np.flatnonzero(row)[0]), float(row[np.flatnonzero(row)[0]])) for row in m]
+        picks = []
+        for row in self.body_axes():
+            index = next(i for i, v in enumerate(row) if v)
+            picks.append((index, float(row[index])))
         (i0, s0), (i1, s1), (i2, s2) = picks
 
         def remap(v: Vector3) -> Vector3:
@@ -61,6 +67,6 @@ class Mount:
 
         return remap
 
-    def remap_array(self, sensor_xyz: np.ndarray) -> np.ndarray:
+    def remap_array(self, sensor_xyz):
         """(N, 3) sensor-frame vectors -> (N, 3) body-frame vectors."""
         return sensor_xyz @ self.sensor_to_body().T
