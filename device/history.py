@@ -4,7 +4,7 @@
 runs one and returns the exit status. Errors are ``WalkcoachError`` subclasses
 (the CLI prints them as one line, exit status 2).
 
-``report`` needs matplotlib, an optional extra: ``pip install 'walkcoach[report]'``
+``report`` needs matplotlib, an optional extra: ``pip install 'walkcoach[plots]'``
 (or ``pip install matplotlib``).
 """
 
@@ -39,7 +39,7 @@ from .store import (
 from .summary import format_human
 
 COMMANDS = ("plan", "history", "report", "replay")
-MATPLOTLIB_HINT = "walkcoach report needs matplotlib: pip install 'walkcoach[report]' (or: pip install matplotlib)"
+MATPLOTLIB_HINT = "report needs matplotlib, an optional extra: pip install 'walkcoach[plots]' (or: pip install matplotlib)"
 
 
 class HistoryError(WalkcoachError, RuntimeError):

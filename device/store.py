@@ -278,6 +278,11 @@ class Store:
         if self.healthy:
             self._put(("cap", cap_s))
 
+    def set_plan_settings(self, plan_settings: PlanSettings) -> None:
+        """New plan settings (a config reload): the writer recomputes ``plan_cap_s`` from the history."""
+        if self.healthy:
+            self._put(("plan", plan_settings))
+
     def _put(self, item) -> None:
         if self._queue.qsize() >= MAX_QUEUED:
             self.dropped += 1
@@ -351,6 +356,10 @@ class Store:
                         self._apply_progress(item[1], item[2])
                     elif kind == "cap":
                         self._planned_cap_s = item[1]
+                    elif kind == "plan":
+                        self._plan_settings = item[1]
+                        self._commit()
+                        self._refresh_plan(self._plan_date or local_date(self._last_wall))
                 now = time.monotonic()
                 if self._in_transaction and now - last_commit >= self._commit_every_s:
                     self._commit()

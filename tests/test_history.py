@@ -166,7 +166,7 @@ def test_report_renders_a_png_of_the_month(month, tmp_path):
 
 def test_report_without_matplotlib_says_how_to_install_it(month, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(MissingExtra, match=r"pip install 'walkcoach\[report\]'"):
+    with pytest.raises(MissingExtra, match=r"pip install 'walkcoach\[plots\]'"):
         run(["report", "--out", str(tmp_path / "r.png")], month[0])
 
 

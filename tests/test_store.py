@@ -269,6 +269,10 @@ def test_the_store_gives_the_coach_a_stepped_back_cap_after_repeated_pain(tmp_pa
     hook(2000.5)  # once a second at most, and only on a change
     hook(2002.0)
     assert coach.caps == [20 * 60.0]
+    store.set_plan_settings(PlanSettings(start_date=plan.start_date, start_min=10.0, weekly_increase_min=10.0, max_min=60.0))
+    assert store.flush()
+    hook(2004.0)  # a config reload: 10 + 3 x 10 = 40 min, one increment back for the pain
+    assert coach.caps == [20 * 60.0, 30 * 60.0]
     store.close()
 
 
@@ -300,28 +304,25 @@ def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
     assert rows(tmp_path, "SELECT kind FROM cues WHERE kind = 'stop' LIMIT 1") == [("stop",)]
 
 
-def _cli_records() -> bool:
-    from device.cli import build_parser
-
-    try:
-        build_parser().parse_args(["run", "--backend", "sim", "--record", "x.csv", "--state-dir", "x"])
-    except (Exception, SystemExit):  # noqa: BLE001 - not wired yet: the option is unknown
-        return False
-    return True
+def _service_keeps_history() -> bool:
+    service = ROOT / "device" / "service.py"
+    return service.exists() and "attach_store" in service.read_text()
 
 
-@pytest.mark.skipif(not _cli_records(), reason="device/cli.py does not wire `run --record --state-dir` yet")
+@pytest.mark.skipif(not _service_keeps_history(), reason="the service does not open the history store yet")
 def test_walkcoach_run_killed_mid_walk_keeps_its_walk_and_its_recording(tmp_path):
     """`walkcoach run --backend sim --speed realtime --record` is SIGKILLed mid-walk; the next start
     recovers the session within 30 s of what the recording shows was walked."""
     from device.replay import read_recording, replay
     from device.settings import DeviceSettings
 
-    record, state = tmp_path / "walk.wcrec", tmp_path / "state"
+    record, state, runtime = tmp_path / "walk.wcrec", tmp_path / "state", tmp_path / "run"
+    config = tmp_path / "walkcoach.toml"
+    config.write_text(f'[store]\nstate_dir = "{state}"\n\n[service]\nruntime_dir = "{runtime}"\n')
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "device.cli", "run", "--backend", "sim", "--speed", "realtime", "--scenario",
-         "upright-walk", "--record", str(record), "--state-dir", str(state)],
+        [sys.executable, "-m", "device.cli", "--config", str(config), "run", "--backend", "sim", "--speed", "realtime",
+         "--scenario", "upright-walk", "--record", str(record)],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
