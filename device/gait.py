@@ -124,41 +124,25 @@ class StepDetector:
             self._candidate_ms2 = peak_ms2
 
     def faint_steps_before(self, first_step_s: float, step_s: float, tolerance: float) -> list[float]:
-        """Peaks that continue a new bout's rhythm backwards: the faint first steps of gait initiation.
+        """Peaks that continue a new bout's rhythm backwards (the faint first steps of gait
+        initiation), oldest first."""
+        return self._continue_rhythm(first_step_s, -step_s, tolerance)[::-1]
 
-        Looks for up to ``MAX_STEPS_BACK`` local maxima, each about one step time
-        before the next, above the faint-step floor. Returns them oldest first.
-        """
-        found: list[float] = []
-        next_s = first_step_s
-        floor = self._faint_floor_ms2()
-        for _ in range(MAX_STEPS_BACK):
-            lo, hi = next_s - (1 + tolerance) * step_s, next_s - (1 - tolerance) * step_s
-            best = None
-            for peak_s, peak_ms2 in self.recent_peaks:
-                if lo <= peak_s <= hi and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):
-                    best = (peak_s, peak_ms2)
-            if best is None:
-                break
-            found.append(best[0])
-            next_s = best[0]
-        found.reverse()
-        return found
+    def faint_steps_after(self, last_step_s: float, step_s: float, tolerance: float) -> list[float]:
+        """Peaks that continue an ending bout's rhythm (the faint last steps of gait termination)."""
+        return self._continue_rhythm(last_step_s, step_s, tolerance)
 
-    def _faint_floor_ms2(self) -> float:
-        return max(
+    def _continue_rhythm(self, from_s: float, step_s: float, tolerance: float) -> list[float]:
+        """Up to ``MAX_STEPS_BACK`` recent local maxima, each about one step time (negative: before)
+        from the previous, above the faint-step floor; the largest in each window."""
+        floor = max(
             FAINT_FLOOR_SHARE * self._min_peak_ms2,
             FAINT_PEAK_SHARE * self._amplitude_ms2,
             FAINT_OVER_QUIET * self._quiet_peak_ms2,
         )
-
-    def faint_steps_after(self, last_step_s: float, step_s: float, tolerance: float) -> list[float]:
-        """Peaks that continue an ending bout's rhythm: the faint last steps of gait termination."""
         found: list[float] = []
-        previous_s = last_step_s
-        floor = self._faint_floor_ms2()
         for _ in range(MAX_STEPS_BACK):
-            lo, hi = previous_s + (1 - tolerance) * step_s, previous_s + (1 + tolerance) * step_s
+            lo, hi = sorted((from_s + (1 - tolerance) * step_s, from_s + (1 + tolerance) * step_s))
             best = None
             for peak_s, peak_ms2 in self.recent_peaks:
                 if lo <= peak_s <= hi and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):
@@ -166,7 +150,7 @@ class StepDetector:
             if best is None:
                 break
             found.append(best[0])
-            previous_s = best[0]
+            from_s = best[0]
         return found
 
     def _confirm(self) -> float:

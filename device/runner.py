@@ -25,6 +25,22 @@ def make_coach(settings: DeviceSettings, today: dt.date) -> Coach:
     return Coach(settings.coach, rate_hz=settings.loop.rate_hz, cap_s=settings.coach.plan.cap_s(today))
 
 
+def make_loop(settings: DeviceSettings, backend, coach: Coach, sinks, on_tick=None) -> CoachLoop:
+    """The device loop over an opened backend (its IMU, outputs, button and clock)."""
+    return CoachLoop(
+        imu=backend.imu,
+        coach=coach,
+        player=CuePlayer(backend.outputs),
+        clock=backend.clock,
+        rate_hz=settings.loop.rate_hz,
+        fault_grace_s=settings.imu.fault_grace_s,
+        sinks=sinks,
+        button=backend.button,
+        button_hold_s=settings.loop.button_hold_s,
+        on_tick=on_tick,
+    )
+
+
 @dataclass
 class SimRun:
     summary: RunSummary
@@ -82,17 +98,7 @@ def run_simulation(
     summary = RunSummary(hold_s=settings.coach.lean.hold_s)
     coach = make_coach(settings, today or dt.date.today())
     try:
-        loop = CoachLoop(
-            imu=backend.imu,
-            coach=coach,
-            player=CuePlayer(backend.outputs),
-            clock=backend.clock,
-            rate_hz=settings.loop.rate_hz,
-            fault_grace_s=settings.imu.fault_grace_s,
-            sinks=[summary, *sinks],
-            button=backend.button,
-            button_hold_s=settings.loop.button_hold_s,
-        )
+        loop = make_loop(settings, backend, coach, [summary, *sinks])
         if on_loop is not None:
             on_loop(loop)
         bus = backend.bus

@@ -41,9 +41,8 @@ from hal.errors import ConfigError, EndOfStream, WalkcoachError
 from hal.mount import Mount
 
 from .config import KEYS, Config, ConfigProblems, get_value, load_config, toml_value
-from .feedback import CuePlayer
 from .loop import CoachLoop
-from .runner import make_coach
+from .runner import make_coach, make_loop
 from .sdnotify import Notifier
 from .status import StatusTracker, status_line, take_calibration_request, write_status
 from .summary import RunSummary
@@ -242,18 +241,8 @@ class Service:
             settings = self.config.settings
             self.coach = coach = make_coach(settings, dt.date.today())
             summary = RunSummary(hold_s=settings.coach.lean.hold_s)
-            self.loop = loop = CoachLoop(
-                imu=backend.imu,
-                coach=coach,
-                player=CuePlayer(backend.outputs),
-                clock=backend.clock,
-                rate_hz=settings.loop.rate_hz,
-                fault_grace_s=settings.imu.fault_grace_s,
-                sinks=[summary, self.tracker, self._log_event],
-                button=backend.button,
-                button_hold_s=settings.loop.button_hold_s,
-                on_tick=self.on_tick,
-            )
+            self.loop = loop = make_loop(
+                settings, backend, coach, [summary, self.tracker, self._log_event], on_tick=self.on_tick)
             self.tracker.bind(coach, loop)
             if self.record is not None:
                 writer = self._start_recording(loop, coach)
