@@ -16,6 +16,8 @@ from hal.mount import Mount
 
 from .config import load_config
 from .config_cli import add_config_commands, run_config_command
+from .history import COMMANDS as HISTORY_COMMANDS
+from .history import add_history_commands, run_history_command
 from .runner import run_simulation
 from .settings import DeviceSettings
 from .summary import format_human
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("calibrate", help="ask the running service to capture the upright reference now")
 
     add_config_commands(commands)
+    add_history_commands(commands)  # plan, history, report, replay
 
     bench = commands.add_parser("bench", help="measure what the belt costs on this machine")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -161,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_service(
                 config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record
             )
+        if args.command in HISTORY_COMMANDS:
+            return run_history_command(args, settings, state_dir=config.store.state_dir)
         if args.command == "status":
             from .status import run_status
 

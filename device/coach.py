@@ -13,6 +13,7 @@ from hal.types import ImuSample
 
 from .events import Cue, Event, EventKind
 from .gait import BoutTracker, StepDetector
+from .gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings
 from .posture import RAD_TO_DEG, LeanDetector, UprightReference, angle_deg
 from .session import SessionTracker
 from .settings import CoachSettings
@@ -25,6 +26,10 @@ UPRIGHT_FROM_WALKING_S = 20.0  # no still standing yet: after this much walking,
 # People walk within ~20° of upright, even with low back pain: a first walk this far from the captured
 # upright means it was captured off the body (the belt held or lying still before it was put on).
 WALKING_UPRIGHT_MISMATCH_DEG = 30.0
+
+
+def _step_length_settings(settings: CoachSettings) -> StepLengthSettings:
+    return StepLengthSettings(leg_length_m=settings.gait.leg_length_m, correction_factor=settings.gait.step_length_factor)
 
 
 class CoachSnapshot(NamedTuple):
@@ -50,6 +55,8 @@ class Coach:
         self.lean = LeanDetector(settings.lean, rate_hz)
         self.steps = StepDetector(settings.gait, rate_hz)
         self.bouts = BoutTracker(settings.gait)
+        self.step_length = StepLengthEstimator(_step_length_settings(settings), rate_hz)
+        self.bout_gait = BoutGaitMetrics()
         self.session = SessionTracker(settings.plan, cap_s)
         self._session_end_pause_s = settings.gait.session_end_pause_s
         self._last_t_s = -math.inf
@@ -73,12 +80,17 @@ class Coach:
             events = [Event(t_s, EventKind.UPRIGHT_CAPTURED, Cue.READY, "upright reference captured")]
 
         bouts = self.bouts
-        step_s = self.steps.update(t_s, (lx * gx + ly * gy + lz * gz) / gn)
+        acc_vertical_ms2 = (lx * gx + ly * gy + lz * gz) / gn
+        self.step_length.update(t_s, acc_vertical_ms2)
+        step_s = self.steps.update(t_s, acc_vertical_ms2)
         if step_s is not None:
+            length_m = self.step_length.on_step(step_s)
+            self.bout_gait.add_step(step_s, length_m, self.step_length.last_step_time_s)
             if bouts.add_step(step_s, self.steps.last_peak_ms2):
                 bouts.prepend_steps(
                     self.steps.faint_steps_before(bouts.first_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
                 )
+                self.bout_gait.start_bout(bouts.first_step_s)
                 events = self._walk_started(t_s, events)
         elif bouts.in_bout and bouts.check_end(t_s):
             bouts.append_steps(
@@ -94,6 +106,8 @@ class Coach:
             fx, fy, fz = upright.forward
             raw_lean_deg = math.atan2(-(gx * fx + gy * fy + gz * fz), gx * ux + gy * uy + gz * uz) * RAD_TO_DEG
             lean_event = self.lean.update(t_s, raw_lean_deg, walking)
+            if walking:
+                self.bout_gait.add_lean(self.lean.lean_deg)
             if lean_event is not None:
                 events = [lean_event] if events is None else events + [lean_event]
 
@@ -110,6 +124,8 @@ class Coach:
     # -- the rarer branches ---------------------------------------------------
     def _on_gap(self, gap_s: float) -> None:
         if gap_s > FILTER_RESTART_GAP_S:
+            self.step_length.restart()
+            self.bout_gait.restart_pending()
             self.steps.restart()
             self.lean.restart_filter()
         if gap_s <= MAX_BRIDGED_GAP_S:
@@ -121,6 +137,7 @@ class Coach:
         return [ev] if events is None else events + [ev]
 
     def _walk_ended(self, t_s: float, bout, events):
+        bout = bout._replace(**self.bout_gait.end_bout()._asdict())
         self.session.completed_walk_s += bout.duration_s
         self.session.completed_steps += bout.steps
         self._last_walk_s = bout.end_s
@@ -171,6 +188,7 @@ class Coach:
         self.lean.configure(settings.lean, rate_hz)
         self.steps.configure(settings.gait)
         self.bouts.configure(settings.gait)
+        self.step_length.settings = _step_length_settings(settings)
         self.session.configure(settings.plan, cap_s)
         self._session_end_pause_s = settings.gait.session_end_pause_s
 

@@ -45,6 +45,7 @@ from .loop import CoachLoop
 from .runner import make_coach, make_loop
 from .sdnotify import Notifier
 from .status import StatusTracker, status_line, take_calibration_request, write_status
+from .store import Store, attach_store
 from .summary import RunSummary
 
 log = logging.getLogger("walkcoach.service")
@@ -139,6 +140,7 @@ class Service:
         self.reload_requested = False
         self.loop: CoachLoop | None = None
         self.coach = None
+        self.store: Store | None = None
         self.tracker = StatusTracker(backend=backend, config_path=config.path)
         self._ready_sent = False
         self._next_status_wall = 0.0
@@ -244,6 +246,7 @@ class Service:
             self.loop = loop = make_loop(
                 settings, backend, coach, [summary, self.tracker, self._log_event], on_tick=self.on_tick)
             self.tracker.bind(coach, loop)
+            self.store = self._open_store(loop, backend)  # before the recording: it sets today's cap
             if self.record is not None:
                 writer = self._start_recording(loop, coach)
             if self.stop_requested:  # a SIGTERM between the check above and the loop existing
@@ -258,6 +261,8 @@ class Service:
         finally:
             if writer is not None:
                 writer.close()
+            if self.store is not None:
+                self.store.close()  # flushes; closes the session as 'shutdown'
             outputs = {name: _output_value(device) for name, device in getattr(backend, "outputs", {}).items()}
             backend.close()
             self.tracker.outputs = outputs
@@ -274,6 +279,19 @@ class Service:
         self.tracker.state = "stopped"
         self._write_status(self.loop.now_s if self.loop is not None else 0.0)
         return 0
+
+    def _open_store(self, loop: CoachLoop, backend) -> Store:
+        """The history store as a sink with its progress hook; never raises (unhealthy: coaching goes on)."""
+        plan = self.config.settings.coach.plan
+        store = Store.open(
+            self.config.store.state_dir, mono_at_open=backend.clock.monotonic(), wall_at_open=time.time(),
+            planned_cap_s=loop.coach.session.planned_cap_s, plan_settings=plan,
+        )
+        paced = self.backend_name != "sim" or self.speed == "realtime"  # else virtual time: wall = mapped loop time
+        attach_store(loop, store, wall_clock=time.time if paced else None)
+        if store.healthy:
+            log.info("history in %s; today's cap %.0f min", store.path, loop.coach.session.planned_cap_s / 60)
+        return store
 
     def _start_recording(self, loop: CoachLoop, coach):
         from .recording import RecordingWriter, attach_recording
@@ -347,7 +365,12 @@ class Service:
             return False
         changed = changed_keys(self.config, new)
         live = [key for key in changed if not needs_restart(key)]
-        self.coach.configure(new.settings.coach, cap_s=new.settings.coach.plan.cap_s(dt.date.today()))
+        store = self.store
+        cap_s = new.settings.coach.plan.cap_s(dt.date.today())
+        if store is not None and store.healthy:
+            store.set_plan_settings(new.settings.coach.plan)  # the store recomputes; its hook hands on a change
+            cap_s = store.plan_cap_s if store.plan_cap_s is not None else cap_s
+        self.coach.configure(new.settings.coach, cap_s=cap_s)
         self.loop.fault_grace_s = new.settings.imu.fault_grace_s
         self.config = new
         restart = [key for key in changed_keys(self.started_config, new) if needs_restart(key)]

@@ -40,6 +40,8 @@ class GaitSettings:
     rhythm_tolerance: float = setting(0.35, "", "allowed step-time deviation from the bout's median, as a fraction", (0.1, 0.8))
     min_peak_ms2: float = setting(0.12, "m/s^2", "smallest vertical acceleration peak that can be a step", (0.05, 3.0))
     session_end_pause_s: float = setting(600.0, "s", "a pause this long without walking ends the session", (60.0, 7200.0))
+    leg_length_m: float = setting(0.9, "m", "wearer's leg length (greater trochanter to floor), for step length", (0.5, 1.3))
+    step_length_factor: float = setting(1.25, "", "Zijlstra & Hof correction factor K of the inverted-pendulum step length", (0.8, 1.6))
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,11 @@ class RunSummary:
                     "steps": b.steps,
                     "cadence_spm": round(b.cadence_spm, 1),
                     "step_time_cv": round(b.step_time_cv, 3),
+                    **{
+                        name: round(value, 3)
+                        for name in ("step_length_m", "speed_ms", "mean_lean_deg", "peak_lean_deg")
+                        if (value := getattr(b, name, None)) is not None
+                    },
                 }
                 for b in self.bouts
             ],
