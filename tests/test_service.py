@@ -1,7 +1,6 @@
 """`walkcoach run --service` as a real process on the simulated belt: signals, reload, status, calibrate.
 
-Each test starts ``python -m device.service`` (the same run_service that cli.py's
-``run --service`` calls) at real-time speed with its runtime and state directories in
+Each test starts ``walkcoach run --backend sim --service`` (as ``python -m device.cli``) at real-time speed with its runtime and state directories in
 tmp_path, talks to it only the way systemd and the CLI do (signals, the status file,
 the calibrate request file, an sd_notify socket), and polls with timeouts.
 """
@@ -81,8 +80,8 @@ class ServiceProcess:
         env["NOTIFY_SOCKET"] = self.notify.path
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "device.service", "--config", str(self.config), "--backend", "sim",
-             "--speed", "realtime", "--scenario", scenario],
+            [sys.executable, "-m", "device.cli", "--config", str(self.config), "run", "--backend", "sim",
+             "--service", "--speed", "realtime", "--scenario", scenario],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
@@ -250,7 +249,7 @@ def test_end_of_a_simulated_scenario_exits_0(tmp_path):
     config.write_text(f'[store]\nstate_dir = "{tmp_path}"\n[service]\nruntime_dir = "{runtime}"\n')
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     done = subprocess.run(
-        [sys.executable, "-m", "device.service", "--config", str(config), "--backend", "sim",
+        [sys.executable, "-m", "device.cli", "--config", str(config), "run", "--backend", "sim", "--service",
          "--scenario", "standing", "--speed", "max"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
