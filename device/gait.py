@@ -30,8 +30,10 @@ BIAS_TIME_CONSTANT_S = 2.0
 CONFIRM_S = 0.25  # a larger peak this soon after a candidate replaces it
 RELATIVE_THRESHOLD = 0.35  # a step's peak must reach this share of recent step peaks
 AMPLITUDE_MEMORY_S = 4.0  # recent step peaks are forgotten over this time when steps stop
+ECHO_SHARE = 0.4  # before a bout: a detection this close to the previous (share of the step time) may be its echo
 DOUBLE_STEP_SHARE = 0.55  # in a bout, an interval shorter than this share of the median is a double detection
 RECENT_INTERVALS = 8
+PEAK_SPREAD = 2.5  # the heel-strike peaks that start a bout are alike within this factor
 RECENT_PEAKS = 64  # local maxima kept for looking back at the faint first steps of a walk
 FAINT_FLOOR_SHARE = 0.5  # a first or last step may be this much fainter than the detection floor...
 FAINT_PEAK_SHARE = 0.12  # ...and reach this share of the bout's typical step peak...
@@ -171,19 +173,28 @@ def _median(values) -> float:
     return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
-def _merge_double_detections(steps: list[float], peaks: list[float]) -> None:
-    """Two detections much closer than the rhythm around them are one step seen twice
-    (a slow walker's heel strike can show two peaks): keep the larger."""
-    intervals = [b - a for a, b in zip(steps, steps[1:])]
-    typical_s = _median(intervals)
+def _merge_double_detections(steps: list[float], peaks: list[float], tolerance: float) -> None:
+    """One heel strike seen twice (a slow walker's strike can show two peaks): of two
+    detections much closer than the rhythm, drop the one whose removal leaves normal step
+    times around the other (the smaller peak if either would do)."""
+    typical_s = _median([b - a for a, b in zip(steps, steps[1:])])
+
+    def whole_step(a: int, b: int) -> bool:
+        return 0 <= a and b < len(steps) and abs(steps[b] - steps[a] - typical_s) <= tolerance * typical_s
+
     i = 1
     while i < len(steps):
-        if steps[i] - steps[i - 1] < DOUBLE_STEP_SHARE * typical_s:
-            drop = i if peaks[i] < peaks[i - 1] else i - 1
-            del steps[drop]
-            del peaks[drop]
-        else:
-            i += 1
+        if steps[i] - steps[i - 1] < ECHO_SHARE * typical_s:
+            drop_earlier, drop_later = whole_step(i - 2, i), whole_step(i - 1, i + 1)
+            if drop_earlier or drop_later:
+                if drop_earlier and drop_later:
+                    drop = i if peaks[i] < peaks[i - 1] else i - 1
+                else:
+                    drop = i - 1 if drop_earlier else i
+                del steps[drop]
+                del peaks[drop]
+                continue
+        i += 1
 
 
 class BoutTracker:
@@ -204,6 +215,8 @@ class BoutTracker:
         self._tolerance = settings.rhythm_tolerance
         self._min_interval_s = 60.0 / settings.max_cadence_spm * (1.0 - settings.rhythm_tolerance)
         self._max_interval_s = 60.0 / settings.min_cadence_spm * (1.0 + settings.rhythm_tolerance)
+        # Before a bout, steps this far apart can still be one walk: a missed step of the slowest walker.
+        self._pending_gap_s = max(settings.max_gap_s, 2.0 * 60.0 / settings.min_cadence_spm)
 
     def _reset_bout(self) -> None:
         self._first_s = 0.0
@@ -265,23 +278,19 @@ class BoutTracker:
             return False
         pending = self._pending
         peaks = self._pending_peaks
-        if pending and step_s - pending[-1] > self._max_gap_s:
+        if pending and step_s - pending[-1] > self._pending_gap_s:
             pending.clear()
             peaks.clear()
         pending.append(step_s)
         peaks.append(peak_ms2)
         n = self._min_steps
         if len(pending) >= n:
-            _merge_double_detections(pending, peaks)
+            _merge_double_detections(pending, peaks, self._tolerance)
         if len(pending) < n:
             return False
         window = pending[-n:]
-        intervals = [b - a for a, b in zip(window, window[1:])]
-        median_s = _median(intervals)
-        rhythmic = self._min_interval_s <= median_s <= self._max_interval_s and all(
-            abs(i - median_s) <= self._tolerance * median_s for i in intervals
-        )
-        if not rhythmic:
+        median_s = self._rhythm_step_s(window, peaks[-n:])
+        if median_s is None:
             if len(pending) > MAX_PENDING_STEPS:
                 del pending[0]
                 del peaks[0]
@@ -300,6 +309,29 @@ class BoutTracker:
         pending.clear()
         peaks.clear()
         return True
+
+    def _rhythm_step_s(self, window: list[float], peaks: list[float]) -> float | None:
+        """The step time if ``window`` is walking's rhythm, else None.
+
+        Every step time within ``rhythm_tolerance`` of the median, in the walking
+        cadence range, allowing one missed step (an interval of two step times);
+        and the heel-strike peaks alike (within a factor of ``PEAK_SPREAD``):
+        fidgeting is irregular in both timing and force.
+        """
+        intervals = [b - a for a, b in zip(window, window[1:])]
+        median_s = _median(intervals)
+        if not self._min_interval_s <= median_s <= self._max_interval_s:
+            return None
+        missed = 0
+        for interval in intervals:
+            whole_steps = max(1, round(interval / median_s))
+            missed += whole_steps - 1
+            if missed > 1 or abs(interval / whole_steps - median_s) > self._tolerance * median_s:
+                return None
+        typical_peak = _median(peaks)
+        if typical_peak > 0 and not all(typical_peak / PEAK_SPREAD <= p <= typical_peak * PEAK_SPREAD for p in peaks):
+            return None
+        return median_s
 
     def _continue_bout(self, step_s: float) -> None:
         interval = step_s - self._last_s

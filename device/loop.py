@@ -24,7 +24,7 @@ log = logging.getLogger("walkcoach.loop")
 
 EventSink = Callable[[Event], None]
 RESET_BACKOFF_START_S = 0.5
-RESET_BACKOFF_MAX_S = 30.0
+RESET_BACKOFF_MAX_S = 5.0  # a wearer walks on while the sensor is away: keep trying often
 MAX_LAG_PERIODS = 5  # further behind than this, the loop skips ahead instead of catching up
 
 

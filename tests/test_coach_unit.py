@@ -1,0 +1,135 @@
+"""The coach's rules on small synthetic signals whose answer is known exactly."""
+
+import dataclasses
+import math
+import random
+
+from device.coach import Coach
+from device.events import Cue, EventKind
+from device.gait import BoutTracker
+from device.settings import CoachSettings, GaitSettings, LeanSettings
+from hal.types import ImuSample
+
+RATE_HZ = 100.0
+G = 9.81
+
+
+def _sample(t_s, lean_deg, acc_vertical_ms2=0.0):
+    th = math.radians(lean_deg)
+    up = (-math.sin(th), 0.0, math.cos(th))  # forward lean tips gravity (pointing up) backwards
+    return ImuSample(t_s, (G * up[0], G * up[1], G * up[2]), tuple(acc_vertical_ms2 * u for u in up), (0.0, 0.0, 0.0), 3)
+
+
+def _run(coach, duration_s, lean_fn, walking_fn=lambda t: False, cadence_spm=110.0, start_s=0.0):
+    events = []
+    step_hz = cadence_spm / 60.0
+    for i in range(int(duration_s * RATE_HZ)):
+        t = start_s + i / RATE_HZ
+        acc = 2.5 * math.cos(2 * math.pi * step_hz * t) if walking_fn(t) else 0.0
+        events.extend(coach.update(_sample(t, lean_fn(t), acc)))
+    return events
+
+
+def _coach(**lean):
+    settings = dataclasses.replace(CoachSettings(), lean=dataclasses.replace(LeanSettings(), **lean))
+    return Coach(settings, rate_hz=RATE_HZ, cap_s=3600.0)
+
+
+def _cues(events, cue):
+    return [e.t_s for e in events if e.cue is cue]
+
+
+def test_lean_hovering_around_the_threshold_is_one_episode_thanks_to_hysteresis():
+    """Lean alternating 13-18 degrees (above the clear level of 10) is one sustained lean."""
+    coach = _coach()
+    lean = lambda t: 0.0 if t < 5 else 15.5 + 2.5 * math.copysign(1, math.sin(2 * math.pi * 0.3 * t))  # noqa: E731
+    events = _run(coach, 30, lean, walking_fn=lambda t: t > 3)
+    assert len([e for e in events if e.kind is EventKind.LEAN_STARTED]) == 1
+    assert _cues(events, Cue.STRAIGHTEN_UP)
+
+
+def test_gait_sway_just_under_the_threshold_never_starts_a_lean():
+    """13 degrees of lean with 3 degrees of sway at step frequency: the filter keeps it under 15."""
+    coach = _coach()
+    lean = lambda t: 0.0 if t < 5 else 13.0 + 3.0 * math.sin(2 * math.pi * 1.8 * t)  # noqa: E731
+    events = _run(coach, 40, lean, walking_fn=lambda t: t > 3)
+    assert not [e for e in events if e.kind is EventKind.LEAN_STARTED]
+
+
+def test_standing_lean_is_not_cued_unless_configured():
+    lean = lambda t: 0.0 if t < 5 else 30.0  # noqa: E731
+    assert _cues(_run(_coach(), 20, lean), Cue.STRAIGHTEN_UP) == []
+    assert _cues(_run(_coach(coach_while_standing=True), 20, lean), Cue.STRAIGHTEN_UP)
+
+
+def test_tracking_mode_records_the_lean_but_gives_no_lean_cue():
+    lean = lambda t: 0.0 if t < 5 else 30.0  # noqa: E731
+    events = _run(_coach(tracking_only=True), 60, lean, walking_fn=lambda t: t > 3)
+    assert _cues(events, Cue.STRAIGHTEN_UP) == []
+    assert [e for e in events if e.kind is EventKind.LEAN_STARTED]
+
+
+def test_repeat_every_30_s_and_at_most_n_cues_per_10_minutes():
+    lean = lambda t: 0.0 if t < 5 else 30.0  # noqa: E731
+    events = _run(_coach(max_cues_per_10min=3), 300, lean, walking_fn=lambda t: t > 3)
+    cues = _cues(events, Cue.STRAIGHTEN_UP)
+    assert len(cues) == 3
+    assert [round(b - a) for a, b in zip(cues, cues[1:])] == [30, 30]
+
+
+def test_upright_again_cue_only_after_a_straighten_up_cue():
+    short = lambda t: 20.0 if 10 < t < 13 else 0.0  # noqa: E731  (shorter than the hold)
+    long = lambda t: 20.0 if 10 < t < 20 else 0.0  # noqa: E731
+    walking = lambda t: t > 3  # noqa: E731
+    assert _cues(_run(_coach(), 30, short, walking), Cue.UPRIGHT_AGAIN) == []
+    assert len(_cues(_run(_coach(), 30, long, walking), Cue.UPRIGHT_AGAIN)) == 1
+    assert _cues(_run(_coach(upright_again_cue=False), 30, long, walking), Cue.UPRIGHT_AGAIN) == []
+
+
+def test_upright_is_the_wearers_own_standing_posture():
+    """A belt sitting 12 degrees pitched: after calibration, standing in it is 0 degrees of lean."""
+    coach = _coach()
+    events = _run(coach, 10, lambda t: 12.0)
+    assert [e.cue for e in events] == [Cue.READY]
+    assert abs(coach.lean.lean_deg) < 0.5
+
+
+def test_irregular_peaks_at_walking_rates_almost_never_make_a_bout():
+    """10 000 peaks at random times (0.3-1.6 s apart) and random force, as restless handling of
+    the belt could give: at most 2 false starts per 1000 peaks (each then counts ~10 s)."""
+    false_starts = peaks = 0
+    for seed in range(10):
+        rng = random.Random(seed)
+        tracker = BoutTracker(GaitSettings())
+        t = 0.0
+        for _ in range(1000):
+            t += rng.uniform(0.3, 1.6)
+            peaks += 1
+            if tracker.add_step(t, rng.lognormvariate(0.0, 0.8)):
+                false_starts += 1
+                tracker.end()
+    assert false_starts <= 2 * peaks / 1000
+
+
+def test_regular_steps_make_a_bout_counted_from_the_first_step():
+    rng = random.Random(3)
+    walker = BoutTracker(GaitSettings())
+    started = [walker.add_step(0.55 * i + rng.gauss(0, 0.02), 1.0 + rng.gauss(0, 0.15)) for i in range(12)]
+    assert started.index(True) == GaitSettings().min_bout_steps - 1
+    assert walker.live_steps() == 12  # every step from the first, none lost to the wait for a rhythm
+
+
+def test_a_split_heel_strike_does_not_break_the_rhythm():
+    tracker = BoutTracker(GaitSettings())
+    steps = [1.1 * i for i in range(14)]
+    steps.insert(4, steps[3] + 0.35)  # one heel strike seen twice, the echo smaller
+    peaks = [1.0] * len(steps)
+    peaks[4] = 0.4
+    assert any(tracker.add_step(s, p) for s, p in zip(steps, peaks))
+
+
+def test_empty_and_still_input_gives_no_events_of_walking():
+    coach = _coach()
+    events = _run(coach, 120, lambda t: 0.0)
+    assert [e.kind for e in events] == [EventKind.UPRIGHT_CAPTURED]
+    assert coach.snapshot(120.0).steps == 0
