@@ -71,6 +71,13 @@ def test_bends_are_really_there_and_deep():
     assert truth.bends and all(b.max_deg > 30 for b in truth.bends)
 
 
+@pytest.mark.parametrize("scenario", [*WALKING_SCENARIOS, "standing", "sitting"])
+def test_ready_once_the_wearer_stands_still(scenario):
+    """Every scenario but fidget opens with >= 4 s of still standing: the upright is captured then."""
+    ready = _cues(simulated(scenario, 0), Cue.READY)
+    assert ready and ready[0] <= 4.5, ready
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_stop_cue_within_1_s_of_walk_time_reaching_the_cap(seed):
     run = simulated("full-session", seed)
