@@ -114,7 +114,7 @@ class Coach:
         session = self.session
         if walking:
             self._last_walk_s = t_s
-            session_event = session.update(t_s, session.completed_walk_s + bouts.live_duration_s(t_s), True)
+            session_event = session.update(t_s, session.completed_walk_s + bouts.live_duration_s(t_s))
             if session_event is not None:
                 events = [session_event] if events is None else events + [session_event]
         elif session.started and t_s - self._last_walk_s > self._session_end_pause_s:

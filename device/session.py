@@ -40,9 +40,8 @@ class SessionTracker:
         self._stopped = False
         self._next_stop_s = 0.0
 
-    def update(self, t_s: float, walk_s: float, walking: bool) -> Event | None:
-        if not walking:
-            return None
+    def update(self, t_s: float, walk_s: float) -> Event | None:
+        """Call while walking, with the session's walk time so far."""
         cap_s = self.cap_s
         if not self._warned and walk_s >= cap_s - self._plan.warning_before_cap_s and walk_s < cap_s:
             self._warned = True

@@ -10,7 +10,7 @@ def _walk(tracker, until_s, rate_hz=10.0, start_s=0.0):
     n = int((until_s - start_s) * rate_hz)
     for i in range(n):
         t = start_s + i / rate_hz
-        ev = tracker.update(t, t, True)  # walking the whole time: walk time == clock
+        ev = tracker.update(t, t)  # walking the whole time: walk time == clock
         if ev is not None:
             events.append(ev)
     return events
