@@ -80,6 +80,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hal.clock import VirtualClock
 from hal.errors import EndOfStream
 from hal.types import ImuSample
 
@@ -712,28 +713,10 @@ def _forward(t, unit_g, linear, vertical, up, walking, steps, rate_hz, warnings)
 
 
 # -- running the coach over it ------------------------------------------------------------
-class ReplayClock:
-    """A clock that jumps: sleeping costs nothing, and the recording moves time to its samples."""
-
-    def __init__(self, start_s: float = 0.0) -> None:
-        self.now_s = start_s
-
-    def monotonic(self) -> float:
-        return self.now_s
-
-    def sleep_until(self, t_s: float) -> None:
-        if t_s > self.now_s:
-            self.now_s = t_s
-
-    def jump_to(self, t_s: float) -> None:
-        if t_s > self.now_s:
-            self.now_s = t_s
-
-
 class ReplayImu:
     """An Imu that yields the recording's samples one per read, then raises EndOfStream."""
 
-    def __init__(self, recording: Recording, clock: ReplayClock, *, t0_s: float = 0.0) -> None:
+    def __init__(self, recording: Recording, clock: VirtualClock, *, t0_s: float = 0.0) -> None:
         self._clock = clock
         self._t = (recording.t_s - t0_s).tolist()
         self._gravity = list(map(tuple, recording.gravity_ms2.tolist()))
@@ -748,7 +731,7 @@ class ReplayImu:
             raise EndOfStream("end of the recording")
         self._i = i + 1
         t_s = self._t[i]
-        self._clock.jump_to(t_s)
+        self._clock.sleep_until(t_s)
         return ImuSample(t_s, self._gravity[i], self._linear[i], self._gyro[i] if self._gyro else ZERO3, 3)
 
     def reset(self) -> None:
@@ -761,7 +744,7 @@ class ReplayImu:
 class ReplayButton:
     """A Button pressed and released at the recorded marks, in the replay clock's time."""
 
-    def __init__(self, marks: list[tuple[float, bool]], clock: ReplayClock, *, t0_s: float = 0.0) -> None:
+    def __init__(self, marks: list[tuple[float, bool]], clock: VirtualClock, *, t0_s: float = 0.0) -> None:
         self._marks = sorted((t - t0_s, pressed) for t, pressed in marks)
         self._clock = clock
         self._i = 0
@@ -818,7 +801,7 @@ def replay(
             cap_s = settings.coach.plan.cap_s(today or dt.date.today())
     rate_hz = recording.rate_hz
     t0_s = float(recording.t_s[0]) if from_zero and len(recording.t_s) else 0.0
-    clock = ReplayClock(float(recording.t_s[0]) - t0_s if len(recording.t_s) else 0.0)
+    clock = VirtualClock(float(recording.t_s[0]) - t0_s if len(recording.t_s) else 0.0)
     coach = Coach(settings.coach, rate_hz=rate_hz, cap_s=cap_s)
     summary = RunSummary(hold_s=settings.coach.lean.hold_s)
     button = ReplayButton(recording.button, clock, t0_s=t0_s) if recording.button else None

@@ -1,22 +1,10 @@
-"""Virtual time: the simulator's clock jumps instead of sleeping."""
+"""Virtual time for the simulator: VirtualClock jumps (from hal), PacedClock keeps wall-clock pace."""
 
 from __future__ import annotations
 
 import time
 
-
-class VirtualClock:
-    def __init__(self, start_s: float = 0.0) -> None:
-        self.now_s = start_s
-
-    def monotonic(self) -> float:
-        return self.now_s
-
-    def sleep_until(self, t_s: float) -> None:
-        self.now_s = max(self.now_s, t_s)
-
-    def sleep(self, duration_s: float) -> None:
-        self.now_s += max(0.0, duration_s)
+from hal.clock import VirtualClock  # noqa: F401  (the simulator's clock, shared with replays)
 
 
 class PacedClock:

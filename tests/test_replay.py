@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from device.recording import MAGIC, RecordingButton, RecordingError, RecordingImu, RecordingWriter
-from device.replay import ReplayClock, ReplayImu, read_recording, replay, replay_json
+from device.replay import ReplayImu, read_recording, replay, replay_json
+from hal.clock import VirtualClock
 from device.settings import DeviceSettings
 from hal.errors import EndOfStream, WalkcoachError
 from hal.types import ImuSample
@@ -174,7 +175,7 @@ def test_replay_imu_ends_the_stream_and_moves_the_clock():
 
     t = np.array([5.0, 5.01, 5.02, 9.0])
     rec = Recording("x", "walkcoach-v1", 100.0, 100.0, t, np.tile([0, 0, G], (4, 1)), np.zeros((4, 3)))
-    clock = ReplayClock(0.0)
+    clock = VirtualClock(0.0)
     imu = ReplayImu(rec, clock, t0_s=5.0)
     assert [imu.read().t_s for _ in range(3)] == pytest.approx([0.0, 0.01, 0.02])
     assert imu.read().t_s == pytest.approx(4.0) and clock.monotonic() == pytest.approx(4.0)
