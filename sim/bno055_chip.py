@@ -132,34 +132,47 @@ class DataEncoding(NamedTuple):
     fusion_on: bool
 
 
+_ENCODE_CHUNK = 2048  # samples per pass: float64 scratch stays small however long the walk
+
+
 def encode_data_block(gravity_ms2, linear_acc_ms2, gyro_rads, encoding: DataEncoding) -> np.ndarray:
-    """(N, 3) sensor-frame arrays -> (N, 22) little-endian int16: registers 0x08..0x33."""
+    """(N, 3) sensor-frame arrays -> (N, 22) little-endian int16: registers 0x08..0x33.
+
+    Encoded in chunks of samples straight into the int16 result, so a long walk
+    never needs (N, 22) float64 scratch arrays (every step is per sample).
+    """
     axes = [(encoding.axis_map_config >> shift) & 3 for shift in (0, 2, 4)]
     signs = np.array([-1.0 if encoding.axis_map_sign & bit else 1.0 for bit in (4, 2, 1)])
-
-    def remap(v) -> np.ndarray:
-        return np.asarray(v, dtype=float).reshape(-1, 3)[:, axes] * signs
-
-    g, lin, w = remap(gravity_ms2), remap(linear_acc_ms2), remap(gyro_rads)
+    g_all, lin_all, w_all = (np.asarray(v, dtype=float).reshape(-1, 3) for v in (gravity_ms2, linear_acc_ms2, gyro_rads))
     unit = encoding.unit_sel
     acc_lsb = 1000.0 / 9.80665 if unit & 0x01 else 100.0  # per m/s²
     gyr_lsb = 900.0 if unit & 0x02 else 16.0 * 180.0 / math.pi  # per rad/s
     eul_lsb = 900.0 if unit & 0x04 else 16.0 * 180.0 / math.pi  # per rad
-    out = np.zeros((len(g), 22))
-    if encoding.acc_on:
-        out[:, 0:3] = (g + lin) * acc_lsb
-    if encoding.gyr_on:
-        out[:, 6:9] = w * gyr_lsb
-    if encoding.fusion_on:
-        roll = np.arctan2(g[:, 1], g[:, 2])
-        pitch = np.arctan2(-g[:, 0], np.hypot(g[:, 1], g[:, 2]))
-        out[:, 10] = roll * eul_lsb  # heading (column 9) stays 0
-        out[:, 11] = pitch * eul_lsb
-        cr, sr, cp, sp = np.cos(roll / 2), np.sin(roll / 2), np.cos(pitch / 2), np.sin(pitch / 2)
-        out[:, 12:16] = np.stack([cr * cp, sr * cp, cr * sp, -sr * sp], axis=1) * 16384.0
-        out[:, 16:19] = lin * acc_lsb
-        out[:, 19:22] = g * acc_lsb
-    return np.clip(np.rint(out), -32768, 32767).astype("<i2")
+    n = len(g_all)
+    result = np.zeros((n, 22), dtype="<i2")
+    if not (encoding.acc_on or encoding.gyr_on or encoding.fusion_on):
+        return result
+    for lo in range(0, n, _ENCODE_CHUNK):
+        hi = min(n, lo + _ENCODE_CHUNK)
+        g, lin, w = (v[lo:hi][:, axes] * signs for v in (g_all, lin_all, w_all))
+        out = np.zeros((hi - lo, 22))
+        if encoding.acc_on:
+            out[:, 0:3] = (g + lin) * acc_lsb
+        if encoding.gyr_on:
+            out[:, 6:9] = w * gyr_lsb
+        if encoding.fusion_on:
+            roll = np.arctan2(g[:, 1], g[:, 2])
+            pitch = np.arctan2(-g[:, 0], np.hypot(g[:, 1], g[:, 2]))
+            out[:, 10] = roll * eul_lsb  # heading (column 9) stays 0
+            out[:, 11] = pitch * eul_lsb
+            cr, sr, cp, sp = np.cos(roll / 2), np.sin(roll / 2), np.cos(pitch / 2), np.sin(pitch / 2)
+            out[:, 12:16] = np.stack([cr * cp, sr * cp, cr * sp, -sr * sp], axis=1) * 16384.0
+            out[:, 16:19] = lin * acc_lsb
+            out[:, 19:22] = g * acc_lsb
+        np.rint(out, out=out)
+        np.clip(out, -32768, 32767, out=out)
+        result[lo:hi] = out
+    return result
 
 
 class WalkSignal:

@@ -42,11 +42,33 @@ def plateau(t_s, start_s, up_s, hold_s, down_s) -> np.ndarray:
 
 
 def lowpass(x: np.ndarray, rate_hz: float, corner_hz: float) -> np.ndarray:
-    """Zero-phase 2nd-order Butterworth-magnitude low-pass along axis 0 (via FFT)."""
-    spectrum = np.fft.rfft(x, axis=0)
-    freq_hz = np.fft.rfftfreq(x.shape[0], 1.0 / rate_hz)
+    """Zero-phase 2nd-order Butterworth-magnitude low-pass along axis 0 (via FFT).
+
+    Column by column (each is filtered on its own either way): one column's
+    spectrum and FFT scratch at a time, which matters for lengths numpy's FFT
+    handles by Bluestein's algorithm (large prime factors).
+    """
+    x = np.asarray(x)
+    n = x.shape[0]
+    freq_hz = np.fft.rfftfreq(n, 1.0 / rate_hz)
     gain = 1.0 / np.sqrt(1.0 + (freq_hz / corner_hz) ** 4)
-    return np.fft.irfft(spectrum * gain.reshape(-1, *[1] * (x.ndim - 1)), n=x.shape[0], axis=0)
+    del freq_hz
+    if x.ndim == 1:
+        return _lowpass_column(x, gain)
+    out = np.empty(x.shape)
+    flat_in, flat_out = x.reshape(n, -1), out.reshape(n, -1)
+    for i in range(flat_in.shape[1]):
+        flat_out[:, i] = _lowpass_column(flat_in[:, i], gain)
+    return out
+
+
+def _lowpass_column(x: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    spectrum = np.fft.rfft(x)
+    if spectrum.dtype == np.complex128:  # in place
+        spectrum *= gain
+    else:  # a narrower input: the product is complex128, as the whole-array version gave
+        spectrum = spectrum * gain
+    return np.fft.irfft(spectrum, n=x.shape[0])
 
 
 def colored_noise(rng, n: int, rate_hz: float, corner_hz: float, width: int = 1) -> np.ndarray:
@@ -54,7 +76,8 @@ def colored_noise(rng, n: int, rate_hz: float, corner_hz: float, width: int = 1)
     if n < 2:
         return np.zeros((n, width))
     x = lowpass(rng.standard_normal((n, width)), rate_hz, corner_hz)
-    return x / x.std(axis=0)
+    x /= x.std(axis=0)
+    return x
 
 
 def second_derivative(x: np.ndarray, rate_hz: float) -> np.ndarray:
@@ -290,7 +313,10 @@ class Walk:
             p.ap_acc_per_speed * speed_ms * gain[:, 1] / omega2) * np.cos(phase + np.pi / 2 + ap_phase)
         left_m = first_side * per_step(p.ml_sway_m * gain[:, 2]) * (
             np.sin(phase / 2.0) + 0.05 * np.sin(phase + ml2_phase))
-        acc = second_derivative(np.column_stack([forward_m, left_m, up_m]), ctx.rate_hz)
+        acc = np.empty((n, 3))  # column by column, as second_derivative would do them
+        for i, position_m in enumerate((forward_m, left_m, up_m)):
+            acc[:, i] = second_derivative(position_m, ctx.rate_hz)
+        del forward_m, left_m, up_m, position_m
 
         # Heel-strike impact: a short zero-mean transient, larger and braking harder when faster.
         impact = p.impact_gain * (0.5 + speed_ms) * rng.lognormal(0.0, 0.25, len(step_s))
@@ -300,23 +326,28 @@ class Walk:
         add_pulses(acc[:, 0], t_s, centers_s + 0.01, -0.4 * impact, 1.5 * width_s)
         add_pulses(acc[:, 1], t_s, centers_s, 0.25 * impact * side * first_side, width_s)
         wobble = colored_noise(rng, n, ctx.rate_hz, 8.0, 3)  # the belt and soft tissue
-        acc += 0.1 * per_step(0.5 + speed_ms)[:, None] * wobble
+        wobble *= (0.1 * per_step(0.5 + speed_ms))[:, None]
+        acc += wobble
+        del wobble
 
         heading_deg = np.zeros(n)
         for first, count, turn in spans:
             turn_s = strikes_s[first + count] - strikes_s[first]
             heading_deg += turn.angle_deg * smoothstep((t_s - strikes_s[first]) / turn_s)
         yaw_rate_rads = np.gradient(np.radians(heading_deg), 1.0 / ctx.rate_hz)
-        acc[:, 1] += per_step(speed_ms) * yaw_rate_rads  # centripetal
+        yaw_rate_rads *= per_step(speed_ms)
+        acc[:, 1] += yaw_rate_rads  # centripetal
+        del yaw_rate_rads
 
-        sway = np.column_stack([
-            first_side * per_step(p.roll_sway_deg * sway_scale) * np.sin(phase / 2.0 + roll_phase),
-            per_step(p.pitch_sway_deg * sway_scale) * np.cos(phase + pitch_phase),
-            first_side * per_step(p.yaw_sway_deg * sway_scale) * np.sin(phase / 2.0 + yaw_phase),
-        ])
+        sway = np.empty((n, 3))
+        sway[:, 0] = first_side * per_step(p.roll_sway_deg * sway_scale) * np.sin(phase / 2.0 + roll_phase)
+        sway[:, 1] = per_step(p.pitch_sway_deg * sway_scale) * np.cos(phase + pitch_phase)
+        sway[:, 2] = first_side * per_step(p.yaw_sway_deg * sway_scale) * np.sin(phase / 2.0 + yaw_phase)
+        del phase
         edges = smoothstep(t_s / 2.0) * smoothstep((end_s - t_s) / 2.0)
         wander_deg = p.posture_wander_deg * colored_noise(rng, n, ctx.rate_hz, 0.03)[:, 0]
         lean_deg = (self.posture_deg + wander_deg) * edges
+        del edges, wander_deg
         episodes = []
         for lean in self.leans:
             lean_end_s = lean.start_s + 2.0 * lean.ramp_s + lean.hold_s
@@ -324,7 +355,10 @@ class Walk:
                 raise ValueError(f"lean at {lean.start_s} s outlasts a {end_s:.0f} s walk")
             shape = plateau(t_s, lean.start_s, lean.ramp_s, lean.hold_s, lean.ramp_s)
             wander = colored_noise(rng, n, ctx.rate_hz, 0.1)[:, 0]
-            lean_deg += (lean.angle_deg + wander) * shape
+            wander += lean.angle_deg
+            wander *= shape
+            lean_deg += wander
+            del shape, wander
             episodes.append((ctx.t0_s + lean.start_s, ctx.t0_s + lean_end_s))
         return Motion(lean_deg, sway, heading_deg, acc, list(ctx.t0_s + strikes_s),
                       [(ctx.t0_s, ctx.t0_s + end_s)], episodes)
@@ -489,5 +523,9 @@ def render_activities(activities, rate_hz: float, person: Person, seed: np.rando
         pieces.append(piece)
     arrays = ("lean_deg", "sway_deg", "heading_deg", "acc_ms2")
     lists = ("step_times_s", "walk_segments", "lean_episodes", "bends")
-    return Motion(*(np.concatenate([getattr(m, name) for m in pieces]) for name in arrays),
-                  *([x for m in pieces for x in getattr(m, name)] for name in lists))
+    joined = []
+    for name in arrays:  # one signal at a time, each piece's copy dropped once joined
+        joined.append(np.concatenate([getattr(m, name) for m in pieces]))
+        for m in pieces:
+            setattr(m, name, None)
+    return Motion(*joined, *([x for m in pieces for x in getattr(m, name)] for name in lists))

@@ -129,42 +129,101 @@ class SensorModel:
             gyro_noise_rads=rng.uniform(0.003, 0.01), gyro_bias_rads=random_vector(0.001, 0.01),
         )
 
-    def measure(self, rng, rate_hz, gravity, linear_acc, gyro):
-        """Body-frame truth -> belt-frame fusion output: (gravity, linear_acc, gyro), each (N, 3)."""
+    def measure(self, rng, rate_hz, body: list) -> list:
+        """Body-frame truth -> belt-frame fusion output: [gravity, linear_acc, gyro], each (N, 3).
+
+        ``body`` is the list [gravity, linear_acc, gyro] from ``body_signals``; it is
+        emptied as its arrays are used, so each can be freed as early as possible
+        (the simulator's peak memory), and the result is built in place.
+        """
         to_belt = self.belt_to_body  # row vectors: v_belt^T = v_body^T @ belt_to_body
-        gravity, linear_acc, gyro = gravity @ to_belt, linear_acc @ to_belt, gyro @ to_belt
+        linear_acc = body[1] @ to_belt
+        body[1] = None
+        # The fusion's leak first, while the fewest arrays are alive (the FFT needs scratch).
+        leak = lowpass(linear_acc, rate_hz, 1.5)
+        leak *= self.gravity_leak
+        gyro = body.pop() @ to_belt
+        body.pop()
+        gravity = body.pop() @ to_belt
         n = len(gravity)
-        accelerometer = gravity + linear_acc + self.acc_bias_ms2
-        accelerometer += self.acc_noise_ms2 * rng.standard_normal((n, 3))
-        fused = gravity + self.gravity_leak * lowpass(linear_acc, rate_hz, 1.5)
-        fused += self.gravity_noise_ms2 * rng.standard_normal((n, 3))
+        accelerometer = gravity + linear_acc
+        del linear_acc
+        accelerometer += self.acc_bias_ms2
+        accelerometer += _scaled(rng.standard_normal((n, 3)), self.acc_noise_ms2)
+        fused = leak
+        fused += gravity  # gravity + leak * lowpass(linear_acc)
+        del gravity, leak
+        fused += _scaled(rng.standard_normal((n, 3)), self.gravity_noise_ms2)
         fused *= G_MS2 / np.linalg.norm(fused, axis=1, keepdims=True)
-        gyro = gyro + self.gyro_bias_rads + self.gyro_noise_rads * rng.standard_normal((n, 3))
-        return fused, accelerometer - fused, gyro
+        gyro += self.gyro_bias_rads
+        gyro += _scaled(rng.standard_normal((n, 3)), self.gyro_noise_rads)
+        accelerometer -= fused  # linear acceleration as the fusion reports it
+        return [fused, accelerometer, gyro]
 
 
-def body_signals(lean_deg, sway_deg, heading_deg, acc_heading_ms2, rate_hz):
-    """Gravity, linear acceleration and angular rate in the body frame, each (N, 3)."""
+def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
+    a *= factor
+    return a
+
+
+def body_signals(motion, rate_hz) -> list:
+    """[gravity, linear acceleration, angular rate] in the body frame, each (N, 3).
+
+    Consumes ``motion``'s sway, heading and heading-frame acceleration (they are
+    set to None once used, so they are freed early); ``lean_deg`` stays.
+    The rotation ``Ry(pitch) @ Rx(roll)`` is applied row by row, never built per sample:
+    rows (cp, sp sr, sp cr), (0, cr, -sr), (-sp, cp sr, cp cr).
+    """
+    sway_deg = motion.sway_deg
     roll = np.radians(sway_deg[:, 0])
-    pitch = np.radians(lean_deg + sway_deg[:, 1])
-    yaw = np.radians(heading_deg + sway_deg[:, 2])
+    pitch = np.radians(motion.lean_deg + sway_deg[:, 1])
+    yaw = np.radians(motion.heading_deg + sway_deg[:, 2])
+    motion.sway_deg = motion.heading_deg = sway_deg = None
     cr, sr, cp, sp = np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch)
-    zero = np.zeros_like(roll)
-    tilt = np.stack([  # Ry(pitch) @ Rx(roll), per sample
-        np.stack([cp, sp * sr, sp * cr], axis=-1),
-        np.stack([zero, cr, -sr], axis=-1),
-        np.stack([-sp, cp * sr, cp * cr], axis=-1),
-    ], axis=1)
-    gravity = G_MS2 * tilt[:, 2, :]
-    linear_acc = np.einsum("nji,nj->ni", tilt, acc_heading_ms2)
+    n = len(roll)
+
+    gravity = np.empty((n, 3))  # G times the rotation's last row
+    np.multiply(G_MS2, -sp, out=gravity[:, 0])
+    np.multiply(G_MS2, cp * sr, out=gravity[:, 1])
+    np.multiply(G_MS2, cp * cr, out=gravity[:, 2])
+
+    acc = motion.acc_ms2  # heading frame; body = rotation^T @ acc
+    motion.acc_ms2 = None
+    a0, a1, a2 = acc[:, 0], acc[:, 1], acc[:, 2]
+    linear_acc = np.empty((n, 3))
+    out = linear_acc[:, 0]  # cp a0 + 0 a1 - sp a2
+    np.multiply(cp, a0, out=out)
+    out += np.multiply(-sp, a2)
+    out = linear_acc[:, 1]  # sp sr a0 + cr a1 + cp sr a2
+    np.multiply(sp * sr, a0, out=out)
+    out += np.multiply(cr, a1)
+    out += np.multiply(cp * sr, a2)
+    out = linear_acc[:, 2]  # sp cr a0 - sr a1 + cp cr a2
+    np.multiply(sp * cr, a0, out=out)
+    out += np.multiply(-sr, a1)
+    out += np.multiply(cp * cr, a2)
+    del acc, a0, a1, a2, out
+
     # Unwrapped: a handled belt may come back a whole turn round, where the next activity starts at 0.
-    roll_rate, pitch_rate, yaw_rate = (np.gradient(np.unwrap(a), 1.0 / rate_hz) for a in (roll, pitch, yaw))
-    gyro = np.column_stack([
-        roll_rate - yaw_rate * sp,
-        pitch_rate * cr + yaw_rate * cp * sr,
-        -pitch_rate * sr + yaw_rate * cp * cr,
-    ])
-    return gravity, linear_acc, gyro
+    dt_s = 1.0 / rate_hz
+    roll_rate = np.gradient(np.unwrap(roll), dt_s)
+    del roll
+    pitch_rate = np.gradient(np.unwrap(pitch), dt_s)
+    del pitch
+    yaw_rate = np.gradient(np.unwrap(yaw), dt_s)
+    del yaw
+    gyro = np.empty((n, 3))
+    np.subtract(roll_rate, yaw_rate * sp, out=gyro[:, 0])
+    del roll_rate, sp
+    yaw_cp = yaw_rate * cp
+    del yaw_rate, cp
+    out = gyro[:, 1]  # pitch_rate cr + yaw_rate cp sr
+    np.multiply(pitch_rate, cr, out=out)
+    out += yaw_cp * sr
+    out = gyro[:, 2]  # -pitch_rate sr + yaw_rate cp cr
+    np.multiply(-pitch_rate, sr, out=out)
+    out += yaw_cp * cr
+    return [gravity, linear_acc, gyro]
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -192,10 +251,14 @@ def simulate(scenario: str, seed: int = 0, *, rate_hz: float = 100.0, mount: Mou
 
     sensor_rng = np.random.default_rng(sensor_seed)
     sensor = SensorModel.draw(sensor_rng, person.pelvic_tilt_deg, misalignment_deg)
-    body = body_signals(motion.lean_deg, motion.sway_deg, motion.heading_deg, motion.acc_ms2, rate_hz)
-    belt = sensor.measure(sensor_rng, rate_hz, *body)
+    # Lists handed on and emptied as they go, so no stage's arrays outlive their use.
+    belt = sensor.measure(sensor_rng, rate_hz, body_signals(motion, rate_hz))
     sensor_to_body = mount.sensor_to_body()  # belt frame = body axes of the nominal mount
-    gravity, linear_acc, gyro = (_read_only(v @ sensor_to_body) for v in belt)
+    for i in range(len(belt)):  # one (N, 3) array in flight at a time
+        v, belt[i] = belt[i], None
+        belt[i] = _read_only(v @ sensor_to_body)
+    gravity, linear_acc, gyro = belt
+    del belt, v
 
     t_s = np.arange(len(motion.lean_deg)) / rate_hz
     segments = tuple((float(a), float(b)) for a, b in motion.walk_segments)
