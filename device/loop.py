@@ -25,6 +25,7 @@ log = logging.getLogger("walkcoach.loop")
 EventSink = Callable[[Event], None]
 RESET_BACKOFF_START_S = 0.5
 RESET_BACKOFF_MAX_S = 5.0  # a wearer walks on while the sensor is away: keep trying often
+BUTTON_POLL_S = 0.03  # a press lasts 100 ms or more: polling at ~33 Hz sees it and spares the tick a GPIO read
 MAX_LAG_PERIODS = 5  # further behind than this, the loop skips ahead instead of catching up
 
 
@@ -86,6 +87,7 @@ class CoachLoop:
         period_s = self.period_s
         next_s = clock.monotonic()
         button = self.button
+        next_button_s = next_s
         stats = self.stats
         try:
             while not self.stop_requested:
@@ -108,7 +110,8 @@ class CoachLoop:
                     events = coach.update(sample)
                     if events:
                         self.emit(events, now_s)
-                if button is not None:
+                if button is not None and now_s >= next_button_s:
+                    next_button_s = now_s + BUTTON_POLL_S
                     self._poll_button(now_s, button.is_pressed)
                 player.advance(now_s)
                 if self.on_tick is not None:
