@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import hal
-from hal.errors import WalkcoachError
+from hal.errors import ConfigError, WalkcoachError
 from hal.mount import Mount
 
 from .config import load_config
@@ -23,6 +23,9 @@ from .settings import DeviceSettings
 from .summary import format_human
 
 log = logging.getLogger("walkcoach")
+
+
+EX_CONFIG = 78  # sysexits.h; the unit's RestartPreventExitStatus stops the restart loop on it
 
 
 class UsageError(WalkcoachError, ValueError):
@@ -156,7 +159,13 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger().setLevel(logging.DEBUG)
         if args.command == "config":  # before loading, so validate/set work on a broken file
             return run_config_command(args)
-        config = load_config(args.config)
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            if args.command == "run":  # the service: a bad config will not fix itself by restarting
+                print(f"walkcoach: {exc}", file=sys.stderr)
+                return EX_CONFIG
+            raise
         settings = config.settings
         if args.command == "run" and (args.service or args.backend == "pi" or args.record):
             from .service import run_service

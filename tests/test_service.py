@@ -303,3 +303,16 @@ def test_calibrate_without_a_service_writes_nothing(tmp_path, capsys):
     assert status_mod.run_calibrate(tmp_path, out=sys.stdout, err=sys.stderr) == 1
     assert "walkcoach is not running: nothing captured" in capsys.readouterr().err
     assert not (tmp_path / status_mod.CALIBRATE_REQUEST_NAME).exists()
+
+
+def test_a_bad_config_at_start_exits_78_so_systemd_stops_restarting(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[lean]\nthreshold_deg = 99\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "device.cli", "--config", str(config), "run", "--backend", "sim", "--service"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 78
+    assert done.stderr.strip().count("\n") == 0 and "lean.threshold_deg = 99" in done.stderr
+    unit = (ROOT / "systemd" / "walkcoach.service").read_text()
+    assert "RestartPreventExitStatus=78" in unit
