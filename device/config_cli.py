@@ -17,6 +17,7 @@ from typing import TextIO
 
 from hal.errors import ConfigError
 
+from .status import is_walkcoach_service
 from .config import (
     Config,
     ConfigProblems,
@@ -136,7 +137,7 @@ def signal_reload(runtime_dirs: list[Path]) -> str:
             continue
         except (OSError, ValueError) as exc:
             return f"cannot read {pid_file} ({exc}); run `sudo systemctl reload walkcoach` to apply the change"
-        if pid <= 1 or not _is_walkcoach(pid):
+        if pid <= 1 or not is_walkcoach_service(pid):
             continue  # a stale pid file: that process is gone (or the PID now belongs to another program)
         try:
             os.kill(pid, signal.SIGHUP)
@@ -146,20 +147,3 @@ def signal_reload(runtime_dirs: list[Path]) -> str:
             return f"not allowed to signal the service (PID {pid}); run `sudo systemctl reload walkcoach`"
         return f"asked the running service (PID {pid}) to reload: the change applies now"
     return "walkcoach is not running: the change applies at next start"
-
-
-def _is_walkcoach(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    argv = [os.path.basename(arg) for arg in cmdline.split(b"\0")]
-    return b"walkcoach" in argv and b"run" in argv  # `.../venv/bin/walkcoach run --service`

@@ -44,7 +44,7 @@ from .config import KEYS, Config, ConfigProblems, get_value, load_config, toml_v
 from .loop import CoachLoop
 from .runner import make_coach, make_loop
 from .sdnotify import Notifier
-from .status import StatusTracker, status_line, take_calibration_request, write_status
+from .status import StatusTracker, is_walkcoach_service, read_pid, status_line, take_calibration_request, write_status
 from .store import Store, attach_store
 from .summary import RunSummary
 
@@ -206,6 +206,10 @@ class Service:
     def run(self) -> int:
         self.install_signals()
         try:
+            other = read_pid(self.runtime_dir)
+            if other is not None and other != os.getpid() and is_walkcoach_service(other):
+                log.error("walkcoach already runs as PID %d and owns the sensor; not starting a second one", other)
+                return 1
             try:
                 self.write_pid_file()
             except OSError as exc:

@@ -262,6 +262,20 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def is_walkcoach_service(pid: int) -> bool:
+    """Is ``pid`` a running `walkcoach run` (not a recycled PID of something else)?"""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc access: trust the pid file if the process is there
+        return pid_alive(pid)
+    argv = [os.path.basename(arg) for arg in cmdline.split(b"\0")]
+    if b"device.service" in argv:
+        return True
+    return (b"walkcoach" in argv or b"device.cli" in argv) and b"run" in argv
+
+
 def service_pid(runtime_dir: Path | str) -> int | None:
     """The PID of the running service, from its pid file, or None."""
     pid = read_pid(runtime_dir)

@@ -232,6 +232,21 @@ def test_calibrate_request_is_consumed_by_the_running_service(service, capsys):
     assert "walkcoach is not running" in capsys.readouterr().err
 
 
+def test_a_second_service_is_refused_while_one_owns_the_sensor(service):
+    svc = service()
+    svc.wait_running()
+    second = subprocess.run(
+        [sys.executable, "-m", "device.cli", "--config", str(svc.config), "run", "--backend", "sim", "--service",
+         "--scenario", "standing", "--speed", "max"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert second.returncode == 1
+    assert f"already runs as PID {svc.proc.pid}" in second.stderr
+    svc.assert_alive()
+    assert (svc.runtime / "walkcoach.pid").read_text().strip() == str(svc.proc.pid)
+    assert_clean_stop(svc)
+
+
 def test_sigterm_during_start_up_exits_cleanly(service):
     svc = service()
     # the handlers are installed before the pid file is written, and both before the chip set-up
