@@ -180,6 +180,11 @@ class Coach:
     def report_pain(self, t_s: float) -> list[Event]:
         return self.session.report_pain(t_s, self.walk_s(t_s))
 
+    def set_planned_cap(self, cap_s: float) -> None:
+        """Today's cap from the plan changed (a new day, pain in the history); a pain report's
+        shortening of the session in progress is kept."""
+        self.session.configure(self.settings.plan, cap_s)
+
     def configure(self, settings: CoachSettings, cap_s: float) -> None:
         """Apply new settings (a config reload) keeping the session, walk time, bout and lean state."""
         rate_hz = self.rate_hz

@@ -540,17 +540,8 @@ class StoreProgress:
         cap = store.plan_cap_s
         if cap is not None and cap != self._cap_s:
             self._cap_s = cap
-            give_planned_cap(self.coach, cap)
+            self.coach.set_planned_cap(cap)
             store.set_planned_cap(cap)
-
-
-def give_planned_cap(coach, cap_s: float) -> None:
-    """Today's plan cap to the coach: ``set_planned_cap`` if it has one, else ``configure`` with its own settings."""
-    setter = getattr(coach, "set_planned_cap", None)
-    if setter is not None:
-        setter(cap_s)
-    else:
-        coach.configure(coach.settings, cap_s)
 
 
 def attach_store(loop, store: Store, *, wall_clock: Callable[[], float] | None = time.time, every_s: float = 1.0) -> StoreProgress:
@@ -569,7 +560,7 @@ def attach_store(loop, store: Store, *, wall_clock: Callable[[], float] | None =
 
         loop.on_tick = on_tick
     if store.plan_cap_s is not None:
-        give_planned_cap(loop.coach, store.plan_cap_s)
+        loop.coach.set_planned_cap(store.plan_cap_s)
         hook._cap_s = store.plan_cap_s
     return hook
 
@@ -603,15 +594,20 @@ def _dt(text: str | None) -> dt.datetime | None:
     return None if text is None else dt.datetime.fromisoformat(text)
 
 
+def _select(conn: sqlite3.Connection, sql: str, since_clause: str, since: dt.date | None, order_by: str) -> list:
+    """Rows of ``sql``, limited to ``since`` (every ``?`` of ``since_clause`` is that date) and ordered."""
+    args: tuple = ()
+    if since is not None:
+        sql += f" WHERE {since_clause}"
+        args = (since.isoformat(),) * since_clause.count("?")
+    return conn.execute(f"{sql} ORDER BY {order_by}", args).fetchall()
+
+
 def read_sessions(conn: sqlite3.Connection, since: dt.date | None = None) -> list[SessionRecord]:
     sql = (
         "SELECT id, started, date, ended, walk_s, steps, cap_s, planned_cap_s, pain_reports, closed_by FROM sessions"
     )
-    args: tuple = ()
-    if since is not None:
-        sql += " WHERE date >= ?"
-        args = (since.isoformat(),)
-    rows = conn.execute(sql + " ORDER BY started, id", args).fetchall()
+    rows = _select(conn, sql, "date >= ?", since, "started, id")
     return [
         SessionRecord(
             id=row[0],
@@ -634,21 +630,13 @@ def read_bouts(conn: sqlite3.Connection, since: dt.date | None = None) -> list[B
         "SELECT b.session_id, b.started, b.ended, b.steps, b.cadence_spm, b.step_time_cv, b.step_length_m,"
         " b.speed_ms, b.mean_lean_deg, b.peak_lean_deg FROM bouts b LEFT JOIN sessions s ON s.id = b.session_id"
     )
-    args: tuple = ()
-    if since is not None:
-        sql += " WHERE s.date >= ?"
-        args = (since.isoformat(),)
-    rows = conn.execute(sql + " ORDER BY b.started, b.id", args).fetchall()
+    rows = _select(conn, sql, "s.date >= ?", since, "b.started, b.id")
     return [BoutRecord(row[0], _dt(row[1]), _dt(row[2]), *row[3:]) for row in rows]
 
 
 def read_cues(conn: sqlite3.Connection, since: dt.date | None = None) -> list[CueRecord]:
     sql = "SELECT c.session_id, c.time, c.kind, c.why FROM cues c LEFT JOIN sessions s ON s.id = c.session_id"
-    args: tuple = ()
-    if since is not None:
-        sql += " WHERE s.date >= ? OR (c.session_id IS NULL AND substr(c.time, 1, 10) >= ?)"
-        args = (since.isoformat(), since.isoformat())
-    rows = conn.execute(sql + " ORDER BY c.time, c.id", args).fetchall()
+    rows = _select(conn, sql, "s.date >= ? OR (c.session_id IS NULL AND substr(c.time, 1, 10) >= ?)", since, "c.time, c.id")
     return [CueRecord(row[0], _dt(row[1]), row[2], row[3]) for row in rows]
 
 

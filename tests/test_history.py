@@ -7,12 +7,11 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pytest
 
-from device.events import Cue, Event, EventKind
+from device.events import Bout, Cue, Event, EventKind
 from device.history import HistoryError, MissingExtra, add_history_commands, run_history_command
 from device.plan import effective_plan
 from device.recording import RecordingError
@@ -25,20 +24,6 @@ FIRST_DAY = TODAY - dt.timedelta(days=DAYS - 1)
 PLAN = PlanSettings(start_date=FIRST_DAY, start_min=10.0, weekly_increase_min=5.0, max_min=30.0)
 SETTINGS = DeviceSettings(coach=CoachSettings(plan=PLAN))
 PAIN_DAYS = {9: 1, 17: 1, 19: 2}  # day of the month -> pain reports in its first session
-
-
-class MeasuredBout(NamedTuple):
-    """A bout as the coach reports it once it measures step length, speed and lean."""
-
-    start_s: float
-    end_s: float
-    steps: int
-    cadence_spm: float
-    step_time_cv: float
-    step_length_m: float | None
-    speed_ms: float | None
-    mean_lean_deg: float | None
-    peak_lean_deg: float | None
 
 
 def write_month(state_dir: Path, *, seed: int = 0) -> list[dict]:
@@ -64,7 +49,7 @@ def write_month(state_dir: Path, *, seed: int = 0) -> list[dict]:
             for part in (0.6, 0.4):
                 bout_s = part * walk_s
                 bout_steps = int(bout_s * cadence / 60)
-                bout = MeasuredBout(t, t + bout_s, bout_steps, cadence, 0.03, step_m, step_m * cadence / 60, lean, lean + 8)
+                bout = Bout(t, t + bout_s, bout_steps, cadence, 0.03, step_m, step_m * cadence / 60, lean, lean + 8)
                 store(Event(t + bout_s + 2.0, EventKind.WALK_ENDED, bout=bout))
                 t += bout_s + 30.0
                 steps += bout_steps

@@ -70,21 +70,8 @@ def test_a_session_with_bouts_cues_and_pain_is_written(tmp_path):
 
 
 def test_bout_metrics_are_stored_when_the_bout_has_them(tmp_path):
-    from typing import NamedTuple
-
-    class RichBout(NamedTuple):  # the shape Bout takes once the coach measures step length and lean
-        start_s: float
-        end_s: float
-        steps: int
-        cadence_spm: float
-        step_time_cv: float
-        step_length_m: float | None
-        speed_ms: float | None
-        mean_lean_deg: float | None
-        peak_lean_deg: float | None
-
     store = open_store(tmp_path)
-    store(Event(120.0, EventKind.WALK_ENDED, bout=RichBout(100.0, 120.0, 36, 108.0, 0.04, 0.66, 1.19, 4.5, float("nan"))))
+    store(Event(120.0, EventKind.WALK_ENDED, bout=Bout(100.0, 120.0, 36, 108.0, 0.04, 0.66, 1.19, 4.5, float("nan"))))
     store.close()
     assert rows(tmp_path, "SELECT step_length_m, speed_ms, mean_lean_deg, peak_lean_deg FROM bouts") == [(0.66, 1.19, 4.5, None)]
 
