@@ -16,6 +16,7 @@ class Cue(StrEnum):
     STOP = "stop"
     FAULT = "fault"
     PAIN_ACK = "pain_ack"
+    CONFIG_ERROR = "config_error"
 
 
 class EventKind(StrEnum):
@@ -30,6 +31,7 @@ class EventKind(StrEnum):
     PAIN_REPORTED = "pain_reported"
     SESSION_ENDED = "session_ended"
     FAULT = "fault"
+    CONFIG_ERROR = "config_error"  # the config file at start was invalid: coaching on the last good one
 
 
 class Bout(NamedTuple):
