@@ -74,13 +74,17 @@ class WallClock:
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         boot_id: str | None = None,
-        sync_flag: Path | str | None = TIMESYNC_FLAG,
+        sync_flag: Path | str | Callable[[], bool] | None = TIMESYNC_FLAG,
         earliest_wall_s: float | None = None,
     ) -> None:
         self.wall = wall
         self.monotonic = monotonic
         self.boot_id = boot_id if boot_id is not None else read_boot_id()
-        self.sync_flag = Path(sync_flag) if sync_flag is not None else None
+        if sync_flag is None or callable(sync_flag):
+            self._synchronized = sync_flag
+        else:
+            flag = Path(sync_flag)
+            self._synchronized = lambda: os.path.lexists(flag)
         self.earliest_wall_s = earliest_plausible_wall_s() if earliest_wall_s is None else earliest_wall_s
 
     def offset_s(self) -> float:
@@ -88,7 +92,7 @@ class WallClock:
         return self.wall() - self.monotonic()
 
     def trust(self, last_stored_wall_s: float | None = None) -> Trust:
-        if self.sync_flag is not None and os.path.lexists(self.sync_flag):
+        if self._synchronized is not None and self._synchronized():
             return Trust(SYNCHRONIZED, "synchronized (systemd-timesyncd)")
         wall = self.wall()
         if wall < self.earliest_wall_s:

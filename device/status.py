@@ -452,6 +452,7 @@ class StatusWriter:
         self.calibrate_requests = 0
         self.writes = 0
         self._latest: Captured | None = None
+        self._jobs: list[Callable[[], object]] = []
         self._wake = threading.Event()
         self._stop = False
         self._last_error: str | None = None
@@ -460,6 +461,11 @@ class StatusWriter:
 
     def post(self, now_s: float) -> None:
         self._latest = self.tracker.capture(now_s)
+        self._wake.set()
+
+    def post_job(self, job: Callable[[], object]) -> None:
+        """Run ``job`` on the status thread (the saved session's write)."""
+        self._jobs.append(job)
         self._wake.set()
 
     def _run(self) -> None:
@@ -471,6 +477,12 @@ class StatusWriter:
             captured, self._latest = self._latest, None
             if captured is not None:
                 self.write(captured)
+            while self._jobs:
+                job = self._jobs.pop(0)
+                try:
+                    job()
+                except Exception as exc:  # noqa: BLE001 - one failed job must not end the status thread
+                    self._log_error(f"status thread job failed: {type(exc).__name__}: {exc}")
             if self.watch.check():
                 self.calibrate_requests += 1
 
