@@ -332,7 +332,7 @@ def test_a_bad_config_at_start_coaches_with_the_last_good_copy_and_says_so(servi
     assert copy.read_bytes() == good_bytes and oct(copy.stat().st_mode & 0o777) == "0o600"
     svc.write_config("[lean]\nthreshold_deg = 99\n")
     again = service(None)  # the same directories, a broken file
-    first = again.wait_running()
+    first = again.wait_status(lambda s: s["pid"] == again.proc.pid and s["state"] == "running", START_TIMEOUT_S, "start")
     assert again.proc.poll() is None  # coaching, not exit 78
     assert first["config_source"] == "last_good" and first["config_path"] == str(copy)
     assert any("lean.threshold_deg = 99" in line for line in first["config_problems"])
