@@ -229,6 +229,7 @@ class Store:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._closing_deadline: float | None = None
+        self._stop_wait = threading.Event()
         # writer-thread state
         self._session_id: int | None = None
         self._walk_s = 0.0
@@ -473,6 +474,7 @@ class Store:
         thread = self._thread
         if thread is not None and thread.is_alive():
             self._closing_deadline = time.monotonic() + timeout_s * 0.8
+            self._stop_wait.set()  # a retry waiting out its backoff tries once more now
             self._queue.put(_STOP)
             thread.join(timeout_s)
             if thread.is_alive():
@@ -498,7 +500,7 @@ class Store:
                     self._fail(f"still locked at shutdown: {lost} item(s) of this run's history not stored ({self.reason})")
                     self._drain(q)
                     return
-                time.sleep(delay_s if self._closing_deadline is None else min(delay_s, 0.2))
+                self._stop_wait.wait(delay_s if self._closing_deadline is None else 0.1)
                 delay_s = min(RETRY_MAX_S, delay_s * 2)
                 if self._conn is None:
                     try:
