@@ -58,6 +58,7 @@ from .loop import CoachLoop
 from .runner import make_coach, make_loop
 from .saved_state import SAVE_EVERY_S, BootConfig, load_boot_config, load_saved_session, save_last_good, save_session, session_record
 from .sdnotify import Notifier
+from .state_files import read_regular, write_atomic
 from .status import StatusTracker, StatusWriter, is_walkcoach_service, read_pid, status_line, write_status
 from .store import Store, attach_store
 from .summary import RunSummary
@@ -193,14 +194,11 @@ class Service:
     # -- the pid file ------------------------------------------------------------------------
     def write_pid_file(self) -> None:
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
-        temp = self.pid_file.with_name(f".{self.pid_file.name}.{os.getpid()}.tmp")
-        temp.write_text(f"{os.getpid()}\n")
-        os.chmod(temp, 0o644)
-        os.replace(temp, self.pid_file)
+        write_atomic(self.pid_file, f"{os.getpid()}\n".encode(), mode=0o644)  # never through a planted link
 
     def remove_pid_file(self) -> None:
         try:
-            if self.pid_file.read_text().strip() == str(os.getpid()):
+            if read_regular(self.pid_file, 64).decode().strip() == str(os.getpid()):
                 self.pid_file.unlink()
         except (OSError, ValueError):
             pass

@@ -93,7 +93,6 @@ class StatusTracker:
         self.config_source = "file"  # "file" | "last_good" | "defaults": what the service coaches with
         self.config_problems: list[str] = []  # why the file at boot was not used
         self.restored: dict | None = None  # the session carried over from the last run
-        self.clock: dict | None = None  # whether the wall clock is trusted (device.clock_trust)
 
     def bind(self, coach, loop) -> None:
         self.coach = coach
@@ -164,7 +163,7 @@ class StatusTracker:
             "last_reload": self.last_reload,
             "store": store.health() if store is not None else None,
             "restored": self.restored,
-            "clock": self.clock,
+            "clock": store.clock() if store is not None else None,
             "outputs": self.outputs,
             "samples": c.samples,
             "read_errors": c.read_errors,

@@ -416,6 +416,10 @@ class Store:
             "dropped": self.dropped,
         }
 
+    def clock(self) -> dict:
+        """Whether the store trusts the wall clock it dates sessions with (device.clock_trust)."""
+        return self._trust.to_json()
+
     @property
     def session_id(self) -> int | None:
         """The session row being written (the writer's; for the saved state of a restart)."""
@@ -961,6 +965,8 @@ class HistoryUnavailable(Exception):
 def open_for_reading(location: Path | str) -> sqlite3.Connection | None:
     """A connection to read the history, or None if there is no history yet. Raises HistoryUnavailable."""
     path = db_path(location)
+    if path.is_symlink():  # `sudo walkcoach history` must not read a file planted as a link
+        raise HistoryUnavailable(f"refusing {path}: it is a symbolic link (the history must be a regular file)")
     if not path.exists():
         return None
     try:

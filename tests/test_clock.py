@@ -92,6 +92,9 @@ def test_after_a_wrong_clock_at_boot_the_plan_and_history_are_true_once_synchron
     assert plan.week_index == 2 and plan.cap_s == 20 * 60.0  # week 3 of the plan, from 15 days ago
     assert service.store.plan_cap_s == plan.cap_s  # what the next session on the belt gets
     assert service.store.redated_sessions == 1
+    from device.status import read_status
+
+    assert read_status(tmp_path / "run")["clock"]["level"] == SYNCHRONIZED
     rows = _history_json(state)
     assert [r["date"] for r in rows][-1] == today.isoformat()
     assert len(rows) == 2  # the last 14 days: two days ago, and today (the walk under test)

@@ -175,3 +175,37 @@ def test_state_files_refuse_links_and_non_files_and_never_widen_the_mode(tmp_pat
     with pytest.raises(UnsafeFile):
         with exclusive_lock(tmp_path / "link"):
             pass
+
+
+def test_a_locked_history_shows_in_status_and_systemds_status_line_and_loses_nothing(service, capsys):
+    import sqlite3
+
+    svc = service()
+    svc.wait_status(lambda s: s["walking"] and s["walk_s"] > 2.0 and s["store"]["state"] == "ok", 40.0, "a walk")
+    other = sqlite3.connect(svc.state / "history.sqlite3", isolation_level=None, timeout=10.0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another program holds the lock longer than the store's 5 s busy timeout
+        locked = svc.wait_status(lambda s: s["store"]["state"] == "retrying", 30.0, "the store to say it is retrying")
+        assert "locked" in locked["store"]["why"] and locked["store"]["since_wall"] is not None
+        assert status_mod.run_status(svc.runtime, out=sys.stdout, err=sys.stderr) == 0
+        assert "history:     STORE RETRYING SINCE" in capsys.readouterr().out
+        wait_for(lambda: any(f.startswith("STATUS=") and "history store retrying since" in f for f in svc.notify.fields()),
+                 5.0, "systemd's status line to say so")  # sent right after the file is written
+        walked_while_locked = locked["walk_s"]
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    svc.wait_status(lambda s: s["store"]["state"] == "ok", 30.0, "the store to write again")
+    final = assert_clean_stop(svc)
+    [session] = load_sessions(svc.state)
+    assert session.walk_s >= walked_while_locked and session.walk_s >= final["walk_s"] - 1.5
+
+
+def test_history_refuses_a_planted_database_link(tmp_path):
+    from device.store import HistoryUnavailable, open_for_reading
+
+    target = tmp_path / "elsewhere.sqlite3"
+    target.write_bytes(b"")
+    (tmp_path / "history.sqlite3").symlink_to(target)
+    with pytest.raises(HistoryUnavailable, match="symbolic link"):
+        open_for_reading(tmp_path)
