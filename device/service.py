@@ -358,19 +358,18 @@ class Service:
     def _save_session(self, now_s: float, *, now: bool = False) -> None:
         """The session for a restart: captured here (the loop thread), written on the status thread or ``now``."""
         store = self.store
-        record = session_record(
-            self.coach.saved_state(now_s), clock=self.clock,
-            store_session_id=store.session_id if store is not None and store.healthy else None,
-            wall_trusted=self.clock.trust().level == "synchronized",
-        )
+        coach_state = self.coach.saved_state(now_s)  # ~1 us; the clock readings and the file on the thread
+        session_id = store.session_id if store is not None and store.healthy else None
         state_dir = self.config.store.state_dir
         if now:
-            self._write_saved_session(state_dir, record)
+            self._write_saved_session(state_dir, coach_state, session_id)
         elif self.status_writer is not None:
-            self.status_writer.post_job(lambda: self._write_saved_session(state_dir, record))
+            self.status_writer.post_job(lambda: self._write_saved_session(state_dir, coach_state, session_id))
 
-    @staticmethod
-    def _write_saved_session(state_dir, record: dict) -> None:
+    def _write_saved_session(self, state_dir, coach_state: dict, session_id: int | None) -> None:
+        clock = self.clock
+        record = session_record(coach_state, clock=clock, store_session_id=session_id,
+                                wall_trusted=clock.trust().level == "synchronized")
         try:
             save_session(state_dir, record)
         except (OSError, ValueError) as exc:

@@ -393,7 +393,7 @@ class CalibrateRequestWatch:
 
     def __init__(self, runtime_dir: Path | str) -> None:
         self.path = Path(runtime_dir) / CALIBRATE_REQUEST_NAME
-        self._warned: tuple[int, int] | None = None
+        self._warned: tuple[int, int, int] | None = None
 
     def check(self) -> bool:
         path = self.path
@@ -423,7 +423,7 @@ class CalibrateRequestWatch:
         return False
 
     def _warn_once(self, info, message: str) -> None:
-        key = (info.st_dev, info.st_ino) if info is not None else (0, 0)
+        key = (info.st_dev, info.st_ino, info.st_ctime_ns) if info is not None else (0, 0, 0)  # inodes are reused
         if key != self._warned:
             self._warned = key
             log.warning("%s", message)
@@ -437,13 +437,16 @@ def take_calibration_request(runtime_dir: Path | str) -> bool:
 class StatusWriter:
     """``status.json``, systemd's ``STATUS=`` line and the calibrate request, on their own thread.
 
-    The tick calls :meth:`post` once a second (a :meth:`StatusTracker.capture` and an
-    event set: a few microseconds); the thread builds the dict, writes the file, sends the
-    status line and looks for ``calibrate.request``. A request found bumps
+    The tick calls :meth:`post` once a second (a :meth:`StatusTracker.capture` put in a
+    slot: a few microseconds, no lock, no thread woken: waking one from the tick hands it
+    the GIL there and then, ~80 us); the thread wakes on its own every ``period_s``, and if
+    there is a new capture builds the dict, writes the file, sends the status line, runs
+    the jobs posted (the saved session) and looks for ``calibrate.request``. A request found bumps
     :attr:`calibrate_requests`, which the loop compares with the count it has taken (an
     int compare per tick): the coach itself is only ever touched by the loop thread."""
 
-    def __init__(self, tracker: StatusTracker, runtime_dir: Path | str, *, notify_status: Callable[[str], object] | None = None) -> None:
+    def __init__(self, tracker: StatusTracker, runtime_dir: Path | str, *, notify_status: Callable[[str], object] | None = None,
+                 period_s: float = 0.25) -> None:
         self.tracker = tracker
         self.runtime_dir = Path(runtime_dir)
         self.notify_status = notify_status
@@ -452,7 +455,8 @@ class StatusWriter:
         self.writes = 0
         self._latest: Captured | None = None
         self._jobs: list[Callable[[], object]] = []
-        self._wake = threading.Event()
+        self._period_s = period_s
+        self._wake = threading.Event()  # set only by close()
         self._stop = False
         self._last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="walkcoach-status", daemon=True)
@@ -460,17 +464,14 @@ class StatusWriter:
 
     def post(self, now_s: float) -> None:
         self._latest = self.tracker.capture(now_s)
-        self._wake.set()
 
     def post_job(self, job: Callable[[], object]) -> None:
-        """Run ``job`` on the status thread (the saved session's write)."""
+        """Run ``job`` on the status thread (the saved session's write) at its next wake-up."""
         self._jobs.append(job)
-        self._wake.set()
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
-            self._wake.clear()
+            self._wake.wait(self._period_s)
             if self._stop:
                 return
             captured, self._latest = self._latest, None

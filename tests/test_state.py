@@ -110,8 +110,10 @@ def test_a_calibrate_request_that_is_a_directory_is_logged_and_removed_not_fatal
     request = svc.runtime / status_mod.CALIBRATE_REQUEST_NAME
     request.mkdir()
     wait_for(lambda: not request.exists(), 5.0, "the directory to be removed")
-    (request).mkdir()
-    (request / "x").write_text("")  # a full one cannot be removed: ignored, logged once
+    full = svc.tmp / "full"
+    full.mkdir()
+    (full / "x").write_text("")
+    full.rename(request)  # a full one cannot be removed: ignored, logged once
     before = svc.wait_running()
     svc.wait_status(lambda s: s["samples"] > before["samples"] + 200, 10.0, "coaching on")
     assert svc.log.count("is a directory, not a calibrate request") == 2, svc.log
