@@ -174,11 +174,14 @@ def daily_living(rng):
 
     Walks have at least 6 steps (4 strides), the Mobilise-D bout's minimum, so the truth's walk
     segments and the reference definition agree; everything between them lasts more than 3 s (the
-    reference's longest break inside one bout).
+    reference's longest break inside one bout). Short walks are mostly starting, stopping and
+    turning steps, which brake and push off harder than steady steps at the same mean speed: their
+    heel strikes are scaled up to the real daily-living bouts' peaks (tools/real_gait_stats.py).
     """
     gait = dict(cadence_spm=rng.uniform(85, 108), step_length_m=rng.uniform(0.45, 0.7),
                 step_cv=rng.uniform(0.03, 0.05), asymmetry=rng.uniform(0.0, 0.06),
-                tempo_swing=rng.uniform(0.22, 0.32), impact_sigma=rng.uniform(0.45, 0.6))
+                tempo_swing=rng.uniform(0.22, 0.32), impact_sigma=rng.uniform(0.45, 0.6),
+                impact_scale=rng.uniform(1.8, 2.4))
     steps = rng.permutation([int(rng.integers(6, 10)), int(rng.integers(6, 12)), int(rng.integers(10, 16)),
                              int(rng.integers(14, 21)), int(rng.integers(8, 18))])
     activities = [sit_a_while(rng, (6, 12), start_seated=True), Stand(rng.uniform(0.5, 1.5)),

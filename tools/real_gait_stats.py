@@ -1,6 +1,6 @@
 """What real walking looks like at the lower back, measured the same way on real recordings and the simulator.
 
-    .venv/bin/python tools/real_gait_stats.py                    # the real recordings (../shared/real)
+    .venv/bin/python tools/real_gait_stats.py                    # the real recordings (tests/data/real)
     .venv/bin/python tools/real_gait_stats.py --sim daily-living asymmetric-walk --seeds 5
     .venv/bin/python tools/real_gait_stats.py --json             # one object, for other scripts
 
@@ -28,7 +28,10 @@ and then summarised over bouts (median and range):
   step and stride regularity, on the 10 Hz low-passed signal); an asymmetric
   walker has ac_stride >> ac_step;
 - ``pelvis_rise_mm``: the vertical pelvis excursion per step, integrated from the
-  vertical acceleration (the inverted pendulum's rise, Zijlstra & Hof 2003);
+  vertical acceleration (the inverted pendulum's rise, Zijlstra & Hof 2003), and
+  ``vertical_rms_ms2`` the rms vertical acceleration from first to last contact;
+- ``double_peak_share``: share of steps with a second clear vertical peak
+  (two peaks per step: slow gait, long double support);
 - between bouts: ``gap_s`` (durations), ``gap_still_share`` (share of 1 s
   windows with vertical acceleration rms < 0.15 m/s²) and ``gap_tilted_share``
   (share of time the gravity direction is more than 10 deg from the walking
@@ -45,7 +48,10 @@ from pathlib import Path
 import numpy as np
 
 G_MS2 = 9.80665
-REAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "real"
+_ROOT = Path(__file__).resolve().parent.parent
+# The copy shipped with the tests, else the shared folder beside the worktree.
+REAL_DIR = next((d for d in (_ROOT / "tests" / "data" / "real", _ROOT.parent / "shared" / "real")
+                 if (d / "mobgap-lab").is_dir()), _ROOT / "tests" / "data" / "real")
 
 
 def lowpass(x: np.ndarray, rate_hz: float, corner_hz: float) -> np.ndarray:
@@ -113,7 +119,36 @@ def bout_statistics(vertical_ms2, rate_hz, bout_ics_s) -> dict:
         "ac_step": ac_step,
         "ac_stride": ac_stride,
         "pelvis_rise_mm": rise_mm,
+        "vertical_rms_ms2": float(np.std(vertical_ms2[a:b])),
+        "double_peak_share": double_peak_share(smooth, rate_hz, ics, median_s),
     }
+
+
+def double_peak_share(smooth_ms2, rate_hz, ics, step_s) -> float:
+    """Share of steps whose vertical acceleration has a second clear peak: two local maxima, at
+    least 0.2 step apart, the smaller above half the larger and rising 0.3 m/s² or more above the
+    trough between them (slow and impaired gait: long double support)."""
+    doubled, counted = 0, 0
+    for t0, t1 in zip(ics[:-1], ics[1:]):
+        if not (0.2 <= t1 - t0 <= 2.0 * step_s):
+            continue
+        i, j = int(round((t0 - 0.05) * rate_hz)), int(round((t1 - 0.05) * rate_hz))
+        x = smooth_ms2[max(i, 0) : j]
+        if len(x) < 5:
+            continue
+        counted += 1
+        peaks = np.flatnonzero((x[1:-1] > x[:-2]) & (x[1:-1] >= x[2:])) + 1
+        if len(peaks) < 2:
+            continue
+        top = peaks[np.argmax(x[peaks])]
+        for k in peaks:
+            if k == top or abs(k - top) < 0.2 * (t1 - t0) * rate_hz or x[k] < 0.5 * x[top]:
+                continue
+            trough = x[min(k, top) : max(k, top) + 1].min()
+            if x[k] - trough >= 0.3 * max(x[top] - trough, 1e-9) and x[k] - trough >= 0.05:
+                doubled += 1
+                break
+    return doubled / counted if counted else float("nan")
 
 
 def pelvis_rise_mm(vertical_ms2, rate_hz, ics, step_s) -> float:
@@ -243,7 +278,8 @@ def _merge_gaps(gaps: list[dict]) -> dict:
 
 
 BOUT_KEYS = ("bout_steps", "cadence_spm", "step_cv", "step_ratio", "break_share", "peak_ms2", "peak_ratio",
-             "odd_even_step", "odd_even_peak", "ac_step", "ac_stride", "pelvis_rise_mm")
+             "odd_even_step", "odd_even_peak", "ac_step", "ac_stride", "pelvis_rise_mm",
+             "vertical_rms_ms2", "double_peak_share")
 
 
 def summarise(measured: dict) -> dict:
