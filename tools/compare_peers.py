@@ -157,30 +157,28 @@ FIGURES = (
 
 
 def pooled(scores: list[dict]) -> dict:
-    """Figures over several recordings: ratios weighted by what they count, errors averaged."""
-    import math
+    """Figures over several recordings, each ratio weighted by what it counts (PPV of walking time by
+    the detected walk time), per-bout errors by the bouts found; walk-time errors as max and total."""
+    def weighted(key, weight):
+        pairs = [(s[key], weight(s)) for s in scores if s[key] is not None]
+        total_weight = sum(w for _, w in pairs)
+        return sum(v * w for v, w in pairs) / total_weight if total_weight else None
 
-    def total(key):
-        return sum(s[key] or 0.0 for s in scores)
-
-    def weighted(key, weight_key):
-        pairs = [(s[key], s[weight_key]) for s in scores if s[key] is not None]
-        weight = sum(w for _, w in pairs)
-        return sum(v * w for v, w in pairs) / weight if weight else None
-
-    def mean(key):
-        values = [s[key] for s in scores if s[key] is not None and math.isfinite(s[key])]
-        return sum(values) / len(values) if values else None
-
-    out = {key: mean(key) for key, _, _ in FIGURES}
-    out["walking_time_sensitivity"] = weighted("walking_time_sensitivity", "reference_walk_s")
-    out["ic_sensitivity"] = weighted("ic_sensitivity", "reference_ics")
-    out["ic_ppv"] = weighted("ic_ppv", "detected_steps_in_reference_bouts")
+    out = {
+        "walking_time_sensitivity": weighted("walking_time_sensitivity", lambda s: s["reference_walk_s"]),
+        "walking_time_ppv": weighted("walking_time_ppv", lambda s: s["detected_walk_s"]),
+        "ic_sensitivity": weighted("ic_sensitivity", lambda s: s["reference_ics"]),
+        "ic_ppv": weighted("ic_ppv", lambda s: s["detected_steps_in_reference_bouts"]),
+        "ic_timing_error_s": weighted("ic_timing_error_s", lambda s: (s["ic_sensitivity"] or 0.0) * s["reference_ics"]),
+        "step_count_error": weighted("step_count_error", lambda s: s["reference_ics"]),
+    }
+    for key in ("cadence_error_mean", "stride_length_error_mean", "speed_error_mean"):
+        out[key] = weighted(key, lambda s: s["reference_bouts_found"])
     max_values = [s["walk_time_error_per_bout_max_s"] for s in scores if s["walk_time_error_per_bout_max_s"] is not None]
     out["walk_time_error_per_bout_max_s"] = max(max_values) if max_values else None
-    out["walk_time_error_s"] = total("walk_time_error_s")
-    out["reference_bouts"] = int(total("reference_bouts"))
-    out["reference_bouts_found"] = int(total("reference_bouts_found"))
+    out["walk_time_error_s"] = sum(s["walk_time_error_s"] for s in scores)
+    out["reference_bouts"] = sum(s["reference_bouts"] for s in scores)
+    out["reference_bouts_found"] = sum(s["reference_bouts_found"] for s in scores)
     return out
 
 
@@ -245,7 +243,15 @@ def main(argv=None) -> int:
         return 0
     for group, result in results.items():
         print(f"\n### {group}\n")
-        print(table(result["pooled"]))
+        columns = {}
+        if args.sim is None:  # each recording, then all of them
+            for i, (csv_path, _) in enumerate(groups[group]):
+                name = csv_path.stem.replace("HA001_", "")
+                for system in ("walkcoach", "mobgap"):
+                    columns[f"{name} {system}"] = pooled([result["per_recording"][system][i]])
+        for system in ("walkcoach", "mobgap"):
+            columns[f"all {system}" if args.sim is None else system] = result["pooled"][system]
+        print(table(columns))
     return 0
 
 
