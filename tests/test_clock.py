@@ -67,14 +67,24 @@ def _history_json(state) -> list[dict]:
     return json.loads(out.getvalue())
 
 
-@pytest.mark.parametrize("boot", ["1970", "150 days stale"])
+CASES = {
+    # boot clock (seconds before now, None: 1970), prior sessions (days ago), running cap, true week index, true cap
+    "1970": (None, (15, 2), 15, 2, 20),  # not trusted: the plan of the last date known (2 days ago)
+    "150 days stale, behind the last session": (150 * DAY_S, (15, 2), 15, 2, 20),  # not trusted either
+    # fake-hwclock after a long time in a drawer: plausible, the plan counts from the stale date
+    "150 days stale, after the last session": (150 * DAY_S, (165, 160), 20, 23, 30),
+}
+
+
+@pytest.mark.parametrize("boot", list(CASES))
 def test_after_a_wrong_clock_at_boot_the_plan_and_history_are_true_once_synchronized(tmp_path, boot):
+    stale_s, prior_days, running_cap_min, true_week, true_cap_min = CASES[boot]
     state = tmp_path / "state"
     now = time.time()
     today = dt.date.fromtimestamp(now)
-    _prior_session(state, now - 15 * DAY_S)  # the plan started 15 days ago: week 3, 20 min
-    _prior_session(state, now - 2 * DAY_S)
-    boot_wall_s = 1000.0 if boot == "1970" else now - 150 * DAY_S  # stale: behind the last session, not trusted
+    for days in prior_days:
+        _prior_session(state, now - days * DAY_S)
+    boot_wall_s = 1000.0 if stale_s is None else now - stale_s
 
     service, config = _run_service(tmp_path, boot_wall_s=boot_wall_s, true_wall_s=now)
 
@@ -84,20 +94,19 @@ def test_after_a_wrong_clock_at_boot_the_plan_and_history_are_true_once_synchron
     assert walked.date == today  # re-dated: not 1970, not 150 days ago
     assert abs(walked.started.timestamp() - now) < 15 * 60  # within the simulated walk of the true time
     assert walked.walk_s > 5 * 60 and walked.closed_by == "shutdown"
-    # the running session's cap never moved: the cap it was given is the one it ended with, and it was
-    # the plan of the last date the history knew (two days ago: week 2, 15 min), never one of 1970
-    # ("week 2970", the 30 min maximum) nor a jump to the true week in mid-walk
-    assert walked.cap_s == 15 * 60.0  # the cap the session ran with, written from the coach each second
+    # the running session's cap never moved (the cap it ended with is the one it was given before the
+    # sync): never one from 1970 ("week 2970", the 30 min maximum), nor a jump to the true week mid-walk
+    assert walked.cap_s == running_cap_min * 60.0  # written from the coach each second
     plan = effective_plan(config.settings.coach.plan, sessions, today)
-    assert plan.week_index == 2 and plan.cap_s == 20 * 60.0  # week 3 of the plan, from 15 days ago
+    assert plan.week_index == true_week and plan.cap_s == true_cap_min * 60.0
     assert service.store.plan_cap_s == plan.cap_s  # what the next session on the belt gets
     assert service.store.redated_sessions == 1
     from device.status import read_status
 
     assert read_status(tmp_path / "run")["clock"]["level"] == SYNCHRONIZED
     rows = _history_json(state)
-    assert [r["date"] for r in rows][-1] == today.isoformat()
-    assert len(rows) == 2  # the last 14 days: two days ago, and today (the walk under test)
+    assert rows[-1]["date"] == today.isoformat()
+    assert len(rows) == (2 if prior_days == (15, 2) else 1)  # the last 14 days
 
 
 def test_a_clock_at_1970_never_gives_an_impossible_week_even_without_a_sync(tmp_path):
