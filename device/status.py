@@ -186,6 +186,8 @@ def status_line(status: dict) -> str:
     store = status.get("store")
     if store and store.get("state") != "ok":
         text += "; history " + _store_words(store)
+    if store and store.get("dropped"):
+        text += f"; {store['dropped']} event(s) not stored (queue full)"
     return text
 
 

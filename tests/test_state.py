@@ -211,3 +211,20 @@ def test_history_refuses_a_planted_database_link(tmp_path):
     (tmp_path / "history.sqlite3").symlink_to(target)
     with pytest.raises(HistoryUnavailable, match="symbolic link"):
         open_for_reading(tmp_path)
+
+
+def test_a_pain_shortened_cap_in_the_saved_session_is_what_the_restarted_service_coaches_with(service):
+    svc = service()
+    svc.wait_status(lambda s: s["walking"] and s["walk_s"] > 3.0, 40.0, "a walk")
+    assert_clean_stop(svc)
+    saved = _saved(svc)
+    # as a pain report leaves it: 5 min off this session's cap, one report counted
+    saved["coach"].update(cap_s=saved["coach"]["planned_cap_s"] - 300.0, pain_reports=1)
+    (svc.state / "session.json").write_text(json.dumps(saved))
+    again = service(None)
+    first = _wait_new(again)
+    assert first["restored"] is not None
+    assert first["cap_s"] == saved["coach"]["planned_cap_s"] - 300.0 and first["pain_reports"] == 1
+    later = again.wait_status(lambda s: s["walk_s"] > first["walk_s"] + 2.0, 20.0, "walking on")
+    assert later["cap_s"] == first["cap_s"]  # the plan's cap does not undo the shortening mid-session
+    assert_clean_stop(again)

@@ -430,6 +430,8 @@ def test_events_past_the_queue_limit_are_counted_and_reported(tmp_path, monkeypa
         assert store.health()["dropped"] == 30
         assert sum("further events are counted, not stored" in r.message for r in caplog.records) == 1
         assert "30 event(s) not stored" in status_mod.format_status(_status_with(store.health()))
+        assert "30 event(s) not stored" in status_mod.status_line(dict(_status_with(store.health()), sensor_ok=True,
+                                                                           lean_deg=None))
     finally:
         other.execute("COMMIT")
         other.close()
