@@ -39,8 +39,8 @@ def _saved(svc) -> dict | None:
 @pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
 def test_a_restart_carries_the_session_walk_time_cap_and_upright_over(service, how):
     svc = service()
-    svc.wait_status(lambda s: s["walking"] and s["walk_s"] > 8.0 and s["calibration"]["captured"], 40.0, "a walk")
-    saved = wait_for(lambda: (lambda d: d if d and d["coach"]["walk_s"] > 8.0 else None)(_saved(svc)), 10.0, "a saved session")
+    svc.wait_status(lambda s: s["walking"] and s["walk_s"] > 3.0 and s["calibration"]["captured"], 40.0, "a walk")
+    saved = wait_for(lambda: (lambda d: d if d and d["coach"]["walk_s"] > 3.0 else None)(_saved(svc)), 10.0, "a saved session")
     assert saved["coach"]["session_started"] and saved["coach"]["upright"] is not None
     assert saved["store_session_id"] is not None
     assert oct((svc.state / "session.json").stat().st_mode & 0o777) == "0o600"
@@ -49,7 +49,12 @@ def test_a_restart_carries_the_session_walk_time_cap_and_upright_over(service, h
         svc.proc.wait(10)
     else:
         assert_clean_stop(svc)
-    saved = _saved(svc)  # SIGTERM saves once more at exit
+        # and as a pain report would have left it (the button cannot be pressed from here): 5 min off
+        # this session's cap, one report counted
+        saved = _saved(svc)  # SIGTERM saves once more at exit
+        saved["coach"].update(cap_s=saved["coach"]["planned_cap_s"] - 300.0, pain_reports=1)
+        (svc.state / "session.json").write_text(json.dumps(saved))
+    saved = _saved(svc)
 
     again = service(None)
     first = _wait_new(again)
@@ -59,8 +64,10 @@ def test_a_restart_carries_the_session_walk_time_cap_and_upright_over(service, h
     assert first["cap_s"] == saved["coach"]["cap_s"]
     assert first["calibration"]["captured"] and first["calibration"]["how"] == "carried over from before the restart"
     assert first["restored"]["judged_by"] == "monotonic"
+    assert first["pain_reports"] == saved["coach"]["pain_reports"]
     assert "carried the session over a restart" in again.log
-    later = again.wait_status(lambda s: s["walk_s"] > first["walk_s"] + 2.0, 20.0, "walk time to grow on")
+    later = again.wait_status(lambda s: s["walk_s"] > first["walk_s"] + 1.0, 20.0, "walk time to grow on")
+    assert later["cap_s"] == first["cap_s"]  # the plan's cap does not undo a pain shortening mid-session
     assert_clean_stop(again)
     sessions = load_sessions(svc.state)
     assert len(sessions) == 1, sessions  # one session, not one per run
@@ -69,8 +76,7 @@ def test_a_restart_carries_the_session_walk_time_cap_and_upright_over(service, h
 
 def test_a_saved_session_older_than_the_session_end_pause_is_not_carried_over(service):
     svc = service("[gait]\nsession_end_pause_s = 60.0\n")
-    svc.wait_status(lambda s: s["walking"] and s["walk_s"] > 3.0, 40.0, "a walk")
-    wait_for(lambda: (lambda d: d if d and d["coach"]["walk_s"] > 3.0 else None)(_saved(svc)), 10.0, "a saved session")
+    svc.wait_status(lambda s: s["walking"] and s["walk_s"] > 2.0, 40.0, "a walk")
     assert_clean_stop(svc)
     saved = _saved(svc)
     saved["monotonic_s"] -= 61.0  # saved 61 s ago on this boot's monotonic clock
@@ -79,9 +85,9 @@ def test_a_saved_session_older_than_the_session_end_pause_is_not_carried_over(se
     first = _wait_new(again)
     assert first["restored"] is None and first["walk_s"] < saved["coach"]["walk_s"]
     assert "more than the 60 s session-end pause" in again.log
-    again.wait_status(lambda s: s["walking"] and s["walk_s"] > 1.0, 40.0, "a new walk")
     assert_clean_stop(again)
-    assert len(load_sessions(svc.state)) == 2
+    [old_session] = load_sessions(svc.state)
+    assert old_session.closed_by == "shutdown"  # not re-opened: the next walk is a new session
 
 
 def test_the_coach_carries_a_pain_shortened_cap_and_the_second_pain_report_over():
@@ -211,20 +217,3 @@ def test_history_refuses_a_planted_database_link(tmp_path):
     (tmp_path / "history.sqlite3").symlink_to(target)
     with pytest.raises(HistoryUnavailable, match="symbolic link"):
         open_for_reading(tmp_path)
-
-
-def test_a_pain_shortened_cap_in_the_saved_session_is_what_the_restarted_service_coaches_with(service):
-    svc = service()
-    svc.wait_status(lambda s: s["walking"] and s["walk_s"] > 3.0, 40.0, "a walk")
-    assert_clean_stop(svc)
-    saved = _saved(svc)
-    # as a pain report leaves it: 5 min off this session's cap, one report counted
-    saved["coach"].update(cap_s=saved["coach"]["planned_cap_s"] - 300.0, pain_reports=1)
-    (svc.state / "session.json").write_text(json.dumps(saved))
-    again = service(None)
-    first = _wait_new(again)
-    assert first["restored"] is not None
-    assert first["cap_s"] == saved["coach"]["planned_cap_s"] - 300.0 and first["pain_reports"] == 1
-    later = again.wait_status(lambda s: s["walk_s"] > first["walk_s"] + 2.0, 20.0, "walking on")
-    assert later["cap_s"] == first["cap_s"]  # the plan's cap does not undo the shortening mid-session
-    assert_clean_stop(again)
