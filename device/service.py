@@ -254,7 +254,7 @@ class Service:
             os.getpid(),
             self.backend_name,
             f", scenario {self.scenario or 'default'}" if self.backend_name == "sim" else "",
-            self.config.path or "none: all defaults",
+            self.config.path or ("none: all defaults" if self.boot.source == "file" else f"the defaults ({self.boot.asked} is invalid)"),
         )
         try:
             backend = self.open_backend()

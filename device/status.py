@@ -298,8 +298,8 @@ def format_status(status: dict) -> str:
     source = status.get("config_source")
     if source in ("last_good", "defaults"):
         lines.append("  config:      INVALID at start: coaching with "
-                     + ("the last good copy" if source == "last_good" else "the defaults (no good copy saved yet)")
-                     + f" ({status.get('config_path') or 'defaults'})")
+                     + (f"the last good copy ({status.get('config_path')})" if source == "last_good"
+                        else "the defaults (no good copy saved yet)"))
         for line in status.get("config_problems") or []:
             lines.append(f"    {line}")
     else:
