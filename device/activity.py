@@ -29,14 +29,15 @@ from collections import deque
 
 STAIR_RISE_M = 0.075  # half of a 15 cm riser
 LEVEL_STEPS_TO_END = 2
-MAX_STEP_S = 2.2
+MAX_STEP_S = 1.6  # a step time beyond the slowest walking cadence (40/min, with its tolerance) is a pause
+STRIKE_SEARCH_S = 0.12  # the impact lies within this of the filtered peak (taken back by its delay)
 
 
 class StairDetector:
     def __init__(self, rate_hz: float) -> None:
         self.rate_hz = rate_hz
         self._dt2 = 1.0 / (rate_hz * rate_hz)
-        self._acc: deque[float] = deque(maxlen=int((MAX_STEP_S + 1.0) * rate_hz) + 2)
+        self._acc: deque[float] = deque(maxlen=int((MAX_STEP_S + 1.0) * rate_hz) + 2)  # + the confirmation delay
         self._n = 0  # samples appended so far
         self._last_step_index: int | None = None
         self._recent: deque[bool] = deque(maxlen=3)
@@ -54,7 +55,7 @@ class StairDetector:
         self._acc.append(acc_vertical_ms2)
         self._n += 1
 
-    def on_step(self, t_s: float, step_s: float, step_time_s: float, band_hz: float) -> None:
+    def on_step(self, t_s: float, step_s: float, step_time_s: float, band_hz: float, walking: bool = True) -> None:
         """A step (heel strike at ``step_s``) confirmed at ``t_s``: classify the step that it ended.
 
         ``step_s`` is a peak of vertical acceleration low-passed at ``band_hz`` (2nd-order
@@ -64,14 +65,19 @@ class StairDetector:
         if step_time_s > 0:
             ratio = 1.0 / (step_time_s * band_hz)
             step_s -= math.atan2(math.sqrt(2.0) * ratio, 1.0 - ratio * ratio) * step_time_s / (2.0 * math.pi)
-        index = self._n - round((t_s - step_s) * self.rate_hz)
+        index = self._heel_strike_index(self._n - round((t_s - step_s) * self.rate_hz))
         previous = self._last_step_index
         self._last_step_index = index
         if previous is None:
             return
+        if not walking:
+            self._recent.clear()
+            self.on_stairs = False
+            return
         n = index - previous
         oldest = self._n - len(self._acc)
         if n < 3 or previous < oldest or n > MAX_STEP_S * self.rate_hz:
+            self._recent.clear()
             return
         acc = self._acc
         start = previous - oldest
@@ -95,6 +101,23 @@ class StairDetector:
             self._level_run += 1
             if self._level_run >= LEVEL_STEPS_TO_END:
                 self.on_stairs = False
+
+    def _heel_strike_index(self, index: int) -> int:
+        """The heel strike's own sample: the raw vertical acceleration's largest value (the impact)
+        within ``STRIKE_SEARCH_S`` of ``index`` (where the filtered peak puts it)."""
+        oldest = self._n - len(self._acc)
+        reach = round(STRIKE_SEARCH_S * self.rate_hz)
+        lo, hi = max(oldest, index - reach), min(self._n - 1, index + reach)
+        if lo > hi:
+            return index
+        acc = self._acc
+        best = lo
+        best_ms2 = acc[lo - oldest]
+        for i in range(lo + 1, hi + 1):
+            a = acc[i - oldest]
+            if a > best_ms2:
+                best, best_ms2 = i, a
+        return best
 
     def end_walk(self) -> None:
         self._recent.clear()

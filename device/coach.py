@@ -172,8 +172,9 @@ class Coach:
 
     def _posture_on_step(self, t_s: float, step_s: float, events):
         stairs = self.stairs
-        stairs.on_step(t_s, step_s, self.bouts.median_step_s or self.step_length.last_step_time_s, self._step_band_hz)
-        if not self.bouts.in_bout:
+        in_bout = self.bouts.in_bout
+        stairs.on_step(t_s, step_s, self.bouts.median_step_s or self.step_length.last_step_time_s, self._step_band_hz, in_bout)
+        if not in_bout:
             return events
         ev = self.upright.on_step(t_s, self.lean.lean_deg, not stairs.on_stairs)
         if ev is None:

@@ -341,10 +341,10 @@ class UprightTracker:
             event = self._decide_forward(t_s)
         if not self.trusted:
             return event or self._learn_first_upright(t_s, dt_s)
-        if learn and abs(lean_rel_deg) < LEARN_GATE_DEG:
+        if learn and dt_s > 0 and abs(lean_rel_deg) < LEARN_GATE_DEG:
             self._walk_s += dt_s
             w = self._walk
-            k = dt_s / max(self._walk_s, WALK_POSTURE_S)  # a running mean until the average is established
+            k = dt_s / min(self._walk_s, WALK_POSTURE_S)  # a running mean until the average is established
             p = self.posture
             w[0] += k * (p[0] - w[0])
             w[1] += k * (p[1] - w[1])
