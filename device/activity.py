@@ -45,6 +45,7 @@ class StairDetector:
         self.on_stairs = False
         self.last_rise_m = 0.0
         self.flights = 0
+        self.flight_starts_s: list[float] = []  # when each flight was recognised (for summaries and tests)
 
     def restart(self) -> None:
         """A gap in the data: the next step has no start."""
@@ -97,6 +98,7 @@ class StairDetector:
             if not self.on_stairs and sum(self._recent) >= 2:
                 self.on_stairs = True
                 self.flights += 1
+                self.flight_starts_s.append(t_s)
         else:
             self._level_run += 1
             if self._level_run >= LEVEL_STEPS_TO_END:

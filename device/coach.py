@@ -112,7 +112,7 @@ class Coach:
             fx, fy, fz = upright.forward
             raw_lean_deg = math.atan2(-(ux * fx + uy * fy + uz * fz), ux * rx + uy * ry + uz * rz) * RAD_TO_DEG
             if steps_current:
-                coachable = upright.trusted and not self.stairs.on_stairs
+                coachable = upright.coachable and not self.stairs.on_stairs
                 if self.stairs.on_stairs:
                     self.lean.hold_off(t_s)
             else:

@@ -61,7 +61,7 @@ WALK_POSTURE_MIN_S = 5.0  # walking this long gives a walking posture (and an up
 WALK_POSTURE_RANGE_DEG = (-6.0, 15.0)  # walking posture vs standing: lordosis .. a stooped walker
 LATERAL_HOLD_S = 3.0  # sideways tilt while walking lasting this long is the belt, not a reach
 LEARN_GATE_DEG = 8.0  # the walking posture learns only from walking within this of it (not from leans)
-FORWARD_WALK_S = 15.0  # walking needed to check the forward axis against the gait
+FORWARD_WALK_S = 8.0  # walking needed to check the forward axis against the gait (~15 steps)
 FORWARD_MIN_CONFIDENCE = 0.25  # normalised correlation of forward acceleration and vertical jerk
 FORWARD_CORRECT_DEG = 30.0  # gait's forward this far from the mount's: the belt is worn turned
 GAIT_LOWPASS_HZ = 3.0
@@ -122,6 +122,7 @@ class UprightTracker:
         self.forward = BODY_FORWARD
         self.left = (0.0, 1.0, 0.0)
         self.walk_offset_deg = 0.0
+        self._forward_tried = False
         # stillness
         self._still = 0
         self._sum = [0.0, 0.0, 0.0]
@@ -328,7 +329,15 @@ class UprightTracker:
         self._forward_done = False
 
     def forward_checked(self) -> bool:
+        """The forward axis was confirmed (or corrected) by the gait."""
         return self._forward_done
+
+    @property
+    def coachable(self) -> bool:
+        """Lean can be coached: a trusted upright, and the forward axis checked against the gait at
+        least once (a belt worn turned round would read a backward lean as forward); if the gait
+        could not tell, the mount's forward stands."""
+        return self.source in TRUSTED and self._forward_tried
 
     def on_step(self, t_s: float, lean_rel_deg: float, learn: bool) -> Event | None:
         """A step while walking: learn the walking posture (``learn``: upright walking, not stairs),
@@ -401,6 +410,7 @@ class UprightTracker:
     def _decide_forward(self, t_s: float) -> Event | None:
         f = self._fwd
         self._forward_done = True
+        self._forward_tried = True
         d = _perpendicular((f[4], f[5], f[6]), self.up)
         strength = math.sqrt(f[4] * f[4] + f[5] * f[5] + f[6] * f[6])
         confidence = strength / math.sqrt(max(f[7] * f[8], 1e-30))
