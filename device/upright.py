@@ -7,8 +7,9 @@ built from two things the coach can trust:
   starts. Nobody walks off from sitting without standing up, and a
   sit-to-stand flexes the trunk 30-45° (Schenkman 1990), so a still period
   that ends at most ``PRE_GAIT_BEFORE_S`` before the first step, with no
-  trunk excursion over ``TRANSITION_DEG`` in between and a walking posture
-  close to it, is standing. Any other still period (seated, lying, the belt
+  trunk excursion over ``TRANSITION_DEG`` in between (nor in the first
+  ``TRANSITION_AFTER_FIRST_STEP_S`` of walking: a sit-to-stand's push can
+  pass for a first step) and a walking posture not well behind it, is standing. Any other still period (seated, lying, the belt
   in a hand or on a table) is at most *provisional*: it gives the ``ready``
   chirp, but lean is not coached during walking against it. A calibration
   (button hold, ``walkcoach calibrate``) takes the next still period as
@@ -53,8 +54,10 @@ STILL_MAX_DRIFT_DEG = 3.0  # gravity direction that wanders less than this count
 PRE_GAIT_BEFORE_S = 3.0  # quiet stance -> anticipatory postural adjustment -> first step: ~0.5-1.5 s
 PRE_GAIT_AFTER_S = 2.0  # the faint first steps of gait initiation may fall inside the stillness
 TRANSITION_DEG = 20.0  # a trunk excursion this large between stillness and gait: a sit-to-stand came between
+# ... looked for until this long after the first step counted: a sit-to-stand's first push can pass for a step
+TRANSITION_AFTER_FIRST_STEP_S = 1.5
 EXCURSION_BIN_S = 0.25
-EXCURSION_BINS = int(PRE_GAIT_BEFORE_S / EXCURSION_BIN_S) + 1
+EXCURSION_BINS = int((PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S) / EXCURSION_BIN_S) + 1
 POSTURE_FILTER_S = 1.0  # the walking gravity direction, smoothed over gait sway
 WALK_POSTURE_S = 20.0  # time constant of the wearer's walking posture, in walking seconds
 WALK_POSTURE_MIN_S = 5.0  # walking this long gives a walking posture (and an upright, if none is trusted)
@@ -222,7 +225,7 @@ class UprightTracker:
     def _track_excursion(self, t_s: float, ux: float, uy: float, uz: float) -> None:
         """The trunk's largest excursion from the last stillness, per EXCURSION_BIN_S since it ended."""
         last = self._last_still
-        if last is None or t_s - self._last_still_end_s >= PRE_GAIT_BEFORE_S:
+        if last is None or t_s - self._last_still_end_s >= PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S:
             return None
         c = ux * last[0] + uy * last[1] + uz * last[2]
         i = int((t_s - self._last_still_end_s) * (1.0 / EXCURSION_BIN_S))
@@ -233,7 +236,7 @@ class UprightTracker:
     def _excursion_before(self, t_s: float) -> float:
         """The smallest cosine to the last stillness between its end and ``t_s``."""
         n = int(max(0.0, t_s - self._last_still_end_s) / EXCURSION_BIN_S) + 1
-        return min(self._excursion[:n])
+        return min(self._excursion[:n])  # (past the end of the list: all of it)
 
     def _capture(self, t_s: float, mean) -> Event | None:
         if self._requested:
@@ -276,7 +279,8 @@ class UprightTracker:
         if stance is None:
             return None
         gap_s = first_step_s - self._last_still_end_s
-        if not -PRE_GAIT_AFTER_S <= gap_s <= PRE_GAIT_BEFORE_S or self._excursion_before(first_step_s) < self._cos_transition:
+        if (not -PRE_GAIT_AFTER_S <= gap_s <= PRE_GAIT_BEFORE_S
+                or self._excursion_before(first_step_s + TRANSITION_AFTER_FIRST_STEP_S) < self._cos_transition):
             return None  # no stance right before walking, or a sit-to-stand (or a bend) came between
         old_up, old_offset = self.up, self.walk_offset_deg
         self.up, saved = stance, self.up
@@ -393,7 +397,7 @@ class UprightTracker:
                 return self._rezero_from_walking(t_s, f"belt moved: walking {abs(lateral):.0f}° sideways for {LATERAL_HOLD_S:.0f} s, re-zeroed")
         else:
             self._lateral_since_s = None
-        if self._walk_s >= WALK_POSTURE_MIN_S:
+        if self._walk_s >= WALK_POSTURE_MIN_S and self.source != SOURCE_WALKING:  # against standing only
             low, high = WALK_POSTURE_RANGE_DEG
             pitch, lateral = self._pitch_lateral_deg(self._walk)
             if not low <= pitch <= high or abs(lateral) > self._belt_moved_deg:

@@ -78,8 +78,11 @@ def coach_over(t_s, gravity, linear, worn: str = "as-configured"):
     coach = Coach(CoachSettings(), rate_hz=round(1.0 / float(np.median(np.diff(t_s)))), cap_s=math.inf)
     zero = (0.0, 0.0, 0.0)
     events = []
-    for t, g, a in zip(t_s.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist())):
+    coach.lean_deg = lean_deg = np.full(len(t_s), np.nan)  # per sample, once lean is coachable
+    for i, (t, g, a) in enumerate(zip(t_s.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist()))):
         events.extend(coach.update(ImuSample(t, g, a, zero, 3)))
+        if coach.upright.coachable:
+            lean_deg[i] = coach.lean.lean_deg
     events.extend(coach.finish(float(t_s[-1])))
     return events, coach
 
