@@ -14,7 +14,7 @@ gravity leak vanish) and the vertical velocity taken as zero at the heel
 strike (the pelvis is at the bottom of its arc then on the level, and
 between two pushes on stairs: the centre of mass is raised in single support,
 McFadyen & Winter 1988). In closed form, for the step's samples ``a_k``,
-k = 0..n-1, the displacement is ``-dt^2 sum_k k (a_k - mean(a))``.
+k = 0..n (trapezoid weights), the displacement is ``-dt^2 sum_k k (a_k - mean(a))``.
 
 A step rising or falling more than ``STAIR_RISE_M`` (half the lowest riser)
 is a stair step; two of the last three steps on stairs is a flight, which
@@ -30,7 +30,9 @@ from collections import deque
 STAIR_RISE_M = 0.075  # half of a 15 cm riser
 LEVEL_STEPS_TO_END = 2
 MAX_STEP_S = 1.6  # a step time beyond the slowest walking cadence (40/min, with its tolerance) is a pause
-STRIKE_SEARCH_S = 0.12  # the impact lies within this of the filtered peak (taken back by its delay)
+STRIKE_BEFORE_S = 0.35  # the impact comes this much before the filtered peak at most (stairs: ~0.2 s)...
+STRIKE_AFTER_S = 0.03  # ... or a little after it
+IMPACT_S = 0.04  # a heel-strike transient lasts a few tens of ms
 
 
 class StairDetector:
@@ -56,17 +58,16 @@ class StairDetector:
         self._acc.append(acc_vertical_ms2)
         self._n += 1
 
-    def on_step(self, t_s: float, step_s: float, step_time_s: float, band_hz: float, walking: bool = True) -> None:
-        """A step (heel strike at ``step_s``) confirmed at ``t_s``: classify the step that it ended.
+    def on_step(self, t_s: float, step_s: float, walking: bool = True) -> None:
+        """A step, detected at ``step_s`` and confirmed at ``t_s``: classify the step that it ended (only
+        ``walking``: steps outside a bout are fidgeting, not a flight).
 
-        ``step_s`` is a peak of vertical acceleration low-passed at ``band_hz`` (2nd-order
-        Butterworth): it lags the heel strike by that filter's phase delay at the step frequency,
-        which is taken back so the step starts where the vertical velocity is zero.
+        ``step_s`` is a peak of low-passed vertical acceleration: on the level just after the heel
+        strike, on stairs later (the push up the riser adds a broad peak). The heel strike itself is
+        the impact: the largest raw vertical acceleration from ``STRIKE_BEFORE_S`` before it to
+        ``STRIKE_AFTER_S`` after.
         """
-        if step_time_s > 0:
-            ratio = 1.0 / (step_time_s * band_hz)
-            step_s -= math.atan2(math.sqrt(2.0) * ratio, 1.0 - ratio * ratio) * step_time_s / (2.0 * math.pi)
-        index = self._heel_strike_index(self._n - round((t_s - step_s) * self.rate_hz))
+        index = self._heel_strike_index(self._n - 1 - round((t_s - step_s) * self.rate_hz))
         previous = self._last_step_index
         self._last_step_index = index
         if previous is None:
@@ -80,16 +81,21 @@ class StairDetector:
         if n < 3 or previous < oldest or n > MAX_STEP_S * self.rate_hz:
             self._recent.clear()
             return
+        if index >= self._n:
+            return
         acc = self._acc
         start = previous - oldest
-        total = 0.0
-        weighted = 0.0
-        for k in range(n):
+        # trapezoid over the n intervals from strike to strike: each strike's own sample counts half in
+        # the step it ends and half in the one it starts (an impact split at its peak cancels out)
+        first, last = acc[start], acc[start + n]
+        total = 0.5 * (first + last)
+        weighted = 0.5 * n * last
+        for k in range(1, n):
             a = acc[start + k]
             total += a
             weighted += k * a
         mean = total / n
-        rise_m = -self._dt2 * (weighted - mean * n * (n - 1) / 2.0)
+        rise_m = -self._dt2 * (weighted - mean * n * n / 2.0)
         self.last_rise_m = rise_m
         stair = abs(rise_m) > STAIR_RISE_M
         self._recent.append(stair)
@@ -105,20 +111,22 @@ class StairDetector:
                 self.on_stairs = False
 
     def _heel_strike_index(self, index: int) -> int:
-        """The heel strike's own sample: the raw vertical acceleration's largest value (the impact)
-        within ``STRIKE_SEARCH_S`` of ``index`` (where the filtered peak puts it)."""
+        """The heel strike's own sample near ``index`` (the filtered peak's): the sharpest rise of raw
+        vertical acceleration above its neighbours ``IMPACT_S`` either side (the impact is a transient
+        of tens of ms; a push up a riser is a broad swell that must not be taken for it)."""
         oldest = self._n - len(self._acc)
-        reach = round(STRIKE_SEARCH_S * self.rate_hz)
-        lo, hi = max(oldest, index - reach), min(self._n - 1, index + reach)
+        r = max(1, round(IMPACT_S * self.rate_hz))
+        lo = max(oldest + r, index - round(STRIKE_BEFORE_S * self.rate_hz))
+        hi = min(self._n - 1 - r, index + round(STRIKE_AFTER_S * self.rate_hz))
         if lo > hi:
             return index
         acc = self._acc
-        best = lo
-        best_ms2 = acc[lo - oldest]
-        for i in range(lo + 1, hi + 1):
-            a = acc[i - oldest]
-            if a > best_ms2:
-                best, best_ms2 = i, a
+        best, best_sharpness = index, -math.inf
+        for i in range(lo, hi + 1):
+            j = i - oldest
+            sharpness = acc[j] - 0.5 * (acc[j - r] + acc[j + r])
+            if sharpness > best_sharpness:
+                best, best_sharpness = i, sharpness
         return best
 
     def end_walk(self) -> None:

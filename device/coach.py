@@ -13,7 +13,7 @@ from hal.types import ImuSample
 
 from .activity import StairDetector
 from .events import Event, EventKind
-from .gait import CONFIRM_S, STEP_BAND_HZ, BoutTracker, StepDetector
+from .gait import CONFIRM_S, BoutTracker, StepDetector
 from .gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings
 from .posture import RAD_TO_DEG, LeanDetector
 from .session import SessionTracker
@@ -55,7 +55,6 @@ class Coach:
         self.upright = UprightTracker(settings.upright, rate_hz)
         self.lean = LeanDetector(settings.lean, rate_hz)
         self.stairs = StairDetector(rate_hz)
-        self._step_band_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)  # the step detector's low-pass
         self.steps = StepDetector(settings.gait, rate_hz)
         self.bouts = BoutTracker(settings.gait)
         self.step_length = StepLengthEstimator(_step_length_settings(settings), rate_hz)
@@ -173,7 +172,7 @@ class Coach:
     def _posture_on_step(self, t_s: float, step_s: float, events):
         stairs = self.stairs
         in_bout = self.bouts.in_bout
-        stairs.on_step(t_s, step_s, self.bouts.median_step_s or self.step_length.last_step_time_s, self._step_band_hz, in_bout)
+        stairs.on_step(t_s, step_s, in_bout)
         if not in_bout:
             return events
         ev = self.upright.on_step(t_s, self.lean.lean_deg, not stairs.on_stairs)

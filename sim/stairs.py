@@ -5,7 +5,7 @@ adults) with short horizontal steps (the tread, ~0.28 m), and people lean
 into it: trunk flexion rises by ~10-20° going up (Reid et al. 2007,
 Protopapadaki et al. 2007), less going down. On top of the pendulum motion of
 a ``Walk`` the pelvis rises by ``riser_m`` (15-19 cm in building codes) each
-step, during single support, with no vertical velocity left at the heel strike
+step, during single support (a minimum-jerk move), with no vertical velocity left at the heel strike
 (the centre of mass is raised by the leading leg's pull-up; McFadyen & Winter
 1988). Stair steps are walking: they are heel strikes in the truth.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gait_model import Context, Motion, Walk, second_derivative, smoothstep
+from .gait_model import Context, Motion, Walk, min_jerk, second_derivative
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class StairFlight(Walk):
         strikes_s = np.asarray(motion.step_times_s)
         height_m = np.zeros(n)
         for a, b in zip(strikes_s, strikes_s[1:]):  # one riser between consecutive heel strikes
-            height_m += self.riser_m * smoothstep((t_s - a) / (b - a))
+            height_m += self.riser_m * min_jerk((t_s - a) / (b - a))
         motion.acc_ms2[:, 2] += second_derivative(height_m, ctx.rate_hz)
         start_s, end_s = motion.walk_segments[0]
         motion.stair_flights = [(start_s, end_s, self.riser_m * (len(strikes_s) - 1))]
