@@ -3,8 +3,9 @@
 A scenario's ``build(rng)`` returns the activities (``sim.gait_model``) to be
 rendered back to back. The generator varies the person's gait (cadence, step
 length, variability) and the script's timing; the walker varies the body
-and the sensor with the same seed. Every scenario but ``fidget`` opens with
-at least 4 s of still standing, when the coach captures the wearer's upright.
+and the sensor with the same seed. Every scenario but ``fidget`` and
+``seated-start`` opens with at least 4 s of still standing, when the coach
+captures the wearer's upright.
 """
 
 from __future__ import annotations
