@@ -89,3 +89,56 @@ def coach_over(t_s, gravity, linear, worn: str = "as-configured"):
 
 def cue_times(events, cue) -> list[float]:
     return [e.t_s for e in events if e.cue is cue]
+
+
+def _report() -> None:
+    """`python -m tests.real_data`: cue counts on the unmodified recordings and the injected leans' latency."""
+    from device.events import Cue
+    from device.settings import LeanSettings
+
+    lean = LeanSettings()
+    for name in (*TEST5_TRIALS, DAILY_LIVING, GAITPY_DEMO):
+        for worn in WORN:
+            events, coach = coach_over(*body_frame(name), worn=worn)
+            print(f"{name:40s} {worn:26s} straighten_up {len(cue_times(events, Cue.STRAIGHTEN_UP))}"
+                  f"  belt_moved {len(cue_times(events, Cue.BELT_MOVED))}  upright {coach.upright.source}")
+    t_s, gravity, linear = body_frame(GAITPY_DEMO)
+    for worn in WORN:
+        for start_s in (72.0, 132.0):
+            for angle_deg, hold_s in ((lean.threshold_deg + 5, 10.0), (lean.threshold_deg + 15, 10.0), (-25.0, 12.0),
+                                      (lean.threshold_deg - 3, 15.0), (25.0, lean.hold_s - 1.5)):
+                profile = lean_profile_deg(t_s, start_s, angle_deg, hold_s)
+                events, _ = coach_over(t_s, *with_lean(gravity, linear, profile), worn=worn)
+                cues = cue_times(events, Cue.STRAIGHTEN_UP)
+                crossed = profile > lean.threshold_deg
+                after = f"{cues[0] - float(t_s[np.argmax(crossed)]):.2f} s after crossing" if cues and crossed.any() else ""
+                print(f"demo {worn:26s} lean {angle_deg:+5.0f} deg from {start_s:.0f} s held {hold_s:4.1f} s: "
+                      f"{len(cues)} cue(s) {after}")
+
+
+def _sim_report() -> None:
+    """`python -m tests.real_data --sim`: the simulator's held leans (cue - due), belt and stair figures."""
+    from tests.sim_runs import SEEDS, simulated
+    from tests.test_posture_scenarios import _due_s
+
+    for scenario in ("leaning-walk", "full-session", "seated-start", "belt-rotation", "belt-slip", "stairs"):
+        late_s, cues, moved_s, found, flights = [], 0, [], 0, 0
+        for seed in SEEDS:
+            run = simulated(scenario, seed)
+            straighten = [t for t, k, _ in run.summary.cues if k == "straighten_up"]
+            cues += len(straighten)
+            late_s += [min((c - _due_s(run, e) for c in straighten), key=abs, default=np.nan)
+                       for e in run.walk.truth.lean_episodes]
+            moved_s += [round(t - run.walk.truth.belt_moves[0][0], 1) for t, k, _ in run.summary.cues
+                        if k == "belt_moved" and run.walk.truth.belt_moves]
+            found += len(run.coach.stairs.flight_starts_s)
+            flights += len(run.walk.truth.stair_flights)
+        late = f"cue - due {np.nanmin(late_s):+.2f}..{np.nanmax(late_s):+.2f} s" if late_s else ""
+        print(f"{scenario:14s} held leans {len(late_s)} {late}; straighten_up cues {cues}; "
+              f"belt_moved after the move started {moved_s} s; stair flights recognised {found} of {flights}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    _sim_report() if "--sim" in sys.argv else _report()
