@@ -156,3 +156,16 @@ def test_a_wrong_forward_axis_is_corrected_with_the_belt_moved_cue(true_mount):
     assert len(whys) == 1 and whys[0].startswith("forward axis taken from walking"), whys
     first_lean_s = run.walk.truth.lean_episodes[0].start_s
     assert [t for t, k, _ in run.summary.cues if k == "belt_moved"][0] < first_lean_s
+
+
+@pytest.mark.parametrize("rate_hz", [50.0, 200.0])
+@pytest.mark.parametrize("scenario", ["stairs", "belt-slip", "seated-start"])
+def test_other_sample_rates_give_the_same_lean_coaching(scenario, rate_hz):
+    import dataclasses
+
+    from device.settings import LoopSettings
+
+    settings = dataclasses.replace(DeviceSettings(), loop=LoopSettings(rate_hz=rate_hz))
+    run, at_100 = run_simulation(settings, scenario=scenario, seed=1), simulated(scenario, 1)
+    for cue in (Cue.STRAIGHTEN_UP, Cue.BELT_MOVED):
+        assert len(_cues(run, cue)) == len(_cues(at_100, cue)), cue
