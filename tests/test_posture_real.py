@@ -27,8 +27,9 @@ DEMO_LEAN_STARTS_S = (72.0, 132.0)
 @pytest.mark.parametrize("worn", WORN)
 @pytest.mark.parametrize("name", [*TEST5_TRIALS, DAILY_LIVING, GAITPY_DEMO])
 def test_no_straighten_up_cue_on_people_not_asked_to_lean(name, worn):
-    events, _ = coach_over(*body_frame(name), worn=worn)
+    events, coach = coach_over(*body_frame(name), worn=worn)
     assert cue_times(events, Cue.STRAIGHTEN_UP) == []
+    assert coach.stairs.flight_starts_s == []  # level walking (and daily living) is not taken for stairs
 
 
 def _crossing_s(t_s, lean_deg):
