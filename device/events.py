@@ -17,6 +17,7 @@ class Cue(StrEnum):
     FAULT = "fault"
     PAIN_ACK = "pain_ack"
     CONFIG_ERROR = "config_error"
+    BELT_MOVED = "belt_moved"  # the upright was re-zeroed: the belt moved, or its forward axis was corrected
 
 
 class EventKind(StrEnum):
@@ -32,6 +33,7 @@ class EventKind(StrEnum):
     SESSION_ENDED = "session_ended"
     FAULT = "fault"
     CONFIG_ERROR = "config_error"  # the config file at start was invalid: coaching on the last good one
+    BELT_MOVED = "belt_moved"
 
 
 class Bout(NamedTuple):
