@@ -43,6 +43,9 @@ QUIET_ALPHA = 0.05  # the quiet level follows about the last 20 such peaks
 MAX_STEPS_BACK = 3
 MAX_PENDING_STEPS = 16
 INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
+REGULARITY_HZ = 25.0  # the regularity test runs on the signal decimated to about this rate
+REGULARITY_WINDOW_S = 4.0  # a bout's first ~6 steps
+REGULARITY_MAX_LAG_S = 3.0  # a stride at 40 steps/min
 MAX_MISSED_STEPS = 2  # a slow walker's faint steps may go undetected: this many in a row keep the bout
 
 
@@ -61,6 +64,11 @@ class StepDetector:
         cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)
         self._b0, self._b1, self._b2, self._a1, self._a2 = _lowpass_biquad(cutoff_hz, rate_hz)
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
+        self._decimation = max(1, round(rate_hz / REGULARITY_HZ))
+        self._regularity_hz = rate_hz / self._decimation
+        self._window = int(round(REGULARITY_WINDOW_S * self._regularity_hz))
+        self._max_lag = int(round(REGULARITY_MAX_LAG_S * self._regularity_hz))
+        self._ring_n = self._window + self._max_lag + 2
         self.configure(settings)
         self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
         self.restart()
@@ -85,6 +93,11 @@ class StepDetector:
         self._candidate_ms2 = 0.0
         self._has_candidate = False
         self._warmup = 3
+        self._phase = 0
+        self._ring = [0.0] * self._ring_n
+        self._energy = [0.0] * self._ring_n  # cumulative y^2
+        self._products = [0.0] * (self._max_lag + 1)  # y[m] y[m - lag] summed over the window, per lag
+        self._j = 0
 
     def update(self, t_s: float, acc_vertical_ms2: float) -> float | None:
         """Feed one sample; returns the time of a confirmed step, else None."""
@@ -112,7 +125,42 @@ class StepDetector:
         self._y2 = y1
         self._y1 = y
         self._t1 = t_s
+        self._phase += 1
+        if self._phase == self._decimation:
+            self._phase = 0
+            self._regularity_sums(y)
         return step_s
+
+    def _regularity_sums(self, y: float) -> None:
+        n_ring = self._ring_n
+        j = self._j
+        ring = self._ring
+        ring[j] = y
+        self._energy[j] = self._energy[j - 1] + y * y
+        old = j - self._window
+        products = self._products
+        for lag in range(1, self._max_lag + 1):  # pairs inside the window: add the newest, drop the oldest
+            products[lag] += y * ring[j - lag] - ring[old + lag] * ring[old]
+        self._j = j + 1 if j + 1 < n_ring else 0
+
+    def regularity(self, step_s: float) -> float:
+        """Normalised autocorrelation of the last ``REGULARITY_WINDOW_S`` of vertical acceleration at
+        the step lag and at the stride lag (two steps), the better of the two (Moe-Nilssen &
+        Helbostad 2004): walking repeats every step, or at least every stride when alternate steps
+        look unalike; fidgeting does not. It does not depend on amplitude."""
+        j = self._j - 1
+        n = self._window
+        energy = self._energy
+        best = -1.0
+        for steps in (1, 2):
+            centre = int(round(steps * step_s * self._regularity_hz))
+            for lag in (centre - 1, centre, centre + 1):
+                if 1 <= lag <= self._max_lag and lag < n:
+                    later = energy[j] - energy[j - n + lag]
+                    earlier = energy[j - lag] - energy[j - n]
+                    if later > 0.0 and earlier > 0.0:
+                        best = max(best, self._products[lag] / math.sqrt(later * earlier))
+        return best
 
     def _consider_peak(self, peak_s: float, peak_ms2: float) -> None:
         if peak_s - self._last_step_s < self._min_interval_s:
@@ -213,6 +261,7 @@ class BoutTracker:
         self._min_steps = settings.min_bout_steps
         self._max_gap_s = settings.max_gap_s
         self._tolerance = settings.rhythm_tolerance
+        self._min_regularity = settings.min_regularity
         self._min_interval_s = 60.0 / settings.max_cadence_spm * (1.0 - settings.rhythm_tolerance)
         self._max_interval_s = 60.0 / settings.min_cadence_spm * (1.0 + settings.rhythm_tolerance)
         # Before a bout, steps this far apart can still be one walk: a missed step of the slowest walker.
@@ -273,8 +322,11 @@ class BoutTracker:
         if self.in_bout:
             self._gap_allowance_s += gap_s
 
-    def add_step(self, step_s: float, peak_ms2: float = 0.0) -> bool:
-        """Feed a detected step (and its peak); True when it started a bout."""
+    def add_step(self, step_s: float, peak_ms2: float = 0.0, regularity=None) -> bool:
+        """Feed a detected step (and its peak); True when it started a bout.
+
+        ``regularity(step_s) -> -1..1``, if given, is the autocorrelation of the movement at that
+        step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``."""
         if self.in_bout:
             self._continue_bout(step_s)
             return False
@@ -292,6 +344,8 @@ class BoutTracker:
             return False
         window = pending[-n:]
         median_s = self._rhythm_step_s(window, peaks[-n:])
+        if median_s is not None and regularity is not None and regularity(median_s) < self._min_regularity:
+            median_s = None
         if median_s is None:
             if len(pending) > MAX_PENDING_STEPS:
                 del pending[0]

@@ -94,21 +94,51 @@ def test_upright_is_the_wearers_own_standing_posture():
     assert abs(coach.lean.lean_deg) < 0.5
 
 
-def test_irregular_peaks_at_walking_rates_almost_never_make_a_bout():
-    """10 000 peaks at random times (0.3-1.6 s apart) and random force, as restless handling of
-    the belt could give: at most 2 false starts per 1000 peaks (each then counts ~10 s)."""
-    false_starts = peaks = 0
-    for seed in range(10):
-        rng = random.Random(seed)
-        tracker = BoutTracker(GaitSettings())
-        t = 0.0
-        for _ in range(1000):
-            t += rng.uniform(0.3, 1.6)
-            peaks += 1
-            if tracker.add_step(t, rng.lognormvariate(0.0, 0.8)):
-                false_starts += 1
-                tracker.end()
-    assert false_starts <= 2 * peaks / 1000
+def _bumps(times_s, heights_ms2, duration_s, width_s=0.05):
+    """Vertical acceleration made of one Gaussian bump (a heel strike, or a knock) at each time."""
+    n = int(duration_s * RATE_HZ)
+    acc = [0.0] * n
+    for t0, h in zip(times_s, heights_ms2):
+        for i in range(max(0, int((t0 - 4 * width_s) * RATE_HZ)), min(n, int((t0 + 4 * width_s) * RATE_HZ) + 1)):
+            acc[i] += h * math.exp(-0.5 * ((i / RATE_HZ - t0) / width_s) ** 2)
+    return acc
+
+
+def _coach_bouts(acc):
+    coach = _coach()
+    events = []
+    for i, a in enumerate(acc):
+        events.extend(coach.update(_sample(i / RATE_HZ, 0.0, a)))
+    events.extend(coach.finish(len(acc) / RATE_HZ))
+    return [e.bout for e in events if e.kind is EventKind.WALK_ENDED]
+
+
+# With 10-step bouts and a 30 % rhythm rule this was 2 per 1000, but those rules missed most real
+# daily-living walks (0 of 6 bouts in HA001_Test11). Mobilise-D bouts (6 steps, 40 %) plus the
+# regularity test reach 6 per 1000 on an hour of non-stop random knocking: the level reached, not a target.
+FALSE_BOUTS_PER_1000_KNOCKS = 6
+
+
+def test_irregular_knocks_at_walking_rates_rarely_make_a_bout():
+    """3000 knocks at random times (0.3-1.6 s apart) and random force, as restless handling of
+    the belt could give, through the whole coach. The rhythm rule alone (6 steps within 40 %)
+    lets ~36 per 1000 through; the movement's own autocorrelation at the step and stride lag
+    is what rejects most of them."""
+    rng = random.Random(7)
+    times, t = [], 2.0
+    while len(times) < 3000:
+        t += rng.uniform(0.3, 1.6)
+        times.append(t)
+    heights = [2.0 * rng.lognormvariate(0.0, 0.8) for _ in times]
+    bouts = _coach_bouts(_bumps(times, heights, t + 5.0))
+    assert len(bouts) <= FALSE_BOUTS_PER_1000_KNOCKS * len(times) / 1000
+
+
+def test_a_rhythm_without_repeating_movement_starts_no_bout():
+    tracker = BoutTracker(GaitSettings())
+    assert not any(tracker.add_step(0.55 * i, 1.0, regularity=lambda step_s: 0.1) for i in range(20))
+    tracker = BoutTracker(GaitSettings())
+    assert any(tracker.add_step(0.55 * i, 1.0, regularity=lambda step_s: 0.9) for i in range(20))
 
 
 def test_regular_steps_make_a_bout_counted_from_the_first_step():
