@@ -1,20 +1,34 @@
-"""Gait: steps from vertical lumbar acceleration, bouts of rhythmic steps, walk time.
+"""Gait: steps from vertical lumbar acceleration, bouts by the Mobilise-D definition, walk time.
 
 Steps: at each heel strike the pelvis, at the bottom of its inverted-pendulum
 arc, is pushed upward, so vertical acceleration (linear acceleration projected
 on gravity, whatever the sensor's axes) peaks once per step (Zijlstra & Hof
 2003). The signal is low-passed at 3 Hz (cadence up to 180 steps/min), its slow
 mean (sensor bias) removed, and a local maximum above an adaptive threshold
-becomes a step once no larger peak follows within ``CONFIRM_S``: a fixed delay,
-no look-ahead beyond it.
+becomes a step once no larger peak follows within ``CONFIRM_S`` (0.25 s): a
+fixed delay, no look-ahead beyond it. A step is reported ~0.1 s after the
+initial contact (the peak follows the heel strike).
 
-Bouts: walking has a rhythm; fidgeting does not. A bout starts once
-``min_bout_steps`` consecutive steps have step times within the walking
-cadence range and within ``rhythm_tolerance`` of their median (healthy
-step-time variability is a few percent, pathological gait ~10 %). It goes on
-while steps keep coming within ``max_gap_s``. Its duration is first to last
-step plus one median step time (half a step before the first heel strike, half
-after the last), so walk time is the sum of bout durations.
+Bouts, as Mobilise-D defines a walking bout (Kluge et al. 2021): at least 4
+strides (``min_bout_steps`` = 6 contacts of both feet), breaks between steps
+of at most ``max_gap_s`` (3 s). A bout starts once ``min_bout_steps``
+consecutive steps have step times in the walking cadence range and within
+``rhythm_tolerance`` (40 %: real walks speed up, slow down and turn) of their
+median, one missed step allowed, *and* the movement itself repeats: the
+normalised autocorrelation of the last ``REGULARITY_WINDOW_S`` of vertical
+acceleration at the step lag or at the stride lag (two steps, for asymmetric
+gait whose alternate steps look unalike) reaches ``min_regularity``
+(Moe-Nilssen & Helbostad 2004). That test does not depend on amplitude:
+fidgeting and belt handling are irregular in the movement, even when their
+knocks fall in a walking rhythm. The bout is counted from its first step
+(and the less regular first steps of gait initiation before it); it goes on
+while steps keep coming whose movement still repeats (``KEEP_SHARE`` of
+``min_regularity``) and ends ``max_gap_s`` (or three missed steps of a slow
+walker) plus 0.25 s after its last step. A bout is therefore known 0.25 s
+after its 6th step. Its duration is first to last step plus one median step
+time (half a step before the first heel strike, half after the last: a walk of
+N steps lasts N step times), so walk time is the sum of bout durations.
+The autocorrelation sums are kept incrementally on block means at ~12.5 Hz.
 """
 
 from __future__ import annotations
@@ -43,9 +57,10 @@ QUIET_ALPHA = 0.05  # the quiet level follows about the last 20 such peaks
 MAX_STEPS_BACK = 3
 MAX_PENDING_STEPS = 16
 INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
-REGULARITY_HZ = 25.0  # the regularity test runs on the signal decimated to about this rate
+REGULARITY_HZ = 12.5  # the regularity test runs on block means at about this rate (the signal is below 3 Hz)
 REGULARITY_WINDOW_S = 4.0  # a bout's first ~6 steps
 REGULARITY_MAX_LAG_S = 3.0  # a stride at 40 steps/min
+KEEP_SHARE = 0.25  # in a bout, a step counts while the movement repeats this share as well (hysteresis)
 MAX_MISSED_STEPS = 2  # a slow walker's faint steps may go undetected: this many in a row keep the bout
 
 
@@ -94,6 +109,7 @@ class StepDetector:
         self._has_candidate = False
         self._warmup = 3
         self._phase = 0
+        self._block_sum = 0.0
         self._ring = [0.0] * self._ring_n
         self._energy = [0.0] * self._ring_n  # cumulative y^2
         self._products = [0.0] * (self._max_lag + 1)  # y[m] y[m - lag] summed over the window, per lag
@@ -125,10 +141,12 @@ class StepDetector:
         self._y2 = y1
         self._y1 = y
         self._t1 = t_s
+        self._block_sum += y
         self._phase += 1
         if self._phase == self._decimation:
+            self._regularity_sums(self._block_sum / self._decimation)
             self._phase = 0
-            self._regularity_sums(y)
+            self._block_sum = 0.0
         return step_s
 
     def _regularity_sums(self, y: float) -> None:
@@ -326,9 +344,11 @@ class BoutTracker:
         """Feed a detected step (and its peak); True when it started a bout.
 
         ``regularity(step_s) -> -1..1``, if given, is the autocorrelation of the movement at that
-        step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``."""
+        step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``,
+        and goes on only on steps where it reaches ``KEEP_SHARE`` of that."""
         if self.in_bout:
-            self._continue_bout(step_s)
+            if regularity is None or regularity(self._median_s) >= KEEP_SHARE * self._min_regularity:
+                self._continue_bout(step_s)
             return False
         pending = self._pending
         peaks = self._pending_peaks
