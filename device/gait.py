@@ -22,9 +22,10 @@ gait whose alternate steps look unalike) reaches ``min_regularity``
 fidgeting and belt handling are irregular in the movement, even when their
 knocks fall in a walking rhythm. The bout is counted from its first step
 (and the less regular first steps of gait initiation before it); it goes on
-while steps keep coming whose movement still repeats (``KEEP_SHARE`` of
-``min_regularity``) and ends ``max_gap_s`` (or three missed steps of a slow
-walker) plus 0.25 s after its last step. A bout is therefore known 0.25 s
+while steps keep coming (after a break, walking resumes with a stride: a lone
+contact does not extend the bout) and ends ``max_gap_s`` (or three missed
+steps of a slow walker) plus 0.25 s after its last step. (Testing the
+regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known 0.25 s
 after its 6th step. Its duration is first to last step plus one median step
 time (half a step before the first heel strike, half after the last: a walk of
 N steps lasts N step times), so walk time is the sum of bout durations.
@@ -60,7 +61,8 @@ INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is foun
 REGULARITY_HZ = 12.5  # the regularity test runs on block means at about this rate (the signal is below 3 Hz)
 REGULARITY_WINDOW_S = 4.0  # a bout's first ~6 steps
 REGULARITY_MAX_LAG_S = 3.0  # a stride at 40 steps/min
-KEEP_SHARE = 0.25  # in a bout, a step counts while the movement repeats this share as well (hysteresis)
+MISSED_STEP_TOLERANCE = 0.2  # an interval is missed steps only if it is whole steps this close (steady rhythm)
+BREAK_SHARE = 1.5  # in a bout, an interval this many step times or more is a break (or missed steps)
 MAX_MISSED_STEPS = 2  # a slow walker's faint steps may go undetected: this many in a row keep the bout
 
 
@@ -286,6 +288,7 @@ class BoutTracker:
         self._pending_gap_s = max(settings.max_gap_s, 2.0 * 60.0 / settings.min_cadence_spm)
 
     def _reset_bout(self) -> None:
+        self._held_s: float | None = None
         self._first_s = 0.0
         self._last_s = 0.0
         self._steps = 0
@@ -344,11 +347,9 @@ class BoutTracker:
         """Feed a detected step (and its peak); True when it started a bout.
 
         ``regularity(step_s) -> -1..1``, if given, is the autocorrelation of the movement at that
-        step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``,
-        and goes on only on steps where it reaches ``KEEP_SHARE`` of that."""
+        step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``."""
         if self.in_bout:
-            if regularity is None or regularity(self._median_s) >= KEEP_SHARE * self._min_regularity:
-                self._continue_bout(step_s)
+            self._continue_bout(step_s)
             return False
         pending = self._pending
         peaks = self._pending_peaks
@@ -411,14 +412,44 @@ class BoutTracker:
         return median_s
 
     def _continue_bout(self, step_s: float) -> None:
+        """After a break (longer than the slowest step, and not missed steps) walking resumes
+        with a stride, not a lone contact: the first step after it is held (keeping the bout open)
+        until the next one comes, and dropped if none does before the bout ends."""
+        median_s = self._median_s
+        held_s = self._held_s
+        if held_s is None:
+            interval = step_s - self._last_s
+            if interval < DOUBLE_STEP_SHARE * median_s:
+                return
+            if self._is_break(interval):
+                self._held_s = step_s
+                return
+        else:
+            interval = step_s - held_s
+            if interval < DOUBLE_STEP_SHARE * median_s:
+                return
+            self._held_s = None
+            self._count_step(held_s)  # a second contact after it: the walk went on (a slow walker's missed steps)
+            if self._is_break(interval):
+                self._held_s = step_s
+                return
+        self._count_step(step_s)
+
+    def _is_break(self, interval_s: float) -> bool:
+        """Longer than the slowest walker's step and not whole missed steps of the rhythm."""
+        median_s = self._median_s
+        whole_steps = round(interval_s / median_s)
+        if interval_s <= max(BREAK_SHARE * median_s, self._max_interval_s):
+            return False
+        return not (whole_steps <= MAX_MISSED_STEPS + 1 and abs(interval_s / whole_steps - median_s) <= MISSED_STEP_TOLERANCE * median_s)
+
+    def _count_step(self, step_s: float) -> None:
         interval = step_s - self._last_s
         median_s = self._median_s
-        if interval < DOUBLE_STEP_SHARE * median_s:
-            return
         self._gap_allowance_s = 0.0
         whole_steps = max(1, round(interval / median_s))
-        if whole_steps > 1 and abs(interval / whole_steps - median_s) > self._tolerance * median_s:
-            whole_steps = 1  # a hesitation, not missed steps: count the step that came
+        if whole_steps > 1 and abs(interval / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
+            whole_steps = 1  # a hesitation or a long step of an asymmetric gait, not missed steps: count the step that came
         self._steps += whole_steps
         self._last_s = step_s
         self._step_times.append(step_s)
@@ -433,7 +464,8 @@ class BoutTracker:
     def check_end(self, t_s: float) -> bool:
         """Call every sample while in a bout: True once steps have stopped for longer than a gap."""
         missed_steps_s = (MAX_MISSED_STEPS + 1 + self._tolerance) * self._median_s
-        return t_s - self._last_s > max(self._max_gap_s, missed_steps_s) + CONFIRM_S + self._gap_allowance_s
+        last_s = self._last_s if self._held_s is None else self._held_s  # a held contact keeps the bout open
+        return t_s - last_s > max(self._max_gap_s, missed_steps_s) + CONFIRM_S + self._gap_allowance_s
 
     def end(self) -> Bout | None:
         """Close the bout in progress (at its last step) and return it."""
