@@ -473,8 +473,10 @@ class BoutTracker:
             return None
         half = 0.5 * self._median_s
         intervals = self._all_intervals
-        span_s = self._last_s - self._first_s
-        cadence_spm = 60.0 * (self._steps - 1) / span_s if span_s > 0 else 0.0
+        # the median step time: pauses inside the bout (up to max_gap_s) and the slower first and last
+        # steps of gait initiation and termination do not pull the walk's cadence down
+        median_step_s = _median(intervals) if intervals else 0.0
+        cadence_spm = 60.0 / median_step_s if median_step_s > 0 else 0.0
         mean = sum(intervals) / len(intervals)
         variance = sum((i - mean) ** 2 for i in intervals) / len(intervals)
         bout = Bout(

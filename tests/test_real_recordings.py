@@ -27,9 +27,9 @@ TARGET_WALK_TIME_PER_BOUT_S = 2.0
 
 # Not met yet (peak detector + Mobilise-D bout rules + regularity test). The lab walks: the coach
 # counts one real step more at each end than the INDIP bout holds (11 vs 9), so its walking time
-# reaches past the reference bout (PPV ~0.75) and its walk time by ~2.1 s; cadence from first to
-# last step over 11 steps is 6-7 % off. Daily living: walking time 0.86 / 0.70, ICs 0.81 / 0.90.
-REACHED_WALKING_TIME_PPV = 0.65
+# reaches past the reference bout (PPV ~0.75) and its walk time by ~2.1 s. Daily living (turns,
+# sit/stand): walking time 0.86 / 0.74, ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.5 % (mean).
+REACHED_WALKING_TIME_PPV = 0.7
 REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.8
 REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.75
 REACHED_DAILY_LIVING_IC_PPV = 0.85
@@ -54,7 +54,7 @@ def test_straight_lab_walk(scores, name):
     assert s["walking_time_ppv"] >= REACHED_WALKING_TIME_PPV
     assert s["ic_sensitivity"] >= TARGET_IC and s["ic_ppv"] >= TARGET_IC
     assert s["step_count_error"] <= TARGET_STEP_COUNT_ERROR
-    assert s["cadence_error_max"] <= REACHED_CADENCE_ERROR
+    assert s["cadence_error_max"] <= TARGET_CADENCE_ERROR
     assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S
 
 
