@@ -117,10 +117,10 @@ def _coach_bouts(acc):
 # minutes is the worst case for any rhythm rule: the 6-step, 40 % rule of a Mobilise-D bout lets
 # ~36 starts per 1000 knocks through on timing alone, and once started a bout goes on through them.
 # The movement's autocorrelation at the step and stride lag, tested when a bout starts, still leaves
-# ~78 % of the time counted as walking (a bout, once started, is not re-tested: that cut the very
+# ~65 % of the time counted as walking (a bout, once started, is not re-tested: that cut the very
 # slow walkers' bouts). A known weakness, the level reached, not a target:
 # real belt handling (gaitpy-demo) and the simulator's fidgeting give no bout at all.
-REACHED_FALSE_WALK_SHARE_UNDER_KNOCKS = 0.85
+REACHED_FALSE_WALK_SHARE_UNDER_KNOCKS = 0.7
 
 
 def test_non_stop_random_knocks_are_mostly_not_walking():

@@ -25,7 +25,6 @@ IC_TARGET = 0.9
 OUTSIDE_MARGIN_S = 0.5  # a detected step this far outside every true walk is walking where there is none
 
 NEEDS_DETECTOR = pytest.mark.xfail(strict=True, reason="needs the issue-9 detector (branch detect)")
-SHUFFLE_EDGE = pytest.mark.xfail(strict=True, reason="a shuffling walker's last detected step past the walk's end")
 # (test, scenario, seed) that the detector before issue 9 fails, as of this commit.
 FAILS_BEFORE_ISSUE_9 = {
     ("steps", "daily-living", s) for s in SEEDS if s not in (2, 3)} | {
@@ -37,16 +36,13 @@ FAILS_BEFORE_ISSUE_9 = {
     ("contacts", "daily-living", s) for s in SEEDS if s not in (2, 3)} | {
     ("contacts", "shuffle-walk", s) for s in SEEDS} | {
     ("contacts", "very-slow-walk", s) for s in SEEDS}
-# Branch detect (Mobilise-D bouts: 6 steps, 3 s breaks) passes asymmetric-walk walk time and
-# daily-living seeds 2 and 3 (marks removed above), and now finds some shuffle-walk steps (it found
-# none before): in seed 0 one of them lies 0.6 s past the walk's end.
-FAILS_WITH_DETECT = {("no_walking_elsewhere", "shuffle-walk", 0)}
+# Branch detect (Mobilise-D bouts: 6 steps, 3 s breaks, the regularity test) passes asymmetric-walk
+# walk time and daily-living seeds 2 and 3: their marks are removed above.
 
 
 def cases(test: str):
     return [pytest.param(scenario, seed, id=f"{scenario}-{seed}",
-                         marks=[NEEDS_DETECTOR] if (test, scenario, seed) in FAILS_BEFORE_ISSUE_9
-                         else [SHUFFLE_EDGE] if (test, scenario, seed) in FAILS_WITH_DETECT else [])
+                         marks=[NEEDS_DETECTOR] if (test, scenario, seed) in FAILS_BEFORE_ISSUE_9 else [])
             for scenario in MESSY_SCENARIOS for seed in SEEDS]
 
 
