@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 import numpy as np
@@ -308,11 +307,6 @@ def test_unknown_scenario_lists_the_names():
     with pytest.raises(KeyError, match="full-session"):
         simulate("moonwalk")
 
-
-def test_full_session_is_fast():
-    start = time.perf_counter()
-    simulate(DEFAULT_SCENARIO, 7)
-    assert time.perf_counter() - start < 1.0
 
 
 # --- The messy walkers (issue 9) against what real recordings show ----------------------------------

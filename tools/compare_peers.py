@@ -7,6 +7,7 @@ scipy: a few hundred MB) lives in its own venv so walkcoach's stays small:
     .venv/bin/python tools/compare_peers.py                             # the real recordings with a reference
     .venv/bin/python tools/compare_peers.py --sim daily-living shuffle-walk --seeds 3   # simulated, truth as reference
     .venv/bin/python tools/compare_peers.py --json                      # every score, one object
+    .venv/bin/python tools/compare_peers.py --save /tmp/peers           # and mobgap's bouts per recording
 
 What runs:
 - walkcoach: ``device.evaluate.evaluate_recording`` (what ``walkcoach evaluate
@@ -201,6 +202,8 @@ def main(argv=None) -> int:
                         help="simulated scenarios instead of the real recordings (truth as the reference)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--save", type=Path, metavar="DIR",
+                        help="also write mobgap's answer per recording as DIR/NAME.mobgap.json (the replay --json shape)")
     parser.add_argument("--mobgap-json", metavar="CSV", help=argparse.SUPPRESS)  # the peer venv's half
     parser.add_argument("--height-m", type=float, default=LAB_HEIGHT_M, help=argparse.SUPPRESS)
     parser.add_argument("--sensor-height-m", type=float, default=LAB_SENSOR_HEIGHT_M, help=argparse.SUPPRESS)
@@ -233,6 +236,9 @@ def main(argv=None) -> int:
             for csv_path, reference_path in recordings:
                 per_recording["walkcoach"].append(evaluate_recording(csv_path, reference_path, settings, units="g"))
                 peer = run_peer(args.peer_python, csv_path, *height)
+                if args.save:
+                    args.save.mkdir(parents=True, exist_ok=True)
+                    (args.save / f"{csv_path.stem}.mobgap.json").write_text(json.dumps(peer, indent=1))
                 peer_scores = score(bouts_from_json(peer), load_reference(reference_path))
                 peer_scores["recording"] = str(csv_path)
                 per_recording["mobgap"].append(peer_scores)
