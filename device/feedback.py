@@ -75,6 +75,7 @@ class CuePlayer:
         self.playing: Cue | None = None
         self._started_s = 0.0
         self._ends_s = 0.0
+        self._paused_s: float | None = None
         self.all_off()
 
     def start(self, cue: Cue, now_s: float) -> bool:
@@ -104,6 +105,26 @@ class CuePlayer:
             if want != self._states[name]:
                 self._states[name] = want
                 output.on() if want else output.off()
+
+    def pause(self, now_s: float) -> None:
+        """Before the loop blocks (a sensor reset): outputs off, the cue's timeline stopped.
+
+        Without it a pulse that is on when the loop blocks stays on for the whole
+        wait (the fault cue became one 0.8 s buzz); after :meth:`resume` the rest
+        of the pattern plays as designed.
+        """
+        if self.playing is not None and self._paused_s is None:
+            self._paused_s = now_s
+            self.all_off()
+
+    def resume(self, now_s: float) -> None:
+        if self._paused_s is None:
+            return
+        shift_s = max(0.0, now_s - self._paused_s)
+        self._paused_s = None
+        self._started_s += shift_s
+        self._ends_s += shift_s
+        self.advance(now_s)
 
     def all_off(self) -> None:
         for name, output in self._outputs.items():

@@ -427,8 +427,11 @@ def test_recovers_from_chip_reset_and_unplug_with_offsets_restored(rig, tmp_path
     assert rig.tick(imu, 1.0).calibration == 3  # ...and back within a second thanks to the offsets
 
 
+PLAUSIBLE_OFFSETS = struct.pack("<11h", -25, 40, -12, -180, 60, 350, 3, -2, 1, 1000, 650)  # not the chip's own
+
+
 def test_saved_offsets_are_written_back_at_startup(tmp_path):
-    offsets = bytes(range(22))
+    offsets = PLAUSIBLE_OFFSETS
     (tmp_path / CALIBRATION_FILE).write_bytes(offsets)
     rig = Rig()
     with patch_driver_sleep(rig.clock):
