@@ -87,7 +87,8 @@ class CuePlayer:
         self.playing = cue
         self._started_s = now_s
         self._ends_s = now_s + pattern.duration_s
-        self.advance(now_s)
+        if self._paused_s is None:  # paused: it plays from the start at resume()
+            self.advance(now_s)
         return True
 
     def advance(self, now_s: float) -> None:
@@ -113,18 +114,21 @@ class CuePlayer:
         wait (the fault cue became one 0.8 s buzz); after :meth:`resume` the rest
         of the pattern plays as designed.
         """
-        if self.playing is not None and self._paused_s is None:
+        if self._paused_s is None:
             self._paused_s = now_s
-            self.all_off()
+            if self.playing is not None:
+                self.all_off()
 
     def resume(self, now_s: float) -> None:
         if self._paused_s is None:
             return
-        shift_s = max(0.0, now_s - self._paused_s)
+        played_s = max(0.0, self._paused_s - self._started_s)  # 0 for a cue started while paused
         self._paused_s = None
-        self._started_s += shift_s
-        self._ends_s += shift_s
-        self.advance(now_s)
+        if self.playing is not None:
+            duration_s = self._ends_s - self._started_s
+            self._started_s = now_s - played_s
+            self._ends_s = self._started_s + duration_s
+            self.advance(now_s)
 
     def all_off(self) -> None:
         for name, output in self._outputs.items():

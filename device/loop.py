@@ -8,12 +8,13 @@ and bridges the holes in the data.
 Sensor faults are judged by *lost time*: time without a timely valid sample
 (read errors, implausible data, frozen data, reads that stall). Once
 ``fault_grace_s`` of it falls within the last ``FAULT_WINDOW_GRACES`` x
-``fault_grace_s`` the sensor is in fault: the fault cue plays, the sensor is
-re-initialised (again, with backoff, while it delivers nothing), and the cue
-repeats every ``fault_cue_repeat_s`` while the outage lasts. A lone NACK loses
-one tick (10 ms) and never adds up to that; an unplugged cable does at
-``fault_grace_s``; a sensor stalling 1 s in every 2 does within a few seconds.
-The fault ends when the window holds less than a quarter of the grace.
+``fault_grace_s``, or one read blocks for ``SLOW_READ_S`` or more, the sensor
+is in fault: the fault cue plays, the sensor is re-initialised (again, with
+backoff, while it delivers nothing), and the cue repeats every
+``fault_cue_repeat_s`` while the outage lasts. A lone NACK loses one tick
+(10 ms) and never adds up to that; an unplugged cable does at
+``fault_grace_s``; a read stretched for 1 s is a fault when it returns. The
+fault ends when the window holds less than a quarter of the grace.
 
 Frozen data (``frozen_after_s``): a worn BNO055's linear acceleration is never
 bit-identical from one sample to the next for long: even on a still table
@@ -45,7 +46,10 @@ RESET_BACKOFF_MAX_S = 5.0  # a wearer walks on while the sensor is away: keep tr
 FAULT_WINDOW_GRACES = 3.0  # lost time is judged over the last 3 x fault_grace_s
 RECOVERED_FRACTION = 0.25  # the fault ends when the window holds less than this x fault_grace_s
 FROZEN_AFTER_S = 1.0  # identical samples this long: a hung sensor (see the module docstring)
-SLOW_READ_S = 0.1  # a healthy burst read takes 0.4-16 ms (400-10 kHz); a stalled one, up to the adapter timeout
+# A healthy burst read takes 0.4-16 ms (400-10 kHz bus) and the BNO055 stretches the clock
+# for microseconds; a read that blocks this long means a hung chip or bus, and the next
+# read will likely hang too: a fault at once, not after fault_grace_s of lost time.
+SLOW_READ_S = 0.5
 BUTTON_POLL_S = 0.03  # a press lasts 100 ms or more: polling at ~33 Hz sees it and spares the tick a GPIO read
 MAX_LAG_PERIODS = 5  # further behind than this, the loop skips ahead instead of catching up
 
@@ -61,7 +65,7 @@ class LoopStats:
         self.faults = 0  # fault cues played (one per outage, plus repeats)
         self.outages = 0
         self.frozen_detections = 0  # runs of identical samples taken as a hung sensor
-        self.slow_reads = 0  # reads (failed or not) that took longer than SLOW_READ_S
+        self.slow_reads = 0  # reads (failed or not) that blocked for SLOW_READ_S or more
         self.lost_s = 0.0  # time without a timely valid sample (closed gaps)
 
     def fault_figures(self, rate_hz: float) -> dict:
@@ -156,8 +160,7 @@ class CoachLoop:
                     break
                 except ImuError as exc:
                     sample, error = None, exc
-                if clock.monotonic() - now_s > SLOW_READ_S:
-                    stats.slow_reads += 1
+                read_s = clock.monotonic() - now_s
                 if sample is None:
                     self._on_lost(now_s, error)
                 else:
@@ -172,6 +175,8 @@ class CoachLoop:
                         events = coach.update(sample)
                         if events:
                             self.emit(events, now_s)
+                if read_s >= SLOW_READ_S:
+                    self._on_slow_read(now_s, read_s)
                 if button is not None and now_s >= next_button_s:
                     next_button_s = now_s + BUTTON_POLL_S
                     self._poll_button(now_s, button.is_pressed)
@@ -248,6 +253,13 @@ class CoachLoop:
         if now_s >= self._next_reset_s and now_s - self._last_good_s >= self.fault_grace_s:
             self._reinit(now_s)
 
+    def _on_slow_read(self, now_s: float, read_s: float) -> None:
+        self.stats.slow_reads += 1
+        why = f"a read took {read_s:.1f} s (clock stretching? a hung bus?)"
+        log.warning("sensor %s", why)
+        if self.sensor_ok:
+            self._enter_fault(now_s, why)
+
     def _enter_fault(self, now_s: float, why: str) -> None:
         lost_s = self.lost_in_window_s(now_s)
         log.warning("sensor fault: %.1f s without valid samples in the last %.0f s: %s",
@@ -256,6 +268,7 @@ class CoachLoop:
         self.stats.outages += 1
         self._outage_since_s = now_s
         self._reset_backoff_s = RESET_BACKOFF_START_S
+        self.player.pause(now_s)  # the cue plays after the re-initialisation's wait, whole
         self._cue_fault(now_s, f"{lost_s:.1f} s without valid samples: {why}")
         self._reinit(now_s)
 

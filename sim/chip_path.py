@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hal.bno055 import Bno055Imu
-from hal.errors import ConfigError, ImuError
+from hal.errors import ConfigError, EndOfStream, ImuError
 from hal.mount import Mount
 
 from .bno055_chip import EmulatedBno055, WalkSignal, patch_driver_sleep
@@ -124,8 +124,12 @@ class ChipImu:
     bus: EmulatedI2CBus
     chip: EmulatedBno055
     _sleep_patch: object = field(repr=False, default=None)
+    clock: object = None
+    end_s: float = math.inf  # the simulated walk's end: the run ends there, sensor or not
 
     def read(self):
+        if self.clock.monotonic() >= self.end_s:
+            raise EndOfStream("simulated walk ended (no sensor)")
         return self.imu.read()
 
     def reset(self) -> None:
@@ -138,6 +142,7 @@ class ChipImu:
             "setup_retries": self.imu.setup_retries,
             "chip_resets": self.chip.resets,
             "bus_errors": self.bus.stats.errors,
+            "offsets_restored": self.chip.offsets_restored,
         }
 
     def close(self) -> None:
@@ -185,4 +190,5 @@ def open_chip_imu(
         faults.timeout_probability, from_s=faults.timeout_window_s[0], until_s=faults.timeout_window_s[1]
     )
     bus.set_corrupt_probability(faults.corrupt_probability)
-    return ChipImu(imu=imu, bus=bus, chip=chip, _sleep_patch=sleep_patch), bus
+    chip_imu = ChipImu(imu=imu, bus=bus, chip=chip, _sleep_patch=sleep_patch, clock=clock, end_s=walk.duration_s)
+    return chip_imu, bus
