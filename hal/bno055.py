@@ -155,11 +155,12 @@ def _readiness_table(fusion_mode: str) -> tuple[int, ...]:
 class Bno055Imu:
     """A BNO055 on an I2C bus (``SMBusI2C`` or the simulator's bus), as an ``Imu``.
 
-    Constructing it sets the chip up (raises ``ImuError`` if it cannot): the
-    Adafruit driver probes, checks the chip id and resets the chip (its own
-    ``time.sleep`` waits, about 0.8 s); then, in CONFIG mode, the saved offsets
-    are written back, and the fusion mode is entered. Our own waits use
-    ``clock.sleep_until``.
+    Constructing it sets the chip up (raises ``ImuError`` if it cannot; see
+    ``reset()``): page 0 and CONFIG mode first, then the Adafruit driver probes,
+    checks the chip id and resets the chip (its own ``time.sleep`` waits, about
+    0.8 s); then, in CONFIG mode, the saved offsets are written back, and the
+    fusion mode is entered; failed transfers and attempts are retried. Our own
+    waits use ``clock.sleep_until``.
 
     ``read()`` returns gravity and linear acceleration in the body frame
     (``mount``); ``gyro_rads`` is always zero: the gyro is not read per tick.
