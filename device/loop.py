@@ -124,6 +124,7 @@ class CoachLoop:
         self._next_fault_cue_s = 0.0
         self._next_reset_s = 0.0
         self._reset_backoff_s = RESET_BACKOFF_START_S
+        self._last_reset_error = ""
         self._previous = None  # the last sample read, for the frozen check
         self._same_since_s: float | None = None
 
@@ -242,14 +243,14 @@ class CoachLoop:
         stats.read_errors += 1
         if self.sensor_ok and now_s - self._last_good_s <= 1.5 * self.period_s:
             log.debug("sensor read failed: %s", exc)
-        self.last_fault = str(exc)
+        self.last_fault = self._last_reset_error or str(exc)  # "not set up" says less than why the set-up failed
         if self.sensor_ok:
             if self.lost_in_window_s(now_s) < self.fault_grace_s:
                 return
             self._enter_fault(now_s, str(exc))
             return
         if self.fault_cue_repeat_s > 0 and now_s >= self._next_fault_cue_s:
-            self._cue_fault(now_s, f"sensor still failing after {now_s - self._outage_since_s:.0f} s: {exc}")
+            self._cue_fault(now_s, f"sensor still failing after {now_s - self._outage_since_s:.0f} s: {self.last_fault}")
         if now_s >= self._next_reset_s and now_s - self._last_good_s >= self.fault_grace_s:
             self._reinit(now_s)
 
@@ -285,9 +286,12 @@ class CoachLoop:
             self.imu.reset()
         except ImuError as reset_exc:
             self.stats.reset_failures += 1
-            log.warning("sensor re-initialisation failed (%s); next try in %.1f s", reset_exc, self._reset_backoff_s)
-            self.last_fault = str(reset_exc)
+            same = str(reset_exc) == self._last_reset_error  # a long outage: the journal gets it once, not every 5 s
+            self._last_reset_error = self.last_fault = str(reset_exc)
+            (log.debug if same else log.warning)(
+                "sensor re-initialisation failed (%s); next try in %.1f s", reset_exc, self._reset_backoff_s)
         else:
+            self._last_reset_error = ""
             log.info("sensor re-initialised")
         finally:
             after_s = self.clock.monotonic()
@@ -298,7 +302,7 @@ class CoachLoop:
     def _on_recovered(self, now_s: float) -> None:
         log.warning("sensor back after %.1f s", now_s - self._outage_since_s)
         self.sensor_ok = True
-        self.last_fault = ""
+        self.last_fault = self._last_reset_error = ""
         self._reset_backoff_s = RESET_BACKOFF_START_S
 
     # -- the button -----------------------------------------------------------
