@@ -11,12 +11,15 @@ Order of things, and why:
    the last log line, the :class:`~device.status.StatusTracker`).
 4. ``loop.on_tick``: a pending reload is applied at the next tick (the coach keeps its
    session, walk time and upright; settings that need a restart are logged and shown
-   in the status); about once a wall-clock second: ``WATCHDOG=1`` (only while the sensor
-   is healthy, so a dead sensor ends in a watchdog restart) and a capture of the coach's
-   snapshot for :class:`~device.status.StatusWriter`, whose thread writes the status file,
-   sends ``STATUS=`` and looks for the calibrate request (nothing slow in the 10 ms tick);
+   in the status); ``WATCHDOG=1`` about once a second of loop time whenever the loop
+   ticks, sensor or not: it means "the loop is alive"; a missing or faulty sensor is a
+   fault state (status, cue), not a reason for systemd to kill the walk. About once a
+   wall-clock second a capture of the coach's snapshot for
+   :class:`~device.status.StatusWriter`, whose thread writes the status file, sends
+   ``STATUS=`` and looks for the calibrate request (nothing slow in the 10 ms tick);
    every few seconds the session in progress for the state directory
-   (:mod:`device.saved_state`), written on that thread. ``READY=1`` after the first valid sample.
+   (:mod:`device.saved_state`), written on that thread. ``READY=1`` once the loop
+   starts, with or without a sensor.
 5. On exit (SIGTERM, or the end of a simulated scenario): the loop's ``finish()``
    closes the bout and lean in progress and turns the outputs off; ``STOPPING=1``;
    the backend is closed; the session is saved; a final status (``"state": "stopped"``);
@@ -65,7 +68,8 @@ from .summary import RunSummary
 
 log = logging.getLogger("walkcoach.service")
 
-STATUS_EVERY_S = 1.0  # wall-clock seconds between status writes / watchdog pings
+STATUS_EVERY_S = 1.0  # wall-clock seconds between status writes
+WATCHDOG_EVERY_S = 1.0  # loop-clock seconds between WATCHDOG=1 (the unit's WatchdogSec is far longer)
 # Keys a reload cannot apply to a running service (everything in these tables but the exceptions).
 RESTART_TABLES = ("loop", "pins", "imu", "mount", "store", "service")
 LIVE_KEYS = {"imu.fault_grace_s"}  # applied to the running loop on reload
@@ -140,6 +144,7 @@ class Service:
         speed: str,
         record=None,
         notifier: Notifier | None = None,
+        faults=None,
         boot: BootConfig | None = None,
         make_clock: Callable[[Any], WallClock] | None = None,
     ) -> None:
@@ -150,6 +155,7 @@ class Service:
         self.seed = seed
         self.speed = speed
         self.record = record
+        self.faults = faults  # sim only: the simulator's FaultPlan
         self.notifier = notifier or Notifier()
         self.runtime_dir = Path(config.service.runtime_dir)
         self.pid_file = config.service.pid_file
@@ -171,6 +177,7 @@ class Service:
         self._store_hook = None
         self._ready_sent = False
         self._next_status_wall = 0.0
+        self._next_watchdog_s = -1.0
         self._old_handlers: dict[int, Any] = {}
 
     # -- signals (handlers only set flags) -------------------------------------------------
@@ -221,6 +228,7 @@ class Service:
                 fusion_mode=settings.imu.fusion_mode,
                 speed=self.speed,
                 state_dir=self.config.store.state_dir,
+                faults=self.faults,
             )
         return hal.open_backend(
             self.backend_name, imu_settings=settings.imu, pins=settings.pins, mount=mount, state_dir=self.config.store.state_dir
@@ -401,10 +409,13 @@ class Service:
         if self._config_cue_due:
             self._config_cue_due = False
             self._config_error_cue(now_s)
-        if not self._ready_sent and loop.stats.samples:
+        if not self._ready_sent:
             self._ready_sent = True
-            log.info("ready: first valid sample")
+            log.info("ready: the loop runs%s", "" if loop.sensor_ok and loop.stats.samples else " (no valid sample yet)")
             self.notifier.ready()
+        if now_s >= self._next_watchdog_s:  # loop time: on the Pi the monotonic clock, in the sim the virtual one
+            self._next_watchdog_s = now_s + WATCHDOG_EVERY_S
+            self.notifier.watchdog()
         writer = self.status_writer
         if writer is not None and writer.calibrate_requests != self._calibrate_taken:  # found by the status thread
             self._calibrate_taken = writer.calibrate_requests
@@ -416,8 +427,6 @@ class Service:
             self._next_status_wall = wall + STATUS_EVERY_S
             if writer is not None:
                 writer.post(now_s)  # the file, STATUS= and the calibrate check happen on the status thread
-            if loop.sensor_ok:
-                self.notifier.watchdog()
             if wall >= self._next_save_s:
                 self._next_save_s = wall + SAVE_EVERY_S
                 self._save_session(now_s)
@@ -503,7 +512,8 @@ def _output_value(device) -> int:
         return 0
 
 
-def run_service(config_file: Path | str | None, *, backend: str, scenario: str | None, seed: int, speed: str, record=None) -> int:
+def run_service(config_file: Path | str | None, *, backend: str, scenario: str | None, seed: int, speed: str, record=None,
+                faults=None) -> int:
     """`walkcoach run --service`: run until SIGTERM (or the end of a simulated scenario); the exit status.
 
     An invalid ``config_file`` is logged line by line and the service coaches with the last
@@ -515,7 +525,8 @@ def run_service(config_file: Path | str | None, *, backend: str, scenario: str |
                   f"the last good copy {boot.config.path}" if boot.source == "last_good" else "the defaults (no good copy saved yet)")
         for line in boot.problems:
             log.error("%s", line)
-    return Service(boot.config, backend=backend, scenario=scenario, seed=seed, speed=speed, record=record, boot=boot).run()
+    return Service(boot.config, backend=backend, scenario=scenario, seed=seed, speed=speed, record=record, faults=faults,
+                   boot=boot).run()
 
 
 def main(argv: list[str] | None = None) -> int:
