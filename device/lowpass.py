@@ -49,8 +49,8 @@ def edge_margin(rate_hz: float, corner_hz: float) -> int:
 
 def _gain(n_fft: int, rate_hz: float, corner_hz: float, passes: int) -> np.ndarray:
     freq_hz = np.fft.rfftfreq(n_fft, 1.0 / rate_hz)
-    gain = 1.0 / (1.0 + (freq_hz / corner_hz) ** 4)
-    return gain if passes == 2 else np.sqrt(gain, out=gain)
+    denominator = 1.0 + (freq_hz / corner_hz) ** 4
+    return 1.0 / denominator if passes == 2 else 1.0 / np.sqrt(denominator)
 
 
 def _filter_columns(x: np.ndarray, gain: np.ndarray, n_fft: int, out: np.ndarray, offset: int) -> None:
@@ -59,7 +59,10 @@ def _filter_columns(x: np.ndarray, gain: np.ndarray, n_fft: int, out: np.ndarray
     flat_in, flat_out = x.reshape(x.shape[0], -1), out.reshape(n_out, -1)
     for i in range(flat_in.shape[1]):
         spectrum = np.fft.rfft(flat_in[:, i], n=n_fft)
-        spectrum *= gain
+        if spectrum.dtype == np.complex128:
+            spectrum *= gain
+        else:  # a narrower input: the product is complex128
+            spectrum = spectrum * gain
         flat_out[:, i] = np.fft.irfft(spectrum, n=n_fft)[offset : offset + n_out]
 
 
