@@ -6,11 +6,11 @@ combined transaction with a repeated start, through ``SMBus.i2c_rdwr``) and ``sc
 Bus errors stay ``OSError`` (errno 121 EREMOTEIO on a NACK, 110 ETIMEDOUT on a stuck
 bus); the device classes above decide what they mean.
 
-The ctypes messages of a transfer are built once per (address, bytes written)
+The ctypes messages of a register read are built once per (address, register)
 and (address, length read) and reused: building them costs several
 microseconds, most of a burst read's time in Python, and the tick repeats the
-same burst read 100 times a second. Only the first ``MESSAGE_CACHE_SIZE``
-kinds are kept (the set-up's one-off writes are built each time).
+same burst read 100 times a second. Writes of data (the set-up's register
+values) are built each time; at most ``MESSAGE_CACHE_SIZE`` messages are kept.
 
 Every transaction is counted in ``stats`` (transactions, bytes on the wire, errors):
 "on the wire" counts, per message, the address byte plus the data bytes, and
@@ -24,7 +24,7 @@ import threading
 # i2cdetect's rule: addresses where a quick write can upset some chips (EEPROMs and
 # the like) are probed with a one-byte read instead.
 _READ_PROBE_RANGES = (range(0x30, 0x38), range(0x50, 0x60))
-MESSAGE_CACHE_SIZE = 16
+MESSAGE_CACHE_SIZE = 256
 
 
 class I2CStats:
@@ -73,14 +73,16 @@ class SMBusI2C:
         self._msg = smbus2.i2c_msg
         self._bus = smbus2.SMBus(bus_number)
         self._lock = threading.Lock()
-        self._writes: dict = {}  # (address, bytes) -> i2c_msg
+        self._writes: dict = {}  # (address, register) -> i2c_msg
         self._reads: dict = {}  # (address, length) -> i2c_msg, its buffer reused
 
     def _write_msg(self, address: int, data):
-        key = (address, bytes(data))
+        if len(data) != 1:  # a register address and its values: set-up, not the tick
+            return self._msg.write(address, data)
+        key = (address, data[0])
         msg = self._writes.get(key)
         if msg is None:
-            msg = self._msg.write(address, key[1])  # copies the bytes into its own ctypes buffer
+            msg = self._msg.write(address, data)  # copies the byte into its own ctypes buffer
             if len(self._writes) < MESSAGE_CACHE_SIZE:
                 self._writes[key] = msg
         return msg
