@@ -46,7 +46,7 @@ coach and the summary keep per bout and cue. The rate, the units and every
 check of today are taken from the first ``PREFIX_ROWS`` rows at once (all of a
 file shorter than that, so errors come out in the same order); later rows are
 checked chunk by chunk as the replay reaches them. On a terminal, a file
-longer than a few minutes shows a progress bar on stderr.
+longer than the frame window shows a progress bar on stderr.
 
 The sensor's axes of a plain CSV are unknown, so the body frame is estimated
 from the recording's first ``FRAME_WINDOW_S`` (``device.frame``), then the whole
@@ -105,7 +105,7 @@ from hal.types import ImuSample
 from .coach import Coach
 from .feedback import CuePlayer
 from .frame import FrameEstimate, estimate_frame
-from .loop import CoachLoop
+from .loop import BUTTON_POLL_S, MAX_LAG_PERIODS, CoachLoop
 from .lowpass import edge_margin, zero_phase_lowpass
 from .recording import MAGIC, RecordingError
 from .recording_csv import Chunk, LineSource, TableParser, TimeOrder, button_marks
@@ -134,7 +134,6 @@ PREFIX_ROWS = 65_536  # rows checked at once before anything is replayed: the ra
 FRAME_WINDOW_S = 20 * 60.0  # the body frame of a plain CSV comes from its first 20 minutes
 FILTER_BLOCK = 32_768  # samples per gravity-filter block (a 5-smooth FFT with its context)
 SAMPLES_AT_ONCE = 2048  # ImuSamples built at a time by the replay's IMU
-PROGRESS_MIN_S = 180.0  # a progress bar for files longer than this (on a terminal)
 ZERO3 = (0.0, 0.0, 0.0)
 
 TIME_NAMES = ("t", "time", "time_s", "timestamp", "timestamp_s")
@@ -903,20 +902,13 @@ class _Progress:
 
 
 def _wants_progress(recording: Recording) -> bool:
-    stream = recording._stream
-    if stream is None or stream._rows is None:
+    """A bar for a recording longer than the frame window (a shorter one replays in seconds), on a terminal."""
+    if not recording.is_streamed:
         return False
     try:
-        if not sys.stderr.isatty():
-            return False
+        return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
-    rows = stream._rows
-    if not rows.source.bytes_read:
-        return False
-    # the frame window took bytes_read for about its duration: extrapolate to the whole file
-    head_s = (stream.last_t_s or 0.0) - (stream.first_t_s or 0.0)
-    return head_s * rows.source.size_bytes / rows.source.bytes_read > PROGRESS_MIN_S
 
 
 def _rows_as_tuples(a: np.ndarray) -> list[tuple[float, float, float]]:
@@ -965,6 +957,15 @@ class ReplayImu:
         self._samples = []
         return False
 
+    def samples_in_order(self) -> Iterator[ImuSample]:
+        """Every sample, without moving the clock (``_ReplayLoop`` moves it); ``read()`` and this share the position."""
+        while True:
+            if self._i >= self._n and not self._next_piece():
+                return
+            samples, i, self._i = self._samples, self._i, self._n
+            self.samples += self._n - i
+            yield from samples[i:] if i else samples
+
     def read(self) -> ImuSample:
         i = self._i
         if i >= self._n:
@@ -1009,6 +1010,67 @@ class ReplayButton:
         pass
 
 
+class _ReplayLoop(CoachLoop):
+    """``CoachLoop.run`` for a recording on a virtual clock, with the clock kept in a local.
+
+    Tick for tick what ``CoachLoop.run`` does with a ``ReplayImu`` (which never
+    fails and only waits for each sample's time): the same tick times, events,
+    button polls and cues, at about 1 us less per sample. The replay tests hold
+    it to the live run's bouts, steps and cue times."""
+
+    def run(self, *, until_s: float | None = None) -> None:
+        if until_s is not None or self.on_tick is not None or not isinstance(self.clock, VirtualClock):
+            return super().run(until_s=until_s)
+        clock, coach, player, button = self.clock, self.coach, self.player, self.button
+        update, emit = coach.update, self.emit
+        period_s = self.period_s
+        max_lag_s = MAX_LAG_PERIODS * period_s
+        stats = self.stats
+        now = clock.now_s  # the clock's time, as the IMU's waits move it
+        next_s = now
+        next_button_s = next_s
+        now_s = self.now_s
+        ticks = samples = overruns = 0
+        try:
+            for sample in self.imu.samples_in_order():
+                if self.stop_requested:
+                    break
+                if next_s > now:
+                    now = next_s
+                now_s = now  # the tick's time: before the read waits for the sample
+                ticks += 1
+                t_s = sample[0]
+                if t_s > now:
+                    now = t_s
+                samples += 1
+                events = update(sample)
+                if events:
+                    clock.now_s, self.now_s = now, now_s
+                    emit(events, now_s)
+                if button is not None and now_s >= next_button_s:
+                    clock.now_s, self.now_s = now, now_s
+                    next_button_s = now_s + BUTTON_POLL_S
+                    self._poll_button(now_s, button.is_pressed)
+                if player.playing is not None:
+                    player.advance(now_s)
+                next_s += period_s
+                if now - next_s > max_lag_s:
+                    overruns += 1
+                    next_s = now + period_s
+            else:
+                if not self.stop_requested:  # the tick that found the end of the recording
+                    if next_s > now:
+                        now = next_s
+                    now_s = now
+                    ticks += 1
+        finally:
+            clock.now_s, self.now_s = now, now_s
+            stats.ticks += ticks
+            stats.samples += samples
+            stats.overruns += overruns
+            self.finish()
+
+
 @dataclass
 class ReplayResult:
     summary: RunSummary
@@ -1040,7 +1102,7 @@ def replay(
     ``cap_s`` fact), else the plan's cap for ``today``. Times are the
     recording's own, as the live run printed them; with ``from_zero`` they
     start at 0 at the first sample (``t0_s`` is what was subtracted).
-    ``progress``: a bar on stderr (default: on a terminal, for files longer than a few minutes).
+    ``progress``: a bar on stderr (default: on a terminal, for a file longer than the 20-minute frame window).
     """
     if cap_s is None:
         try:
@@ -1059,7 +1121,7 @@ def replay(
         marks = sorted(marks)
     button = ReplayButton(marks, clock, t0_s=t0_s) if (marks or (recording.is_streamed and recording.kind == "walkcoach-v1")) else None
     imu = ReplayImu(recording, clock, t0_s=t0_s, on_progress=bar)
-    loop = CoachLoop(
+    loop = _ReplayLoop(
         imu=imu,
         coach=coach,
         player=CuePlayer({}),
