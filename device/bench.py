@@ -253,6 +253,7 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0) -> dict:
         "device_tick_us_second_worst": round(max(seconds) / 1000.0, 1) if seconds else None,
         "device_ticks": len(durations),
         "device_second_ticks": len(seconds),
+        "device_watchdog_pings": len(timer.marked),  # with the warm-up's (the first tick pings at once)
         "device_run_s": round(elapsed_s, 2),
     }
 

@@ -22,13 +22,16 @@ def test_the_pi_backend_over_a_faked_kernel_reads_what_the_emulated_bus_reads():
             a, b = fake.imu.read(), chip.imu.read()
             assert a.gravity_ms2 == b.gravity_ms2 and a.linear_acc_ms2 == b.linear_acc_ms2
         assert fake.bus.stats.errors == 0 and fake.bus.stats.transactions > 200
-    finally:
-        fake.close()
+    finally:  # last opened, first closed: each put back the driver's sleep it found
         chip.close()
+        fake.close()
     import smbus2.smbus2 as impl
     import fcntl
 
-    assert impl.ioctl is fcntl.ioctl  # closing puts the kernel call back
+    import adafruit_bno055
+    import time
+
+    assert impl.ioctl is fcntl.ioctl and adafruit_bno055.time is time  # closing puts the kernel call and the sleep back
 
 
 def test_bus_share_is_of_the_configured_tick():
@@ -44,8 +47,9 @@ def test_device_path_bench_times_every_tick_and_finds_the_once_a_second_ones():
 
     result = bench_device_path(scenario="standing")
     assert result["device_ticks"] == pytest.approx(5 * 60 * 100 - WARM_UP_TICKS, abs=200)
-    assert result["device_second_ticks"] >= 1  # the watchdog ping came (the service ran with its once-a-second work)
-    assert result["device_tick_us_second_worst"] >= result["device_tick_us_second_median"] > 0
+    assert result["device_watchdog_pings"] >= 1  # the service ran with its once-a-second work, and the tick was tagged
+    if result["device_second_ticks"]:  # after the warm-up: only if the run took more than a wall second
+        assert result["device_tick_us_second_worst"] >= result["device_tick_us_second_median"] > 0
 
 
 def test_the_running_belt_maps_no_numpy():

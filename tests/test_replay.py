@@ -418,3 +418,15 @@ def test_the_low_pass_halves_at_its_corner_forward_backward_and_is_fast_at_any_l
         y = zero_phase_lowpass(x, rate_hz, corner_hz, passes=passes)
         assert np.max(np.abs(y[middle])) == pytest.approx(gain, abs=2e-3)
         assert np.allclose(y[middle], gain * x[middle], atol=3e-3)  # zero phase
+
+
+def test_a_streamed_walkcoach_recording_replays_the_live_run_with_late_button_presses(tmp_path, tiny_chunks):
+    path, live, _ = live_run(tmp_path, presses_s=(700.0, 730.0))
+    rec = read_recording(path)
+    assert rec.is_streamed  # longer than the (shrunk) frame window: the presses are read as the replay gets there
+    again = replay(rec, DeviceSettings()).summary
+    assert again.steps == live.steps and len(again.bouts) == len(live.bouts)
+    assert [(kind, why) for _, kind, why in again.cues] == [(kind, why) for _, kind, why in live.cues]
+    assert [t for t, _, _ in again.cues] == pytest.approx([t for t, _, _ in live.cues], abs=1e-9)
+    assert [kind for _, kind, _ in again.cues].count("pain_ack") == 2
+    assert len(rec.button) == 4 and rec.warnings == []
