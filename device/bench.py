@@ -10,6 +10,8 @@ Figures:
   faked (``sim.fake_kernel``, answered by the emulated chip), on a virtual
   clock: mean, median, p99, and the once-a-second ticks (the ones that ping the
   watchdog: status file, calibrate request) - their median and the worst;
+- the same at the belt's own pace for ``PACED_S`` wall seconds (``belt_tick_*``): a
+  tick every 10 ms, so the store's thread works between ticks as on the belt;
 - ``walkcoach sim --speed max`` as a whole process (start-up included);
 - the running belt's resident memory: a ``walkcoach run --service --backend pi``
   process on the faked bus (its chip answered from this process over a pipe,
@@ -202,8 +204,18 @@ def _bench_config(root: Path, settings_text: str = ""):
     return load_config(path)
 
 
-def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0) -> dict:
-    """The service's loop over the pi backend's parts with only smbus2's kernel calls faked (module docstring)."""
+PACED_S = 20.0  # wall seconds of the device path at the belt's own pace
+PACED_SCENARIO = "upright-walk"
+
+
+def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s: float | None = None, prefix: str = "device") -> dict:
+    """The service's loop over the pi backend's parts with only smbus2's kernel calls faked (module docstring).
+
+    At max speed on a virtual clock (the whole scenario), or with ``paced_s`` for that many
+    wall seconds at the belt's own pace: a tick every 10 ms, so the store's thread and the
+    rest run between ticks, as on the belt, and caches are as cold as after a sleep."""
+    import threading
+
     import hal
 
     from .sdnotify import Notifier
@@ -225,6 +237,7 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0) -> dict:
             backend = hal.open_backend(
                 "pi-fake-kernel", scenario=scenario, seed=seed, rate_hz=settings.loop.rate_hz,
                 imu_settings=settings.imu, pins=settings.pins, state_dir=self.config.store.state_dir,
+                pace="realtime" if paced_s else "max",
             )
             timer = _TickTimer(backend.clock)
             backend.clock = timer
@@ -236,8 +249,21 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0) -> dict:
         config = _bench_config(Path(root))
         service = BenchService(config, backend="pi", scenario=scenario, seed=seed, speed="max",
                                notifier=WatchdogMark(environ={}))
+
+        def stop() -> None:
+            service.stop_requested = True
+            if service.loop is not None:
+                service.loop.request_stop()
+
+        stopper = threading.Timer(paced_s, stop) if paced_s else None
         started = time.perf_counter()
-        rc = service.run()
+        if stopper is not None:
+            stopper.start()
+        try:
+            rc = service.run()
+        finally:
+            if stopper is not None:
+                stopper.cancel()
         elapsed_s = time.perf_counter() - started
     if rc != 0 or not timer_box:
         raise RuntimeError(f"the benchmark's service run failed (exit {rc})")
@@ -245,17 +271,18 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0) -> dict:
     durations = timer.durations_ns[WARM_UP_TICKS:]
     seconds = [timer.durations_ns[i] for i in timer.marked if i >= WARM_UP_TICKS]
     median_us, p99_us = _percentiles_us(durations)
-    return {
-        "device_tick_us_mean": round(statistics.fmean(durations) / 1000.0, 2),
-        "device_tick_us_median": round(median_us, 2),
-        "device_tick_us_p99": round(p99_us, 2),
-        "device_tick_us_second_median": round(statistics.median(seconds) / 1000.0, 1) if seconds else None,
-        "device_tick_us_second_worst": round(max(seconds) / 1000.0, 1) if seconds else None,
-        "device_ticks": len(durations),
-        "device_second_ticks": len(seconds),
-        "device_watchdog_pings": len(timer.marked),  # with the warm-up's (the first tick pings at once)
-        "device_run_s": round(elapsed_s, 2),
+    figures = {
+        "tick_us_mean": round(statistics.fmean(durations) / 1000.0, 2),
+        "tick_us_median": round(median_us, 2),
+        "tick_us_p99": round(p99_us, 2),
+        "tick_us_second_median": round(statistics.median(seconds) / 1000.0, 1) if seconds else None,
+        "tick_us_second_worst": round(max(seconds) / 1000.0, 1) if seconds else None,
+        "ticks": len(durations),
+        "second_ticks": len(seconds),
+        "watchdog_pings": len(timer.marked),  # with the warm-up's (the first tick pings at once)
+        "run_s": round(elapsed_s, 2),
     }
+    return {f"{prefix}_{name}": value for name, value in figures.items()}
 
 
 def bench_sim_process() -> tuple[float, float, float, float]:
@@ -370,6 +397,7 @@ def run_bench(settings: DeviceSettings | None = None) -> dict:
     wire_bytes = chip.i2c_stats.wire_bytes / ticks
     peak_rss_mb, first_sample_s = bench_process()
     device = bench_device_path()
+    paced = bench_device_path(PACED_SCENARIO, paced_s=PACED_S, prefix="belt")
     sim_process_x, sim_process_s, sim_process_cpu_s, sim_duration_s = bench_sim_process()
     belt = bench_belt_memory()
     result = {
@@ -388,6 +416,7 @@ def run_bench(settings: DeviceSettings | None = None) -> dict:
         "scenario": BENCH_SCENARIO,
         "memory_scenario": MEMORY_SCENARIO,
         **device,
+        **paced,
         "device_tick_mean_over_chip_median": round(device["device_tick_us_mean"] / tick_median, 2) if tick_median else None,
         "sim_process_speed_x": round(sim_process_x, 1),
         "sim_process_s": round(sim_process_s, 2),
@@ -421,6 +450,10 @@ def format_bench(result: dict) -> str:
         f"median {result['device_tick_us_median']} us, p99 {result['device_tick_us_p99']} us; once-a-second ticks "
         f"median {result['device_tick_us_second_median']} us, worst {result['device_tick_us_second_worst']} us "
         f"({result['device_second_ticks']} of them)",
+        f"the same at the belt's pace ({result['belt_run_s']} s, a tick every 10 ms): tick mean {result['belt_tick_us_mean']} us, "
+        f"median {result['belt_tick_us_median']} us, p99 {result['belt_tick_us_p99']} us; once-a-second ticks median "
+        f"{result['belt_tick_us_second_median']} us, worst {result['belt_tick_us_second_worst']} us "
+        f"({result['belt_second_ticks']} of them)",
         f"walkcoach sim --speed max as a whole process: {result['sim_process_speed_x']}x real time "
         f"({result['sim_process_s']} s wall, start-up included); by its CPU time ({result['sim_process_cpu_s']} s) "
         f"{result['sim_process_cpu_speed_x']}x",

@@ -141,12 +141,14 @@ def open_backend(
     mount=None,
     state_dir=None,
     clock=None,
+    pace: str = "max",
     **_ignored,
 ):
     """A ``hal.pi_backend.PiBackend`` whose bus is ``SMBusI2C`` over the faked kernel, fed by a simulated walk.
 
     The clock is virtual (``clock``, default a new ``VirtualClock``), so the loop runs
-    as fast as the CPU allows; gpiozero's mock pins stand in for the GPIO."""
+    as fast as the CPU allows, or with ``pace="realtime"`` held to the wall clock (a
+    tick every 10 ms, as on the belt); gpiozero's mock pins stand in for the GPIO."""
     from gpiozero.pins.mock import MockFactory
 
     from hal.bno055 import Bno055Imu
@@ -155,11 +157,11 @@ def open_backend(
     from hal.mount import Mount
 
     from .bno055_chip import EmulatedBno055, WalkSignal, patch_driver_sleep
-    from .clock import VirtualClock
+    from .clock import PacedClock, VirtualClock
     from .walker import simulate
 
     mount = mount or Mount()
-    clock = clock or VirtualClock()
+    clock = clock or (PacedClock() if pace == "realtime" else VirtualClock())
     walk = simulate(scenario, seed, rate_hz=rate_hz, mount=mount)
     chip = EmulatedBno055(clock=clock, source=WalkSignal(walk))
     patch = KernelPatch(FakeKernel(chip_transfer({chip.address: chip})))
