@@ -387,15 +387,26 @@ def test_a_clock_jump_is_a_hole_not_a_grid_and_the_bout_ends_at_it(tmp_path, tin
     assert abs(result.summary.steps - truth.steps) <= 0.05 * truth.steps
 
 
-def test_a_bad_row_far_into_a_streamed_file_names_its_line(tmp_path, tiny_chunks):
+@pytest.mark.parametrize("edit, reason", [
+    (lambda line: line.replace(",", ",x", 1), "is not a number"),
+    (lambda line: "1.000," + line.split(",", 1)[1], "time goes backwards: 1 s after"),  # at a chunk's first row or not
+])
+def test_a_bad_row_far_into_a_streamed_file_names_its_line(tmp_path, tiny_chunks, edit, reason):
     path, _ = foreign_csv(tmp_path, "upright-walk", 1, gyro=False)
     lines = path.read_text().splitlines()
-    lines[20000] = lines[20000].replace(",", ",x", 1)
+    lines[20000] = edit(lines[20000])
     path.write_text("\n".join(lines) + "\n")
     rec = read_recording(path, units="g")  # the first minutes are fine
     with pytest.raises(RecordingError) as caught:
         replay(rec, DeviceSettings(), cap_s=3600.0)
-    assert caught.value.line == 20001 and "is not a number" in caught.value.reason
+    assert caught.value.line == 20001 and reason in caught.value.reason
+
+
+def test_windows_line_ends_read_like_unix_ones(tmp_path):
+    unix = read_recording(write(tmp_path, csv_text(rows=300), "unix.csv"))
+    windows = read_recording(write(tmp_path, csv_text(rows=300).replace("\n", "\r\n"), "windows.csv"))
+    assert np.array_equal(unix.t_s, windows.t_s) and np.array_equal(unix.linear_acc_ms2, windows.linear_acc_ms2)
+    assert windows.warnings == unix.warnings
 
 
 def test_progress_bar_goes_to_stderr_when_asked(tmp_path, tiny_chunks, capsys):
