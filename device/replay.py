@@ -51,7 +51,10 @@ longer than the frame window shows a progress bar on stderr.
 The sensor's axes of a plain CSV are unknown, so the body frame is estimated
 from the recording's first ``FRAME_WINDOW_S`` (``device.frame``), then the whole
 file is replayed in that frame: one coach pass over the file, plus one over that
-window to find the walking the frame is taken from.
+window to find the walking the frame is taken from. With no walking in it (a
+belt left on a table before it is worn), the following windows are searched,
+up to ``FRAME_SCAN_LIMIT_S`` in, and the first with walking gives the frame;
+the file is then read again from its start.
 
 1. Gravity: the complementary filter of gyro and accelerometer when the gyro
    is there (time constant 2 s, run forwards and backwards and averaged, so
@@ -131,7 +134,8 @@ COMPLEMENTARY_MARGIN_TAUS = 20.0  # e^-20 of a cut edge is left: ~2e-8 m/s²
 MAX_GYRO_RADS = 35.0  # ~2000 deg/s, the usual full scale: beyond it the column is in deg/s
 MAX_LISTED_WARNINGS = 5
 PREFIX_ROWS = 65_536  # rows checked at once before anything is replayed: the rate and units come from them
-FRAME_WINDOW_S = 20 * 60.0  # the body frame of a plain CSV comes from its first 20 minutes
+FRAME_WINDOW_S = 20 * 60.0  # the body frame of a plain CSV comes from its first 20 minutes...
+FRAME_SCAN_LIMIT_S = 6 * 3600.0  # ...or, with no walking in them, from the first later window with walking
 FILTER_BLOCK = 32_768  # samples per gravity-filter block (a 5-smooth FFT with its context)
 SAMPLES_AT_ONCE = 2048  # ImuSamples built at a time by the replay's IMU
 ZERO3 = (0.0, 0.0, 0.0)
@@ -461,6 +465,7 @@ class _Stream:
         self.last_t_s: float | None = None
         self.done = False
         self.button: list[tuple[float, bool]] = []
+        self.frame_notes: list[str] = []
         self._rows: _Rows | None = None
         self._head: list[Piece] | None = None  # pieces already prepared (the frame window)
         self._rest: Iterator[Piece] | None = None
@@ -491,7 +496,26 @@ class _Stream:
             self._rows.close()
 
     def warnings(self) -> list[str]:
-        return self._rows.warnings() if self._rows is not None else []
+        return (self._rows.warnings() if self._rows is not None else []) + self.frame_notes
+
+    def next_window(self, samples: int) -> list[Piece]:
+        """The next ``samples`` prepared after the head (looking for walking further in); they are not kept."""
+        window, n = [], 0
+        if self._rest is None:
+            return window
+        for piece in self._rest:
+            window.append(piece)
+            n += len(piece.t_s)
+            if n >= samples:
+                return window
+        self._finish()
+        return window
+
+    def rewind(self) -> None:
+        """Forget what was read: the next ``pieces()`` reads the file from its start."""
+        if self._rows is not None:
+            self._rows.close()
+        self._head, self._rest, self.done = None, None, False
 
     def pieces(self, on_progress=None) -> Iterator[Piece]:
         if self._head is None:  # a second read: from the start again
@@ -526,7 +550,6 @@ class _Rows:
         self.early_notes: list[str] = []  # before the cut-off note (units)
         self.late_notes: list[str] = []  # after it (ignored columns, rate mismatch)
         self.gaps: _Gaps | None = None
-        self.frame_notes: list[str] = []
         self._blocks = source.blocks()
         chunks, n = [], 0
         for first, lines, complete in self._blocks:
@@ -567,7 +590,7 @@ class _Rows:
         cut = self.parser.cut_off_line
         cut_note = [f"line {cut}: the last line is incomplete (recording cut off) and was dropped"] if cut is not None else []
         gaps = self.gaps.warnings() if self.gaps is not None else []
-        return [*self.early_notes, *cut_note, *self.late_notes, *gaps, *self.frame_notes]
+        return [*self.early_notes, *cut_note, *self.late_notes, *gaps]
 
     def close(self) -> None:
         self.source.close()
@@ -782,16 +805,29 @@ def _read_csv(path: Path, *, units: str, upright: str, rate_hz: float, settings:
             yield _to_body(piece, frame_holder)
 
     stream = _Stream(open_rows, prepare)
-    head = stream.start(int(FRAME_WINDOW_S * rate_hz))
-    # the frame, from the head pieces (still in the sensor's axes)
-    t = np.concatenate([p.t_s for p in head])
-    gravity_s = np.concatenate([p.gravity_ms2 for p in head])
-    linear_s = np.concatenate([p.linear_acc_ms2 for p in head])
-    segment = np.concatenate([np.full(len(p.t_s), p.segment) for p in head])
-    notes = stream._rows.frame_notes
-    frame = estimate_frame(t, gravity_s, linear_s, rate_hz, segment, upright=upright, settings=settings, path=path, warnings=notes)
+    window = int(FRAME_WINDOW_S * rate_hz)
+    head = stream.start(window)
+    notes: list[str] = []
+    frame = _frame_of(head, rate_hz, upright, settings, path, notes)
+    if not _from_walking(frame) and not stream.done:
+        # no walking in the first window (a belt left on a table before it is worn): look further in
+        scanned_s = FRAME_WINDOW_S
+        while not stream.done and scanned_s < FRAME_SCAN_LIMIT_S:
+            later = stream.next_window(window)
+            scanned_s += FRAME_WINDOW_S
+            if not later:
+                break
+            later_notes: list[str] = []
+            candidate = _frame_of(later, rate_hz, upright, settings, path, later_notes)
+            if _from_walking(candidate):
+                start_min = (later[0].t_s[0] - head[0].t_s[0]) / 60.0
+                frame, notes = candidate, later_notes
+                frame.forward_method += f" (no walking in the first {FRAME_WINDOW_S / 60:g} min: from the window at {start_min:.0f} min)"
+                break
+        stream.rewind()  # the replay reads the file again from its start, in the frame found
+        head = []
+    stream.frame_notes.extend(notes)
     frame.gravity_method = "gyro+accelerometer complementary filter" if has_gyro else f"{GRAVITY_CORNER_HZ:g} Hz zero-phase low-pass"
-    del t, gravity_s, linear_s, segment
     frame_holder.append(frame.sensor_to_body.T)
     for piece in head:  # the window was prepared before the frame was known
         piece.gravity_ms2 = piece.gravity_ms2 @ frame_holder[0]
@@ -800,6 +836,19 @@ def _read_csv(path: Path, *, units: str, upright: str, rate_hz: float, settings:
     return Recording(
         path=str(path), kind="csv", rate_hz=rate_hz, source_rate_hz=source_rate_hz, frame=frame, stream=stream,
     )._settle()
+
+
+def _frame_of(pieces: list[Piece], rate_hz: float, upright: str, settings: CoachSettings, path: Path, notes: list[str]) -> FrameEstimate:
+    """The frame from a window of pieces still in the sensor's axes."""
+    t = np.concatenate([p.t_s for p in pieces])
+    gravity = np.concatenate([p.gravity_ms2 for p in pieces])
+    linear = np.concatenate([p.linear_acc_ms2 for p in pieces])
+    segment = np.concatenate([np.full(len(p.t_s), p.segment) for p in pieces])
+    return estimate_frame(t, gravity, linear, rate_hz, segment, upright=upright, settings=settings, path=path, warnings=notes)
+
+
+def _from_walking(frame: FrameEstimate) -> bool:
+    return frame.forward_confidence > 0.0
 
 
 def _to_body(piece: Piece, frame_holder: list[np.ndarray]) -> Piece:

@@ -441,3 +441,20 @@ def test_a_streamed_walkcoach_recording_replays_the_live_run_with_late_button_pr
     assert [t for t, _, _ in again.cues] == pytest.approx([t for t, _, _ in live.cues], abs=1e-9)
     assert [kind for _, kind, _ in again.cues].count("pain_ack") == 2
     assert len(rec.button) == 4 and rec.warnings == []
+
+
+def test_with_no_walking_in_the_first_window_the_frame_comes_from_a_later_one(tmp_path, tiny_chunks):
+    path, walk = foreign_csv(tmp_path, "upright-walk", 0, gyro=False)
+    lines = path.read_text().splitlines()
+    table_s = 360.0  # six minutes on a table (flat, sensor x up) before the belt is worn: longer than the 4-min window
+    table = [f"{k / 50:.3f},1.00000,0.00000,0.00000" for k in range(int(table_s * 50))]
+    worn = [f"{float(line.split(',', 1)[0]) + table_s + 1.0:.3f}," + line.split(",", 1)[1] for line in lines[1:]]
+    path.write_text("\n".join([lines[0]] + table + worn) + "\n")
+    rec = read_recording(path, units="g")
+    assert rec.is_streamed and "from the window at 4 min" in rec.frame.forward_method
+    assert rec.frame.forward_confidence > 0.3
+    summary = replay(rec, DeviceSettings(), cap_s=3600.0).summary
+    truth = walk.truth
+    assert abs(summary.steps - truth.steps) <= 0.03 * truth.steps
+    assert summary.walk_s == pytest.approx(truth.walk_s, rel=0.03)
+    assert not any("forward is arbitrary" in w for w in rec.warnings)
