@@ -20,7 +20,7 @@ def setting(default, unit: str = "", help: str = "", range=None, choices=None):
 
 @dataclass(frozen=True, slots=True)
 class LeanSettings:
-    threshold_deg: float = setting(15.0, "deg", "forward lean that counts as leaning", (5.0, 45.0))
+    threshold_deg: float = setting(15.0, "deg", "lean: this much more forward than your own upright walking posture", (5.0, 45.0))
     hysteresis_deg: float = setting(5.0, "deg", "lean must drop this far below the threshold to clear", (1.0, 15.0))
     hold_s: float = setting(5.0, "s", "how long a lean is held before the straighten-up cue", (1.0, 60.0))
     repeat_s: float = setting(30.0, "s", "straighten-up cue repeats this often while the lean lasts", (5.0, 600.0))
@@ -68,6 +68,7 @@ class PlanSettings:
 class UprightSettings:
     still_s: float = setting(2.0, "s", "standing still this long captures the upright reference", (0.5, 10.0))
     max_from_nominal_deg: float = setting(35.0, "deg", "upright must be within this of the mount's up axis", (5.0, 90.0))
+    belt_moved_deg: float = setting(10.0, "deg", "standing this far from the upright (or walking far outside a walking posture) means the belt moved: re-zero", (5.0, 30.0))
 
 
 @dataclass(frozen=True, slots=True)

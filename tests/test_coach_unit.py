@@ -78,12 +78,13 @@ def test_repeat_every_30_s_and_at_most_n_cues_per_10_minutes():
 
 
 def test_upright_again_cue_only_after_a_straighten_up_cue():
-    short = lambda t: 20.0 if 10 < t < 13 else 0.0  # noqa: E731  (shorter than the hold)
-    long = lambda t: 20.0 if 10 < t < 20 else 0.0  # noqa: E731
+    # leans after the first ~8 s of a bout, in which the belt checks its forward axis against the gait
+    short = lambda t: 20.0 if 20 < t < 23 else 0.0  # noqa: E731  (shorter than the hold)
+    long = lambda t: 20.0 if 20 < t < 30 else 0.0  # noqa: E731
     walking = lambda t: t > 3  # noqa: E731
-    assert _cues(_run(_coach(), 30, short, walking), Cue.UPRIGHT_AGAIN) == []
-    assert len(_cues(_run(_coach(), 30, long, walking), Cue.UPRIGHT_AGAIN)) == 1
-    assert _cues(_run(_coach(upright_again_cue=False), 30, long, walking), Cue.UPRIGHT_AGAIN) == []
+    assert _cues(_run(_coach(), 40, short, walking), Cue.UPRIGHT_AGAIN) == []
+    assert len(_cues(_run(_coach(), 40, long, walking), Cue.UPRIGHT_AGAIN)) == 1
+    assert _cues(_run(_coach(upright_again_cue=False), 40, long, walking), Cue.UPRIGHT_AGAIN) == []
 
 
 def test_upright_is_the_wearers_own_standing_posture():
