@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stats", action="store_true", help="print I2C transactions and bytes per tick")
     run.add_argument("--service", action="store_true", help="run as the long-running service (systemd): signals, reload, status file, sd_notify")
     run.add_argument("--record", type=Path, help="record every sample to FILE (walkcoach recording v1)")
+    run.add_argument("--faults", type=Path, metavar="FILE.toml", help="with --backend sim: inject the faults in FILE (see README)")
     status = commands.add_parser("status", help="what the running service is doing (exit 3 if it is not running)")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("calibrate", help="ask the running service to capture the upright reference now")
@@ -98,6 +99,7 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
     known = [name for name, _ in sim_module.list_scenarios()]
     if scenario not in known:
         raise UsageError(f"unknown scenario {scenario!r} (choose from {', '.join(known)})")
+    faults = _fault_plan(args)
     run = run_simulation(
         settings,
         scenario=scenario,
@@ -105,6 +107,7 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
         mount=_mount(args, settings),
         speed=args.speed,
         via_chip=via_chip,
+        faults=faults,
         on_loop=_report_first_sample if os.environ.get("WALKCOACH_REPORT_FIRST_SAMPLE") else None,
     )
     duration_s = run.walk.duration_s
@@ -114,6 +117,12 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
         result.update(scenario=scenario, seed=args.seed, cap_s=run.coach.session.planned_cap_s, speed_x=round(run.speed_x, 1))
         if i2c is not None:
             result["i2c"] = i2c
+        if faults is not None:
+            result["fault_plan"] = faults.to_json()
+            result["faults"] = {
+                **run.loop.stats.fault_figures(settings.loop.rate_hz), **run.backend.imu.fault_figures(),
+                "sensor_ok_at_end": run.loop.sensor_ok,
+            }
         print(json.dumps(result))
         return 0
     truth = run.walk.truth
@@ -121,6 +130,13 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
     print(format_human(run.summary, duration_s))
     print(f"truth: walked {truth.walk_s / 60:.1f} min, {truth.steps} steps, {len(truth.lean_episodes)} sustained lean(s)")
     print(f"simulated {duration_s / 60:.1f} min in {run.elapsed_s:.2f} s ({run.speed_x:.0f}x real time)")
+    if faults is not None:
+        figures = run.loop.stats.fault_figures(settings.loop.rate_hz)
+        print(
+            f"faults: {figures['outages']} outage(s), {figures['fault_cues']} fault cue(s), {figures['reinits']} re-init(s), "
+            f"{figures['frozen_detections']} frozen, {figures['slow_reads']} slow read(s), "
+            f"{figures['samples_lost']} samples lost; sensor {'ok' if run.loop.sensor_ok else 'FAULT'} at the end"
+        )
     if i2c is not None and getattr(args, "stats", False):
         print(
             f"I2C per tick: {i2c['transactions_per_tick']:.3f} transactions, {i2c['wire_bytes_per_tick']:.1f} bytes "
@@ -128,6 +144,16 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
             f"{i2c['bus_share_100khz']:.1%} at 100 kHz, {i2c['bus_share_400khz']:.1%} at 400 kHz"
         )
     return 0
+
+
+def _fault_plan(args):
+    """``--faults FILE`` (run --backend sim only) as the simulator's FaultPlan, or None."""
+    path = getattr(args, "faults", None)
+    if path is None:
+        return None
+    if args.backend != "sim":
+        raise UsageError("--faults needs --backend sim")
+    return hal.backend_module("sim").load_fault_plan(path)
 
 
 def _report_first_sample(loop) -> None:
@@ -177,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             from .service import run_service
 
             return run_service(
-                config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record
+                config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record,
+                faults=_fault_plan(args),
             )
         if args.command in HISTORY_COMMANDS:
             return run_history_command(args, settings, state_dir=config.store.state_dir)

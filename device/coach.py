@@ -87,7 +87,7 @@ class Coach:
         if step_s is not None:
             length_m = self.step_length.on_step(step_s)
             self.bout_gait.add_step(step_s, length_m, self.step_length.last_step_time_s)
-            if bouts.add_step(step_s, self.steps.last_peak_ms2):
+            if bouts.add_step(step_s, self.steps.last_peak_ms2, self.steps.regularity):
                 bouts.prepend_steps(
                     self.steps.faint_steps_before(bouts.first_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
                 )

@@ -345,3 +345,16 @@ def test_repeated_burst_reads_reuse_their_messages_and_return_each_reads_bytes(s
     assert first == b"\x01\x02\x03" and second == b"\x04\x05\x06"  # the reused buffer was copied out each time
     calls = smbus.i2c_rdwr.call_args_list
     assert [m is n for m, n in zip(calls[0].args, calls[1].args)] == [True, True]  # built once
+
+
+def test_timeouts_can_be_limited_to_a_window_of_virtual_time(rig):
+    clock, _, bus = rig
+    bus.timeout_duration_s = 1.0
+    bus.set_timeout_probability(1.0, from_s=10.0, until_s=20.0)
+    bus.writeto(ADDRESS, b"\x3b")  # before the window: fine
+    clock.sleep_until(10.0)
+    with pytest.raises(OSError) as raised:
+        bus.writeto(ADDRESS, b"\x3b")
+    assert raised.value.errno == errno.ETIMEDOUT and clock.monotonic() == pytest.approx(11.0)
+    clock.sleep_until(20.0)
+    bus.writeto(ADDRESS, b"\x3b")  # after it: fine again
