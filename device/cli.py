@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import hal
-from hal.errors import ConfigError, WalkcoachError
+from hal.errors import WalkcoachError
 from hal.mount import Mount
 
 from .config import load_config
@@ -23,9 +23,6 @@ from .settings import DeviceSettings
 from .summary import format_human
 
 log = logging.getLogger("walkcoach")
-
-
-EX_CONFIG = 78  # sysexits.h; the unit's RestartPreventExitStatus stops the restart loop on it
 
 
 class UsageError(WalkcoachError, ValueError):
@@ -191,21 +188,15 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger().setLevel(logging.DEBUG)
         if args.command == "config":  # before loading, so validate/set work on a broken file
             return run_config_command(args)
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            if args.command == "run":  # the service: a bad config will not fix itself by restarting
-                print(f"walkcoach: {exc}", file=sys.stderr)
-                return EX_CONFIG
-            raise
-        settings = config.settings
         if args.command == "run" and (args.service or args.backend == "pi" or args.record):
-            from .service import run_service
+            from .service import run_service  # loads the config itself: a bad one means the last good one
 
             return run_service(
-                config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record,
+                args.config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record,
                 faults=_fault_plan(args),
             )
+        config = load_config(args.config)
+        settings = config.settings
         if args.command in HISTORY_COMMANDS:
             return run_history_command(args, settings, state_dir=config.store.state_dir)
         if args.command == "status":
