@@ -1,9 +1,25 @@
 """`walkcoach bench`: what the belt costs, measured on this machine.
 
-Figures: the pure coach per sample, the whole tick through the emulated chip
-and the real driver, simulator speed on both paths, I2C traffic per tick and the
-bus time it means, peak memory and start-up time of `walkcoach run --backend sim`.
-Medians and 99th percentiles; nothing here asserts a budget (machines are noisy).
+Figures:
+
+- the pure coach per sample; the whole tick through the emulated chip and the
+  real driver (no service); simulator speed on both paths, timed around the loop;
+- the device path as the belt runs it (``device_tick_*``): ``walkcoach run
+  --service`` in this process with its store, status file and sd_notify, the
+  real ``SMBusI2C`` over a real ``smbus2.SMBus`` whose kernel calls alone are
+  faked (``sim.fake_kernel``, answered by the emulated chip), on a virtual
+  clock: mean, median, p99, and the once-a-second ticks (the ones that ping the
+  watchdog: status file, calibrate request) - their median and the worst;
+- the same at the belt's own pace for ``PACED_S`` wall seconds (``belt_tick_*``): a
+  tick every 10 ms, so the store's thread works between ticks as on the belt;
+- ``walkcoach sim --speed max`` as a whole process (start-up included);
+- the running belt's resident memory: a ``walkcoach run --service --backend pi``
+  process on the faked bus (its chip answered from this process over a pipe,
+  so none of the emulator is in the belt's memory), VmRSS and VmHWM while it runs;
+- I2C traffic per tick and the bus time it means at the configured rate; peak
+  memory and start-up time of `walkcoach run --backend sim`.
+
+Nothing here asserts a budget (machines are noisy).
 """
 
 from __future__ import annotations
@@ -14,7 +30,9 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from hal.i2c import bus_time_s
 from hal.types import ImuSample
@@ -22,7 +40,6 @@ from hal.types import ImuSample
 from .runner import make_coach, run_simulation
 from .settings import DeviceSettings
 
-TICK_S = 0.01
 BENCH_SCENARIO = "full-session"
 MEMORY_SCENARIO = "leaning-walk"  # about five minutes of walking, leaning and standing
 
@@ -84,12 +101,19 @@ def _timer_overhead_ns() -> int:
 
 
 class _TickTimer:
-    """Wraps the sim's clock: the real time between two waits is one tick's work."""
+    """Wraps the sim's clock: the real time between two waits is one tick's work.
+
+    ``mark()`` during a tick tags it (``marked``: indices into ``durations_ns``)."""
 
     def __init__(self, clock) -> None:
         self._clock = clock
         self.durations_ns: list[int] = []
+        self.marked: list[int] = []
+        self._mark = False
         self._work_started_ns: int | None = None
+
+    def mark(self) -> None:
+        self._mark = True
 
     def monotonic(self) -> float:
         return self._clock.monotonic()
@@ -98,6 +122,9 @@ class _TickTimer:
         now_ns = time.perf_counter_ns()
         if self._work_started_ns is not None:
             self.durations_ns.append(now_ns - self._work_started_ns)
+            if self._mark:
+                self.marked.append(len(self.durations_ns) - 1)
+                self._mark = False
         self._clock.sleep_until(t_s)
         self._work_started_ns = time.perf_counter_ns()
 
@@ -163,6 +190,203 @@ def bench_device_footprint() -> float:
     return float(proc.stdout.split()[0]) / 1024.0
 
 
+WARM_UP_TICKS = 100  # the driver's set-up and the first calibration reads
+
+
+def _bench_config(root: Path, settings_text: str = ""):
+    from .config import load_config
+
+    path = root / "bench.toml"
+    path.write_text(
+        f"[store]\nstate_dir = {json.dumps(str(root / 'state'))}\n"
+        f"[service]\nruntime_dir = {json.dumps(str(root / 'run'))}\n" + settings_text
+    )
+    return load_config(path)
+
+
+PACED_S = 20.0  # wall seconds of the device path at the belt's own pace
+PACED_SCENARIO = "upright-walk"
+
+
+def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s: float | None = None, prefix: str = "device") -> dict:
+    """The service's loop over the pi backend's parts with only smbus2's kernel calls faked (module docstring).
+
+    At max speed on a virtual clock (the whole scenario), or with ``paced_s`` for that many
+    wall seconds at the belt's own pace: a tick every 10 ms, so the store's thread and the
+    rest run between ticks, as on the belt, and caches are as cold as after a sleep."""
+    import threading
+
+    import hal
+
+    from .sdnotify import Notifier
+    from .service import Service
+
+    timer_box: list[_TickTimer] = []
+
+    class WatchdogMark(Notifier):
+        """No socket (nothing is sent); each watchdog ping tags the tick it happens in."""
+
+        def watchdog(self) -> bool:
+            if timer_box:
+                timer_box[0].mark()
+            return super().watchdog()
+
+    class BenchService(Service):
+        def open_backend(self):
+            settings = self.config.settings
+            backend = hal.open_backend(
+                "pi-fake-kernel", scenario=scenario, seed=seed, rate_hz=settings.loop.rate_hz,
+                imu_settings=settings.imu, pins=settings.pins, state_dir=self.config.store.state_dir,
+                pace="realtime" if paced_s else "max",
+            )
+            timer = _TickTimer(backend.clock)
+            backend.clock = timer
+            timer_box.append(timer)
+            self.backend = backend
+            return backend
+
+    with tempfile.TemporaryDirectory(prefix="walkcoach-bench-") as root:
+        config = _bench_config(Path(root))
+        service = BenchService(config, backend="pi", scenario=scenario, seed=seed, speed="max",
+                               notifier=WatchdogMark(environ={}))
+
+        def stop() -> None:
+            service.stop_requested = True
+            if service.loop is not None:
+                service.loop.request_stop()
+
+        stopper = threading.Timer(paced_s, stop) if paced_s else None
+        started = time.perf_counter()
+        if stopper is not None:
+            stopper.start()
+        try:
+            rc = service.run()
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+        elapsed_s = time.perf_counter() - started
+    if rc != 0 or not timer_box:
+        raise RuntimeError(f"the benchmark's service run failed (exit {rc})")
+    timer = timer_box[0]
+    durations = timer.durations_ns[WARM_UP_TICKS:]
+    seconds = [timer.durations_ns[i] for i in timer.marked if i >= WARM_UP_TICKS]
+    median_us, p99_us = _percentiles_us(durations)
+    figures = {
+        "tick_us_mean": round(statistics.fmean(durations) / 1000.0, 2),
+        "tick_us_median": round(median_us, 2),
+        "tick_us_p99": round(p99_us, 2),
+        "tick_us_second_median": round(statistics.median(seconds) / 1000.0, 1) if seconds else None,
+        "tick_us_second_worst": round(max(seconds) / 1000.0, 1) if seconds else None,
+        "ticks": len(durations),
+        "second_ticks": len(seconds),
+        "watchdog_pings": len(timer.marked),  # with the warm-up's (the first tick pings at once)
+        "run_s": round(elapsed_s, 2),
+    }
+    return {f"{prefix}_{name}": value for name, value in figures.items()}
+
+
+def bench_sim_process() -> tuple[float, float, float, float]:
+    """`walkcoach sim --speed max` (default scenario) as a whole process, start-up included:
+    (speed x real time by wall time, wall seconds, CPU seconds, simulated seconds). On a shared machine the
+    wall time also holds the time other processes had the CPU; the CPU time does not."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "device.cli", "sim", "--speed", "max", "--json"], capture_output=True, text=True, timeout=300
+    )
+    wall_s = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"walkcoach sim failed: {proc.stderr.strip()[-500:]}")
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    duration_s = json.loads(proc.stdout)["duration_s"]
+    return duration_s / wall_s, wall_s, cpu_s, duration_s
+
+
+def _proc_status_kb(pid: int, *fields: str) -> dict[str, float]:
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            name = line.split(":", 1)[0]
+            if name in fields:
+                values[name] = float(line.split()[1])
+    return values
+
+
+BELT_RUN_S = 8.0  # wall seconds of coaching before the belt's memory is read
+BELT_SCENARIO = "upright-walk"
+
+
+def bench_belt_memory(run_s: float = BELT_RUN_S) -> dict:
+    """VmRSS/VmHWM (MB) of a running `walkcoach run --service --backend pi` on the faked bus, after ``run_s``."""
+    import secrets
+    import signal
+    import threading
+    from multiprocessing.connection import Listener
+
+    import hal
+
+    fake = hal.backend_module("pi-fake-kernel")
+    authkey = secrets.token_bytes(16)
+    with tempfile.TemporaryDirectory(prefix="walkcoach-belt-") as root, Listener(family="AF_UNIX", authkey=authkey) as listener:
+        config = _bench_config(Path(root))
+        stop = threading.Event()
+        settings = DeviceSettings()
+        server = threading.Thread(
+            target=fake.serve_chip, args=(listener, BELT_SCENARIO, 0, settings.loop.rate_hz), kwargs={"stop": stop}, daemon=True
+        )
+        server.start()
+        code = (
+            "import sys; from sim.fake_kernel import run_belt_client; "
+            f"sys.exit(run_belt_client({listener.address!r}, bytes.fromhex({authkey.hex()!r}), sys.argv[1:]))"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "--config", str(config.path), "run", "--service", "--backend", "pi"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            status_file = Path(root) / "run"
+            deadline = time.monotonic() + 60.0
+            while time.monotonic() < deadline and proc.poll() is None:
+                if any(status_file.glob("status*")):
+                    break
+                time.sleep(0.1)
+            time.sleep(run_s)
+            if proc.poll() is not None:
+                raise RuntimeError(f"the belt process ended early: {proc.stderr.read()[-500:]}")
+            kb = _proc_status_kb(proc.pid, "VmRSS", "VmHWM")
+            modules = _belt_has_numpy(proc.pid)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            stop.set()
+            server.join(timeout=5)
+        err = proc.stderr.read() if proc.stderr else ""
+        if proc.returncode != 0:
+            raise RuntimeError(f"the belt process exited {proc.returncode}: {err.strip()[-500:]}")
+    return {
+        "belt_rss_mb": round(kb.get("VmRSS", 0.0) / 1024.0, 1),
+        "belt_hwm_mb": round(kb.get("VmHWM", 0.0) / 1024.0, 1),
+        "belt_maps_numpy": modules,
+    }
+
+
+def _belt_has_numpy(pid: int) -> bool:
+    """Whether numpy is mapped into the process (it must not be on the belt)."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return any("numpy" in line for line in f)
+    except OSError:
+        return False
+
+
 def run_bench(settings: DeviceSettings | None = None) -> dict:
     settings = settings or DeviceSettings()
     core_median, core_p99 = bench_core(settings)
@@ -172,6 +396,10 @@ def run_bench(settings: DeviceSettings | None = None) -> dict:
     transactions = chip.i2c_stats.transactions / ticks
     wire_bytes = chip.i2c_stats.wire_bytes / ticks
     peak_rss_mb, first_sample_s = bench_process()
+    device = bench_device_path()
+    paced = bench_device_path(PACED_SCENARIO, paced_s=PACED_S, prefix="belt")
+    sim_process_x, sim_process_s, sim_process_cpu_s, sim_duration_s = bench_sim_process()
+    belt = bench_belt_memory()
     result = {
         "machine": machine(),
         "core_us_median": round(core_median, 2),
@@ -187,9 +415,20 @@ def run_bench(settings: DeviceSettings | None = None) -> dict:
         "device_footprint_mb": round(bench_device_footprint(), 1),
         "scenario": BENCH_SCENARIO,
         "memory_scenario": MEMORY_SCENARIO,
+        **device,
+        **paced,
+        "device_tick_mean_over_chip_median": round(device["device_tick_us_mean"] / tick_median, 2) if tick_median else None,
+        "sim_process_speed_x": round(sim_process_x, 1),
+        "sim_process_s": round(sim_process_s, 2),
+        "sim_process_cpu_s": round(sim_process_cpu_s, 2),
+        "sim_process_cpu_speed_x": round(sim_duration_s / sim_process_cpu_s, 1) if sim_process_cpu_s > 0 else None,
+        **belt,
+        "belt_scenario": BELT_SCENARIO,
+        "rate_hz": settings.loop.rate_hz,
     }
+    tick_s = 1.0 / settings.loop.rate_hz  # the configured tick, not a literal 10 ms
     for label, hz in (("10khz", 10_000), ("100khz", 100_000), ("400khz", 400_000)):
-        result[f"i2c_bus_share_{label}"] = round(bus_time_s(wire_bytes, transactions, hz) / TICK_S, 4)
+        result[f"i2c_bus_share_{label}"] = round(bus_time_s(wire_bytes, transactions, hz) / tick_s, 4)
     return result
 
 
@@ -201,11 +440,26 @@ def format_bench(result: dict) -> str:
         f"simulator ({result['scenario']}): {result['sim_speed_direct_x']}x real time direct, "
         f"{result['sim_speed_chip_x']}x through the chip",
         f"I2C per tick: {result['i2c_transactions_per_tick']} transactions, {result['i2c_wire_bytes_per_tick']} bytes; "
-        f"bus share of the 10 ms tick {result['i2c_bus_share_10khz']:.0%} at 10 kHz, "
+        f"bus share of the {1000.0 / result['rate_hz']:g} ms tick {result['i2c_bus_share_10khz']:.0%} at 10 kHz, "
         f"{result['i2c_bus_share_100khz']:.1%} at 100 kHz, {result['i2c_bus_share_400khz']:.1%} at 400 kHz",
         f"walkcoach run --backend sim ({result['memory_scenario']}): peak RSS {result['peak_rss_mb']} MB, "
         f"first coached sample {result['start_to_first_sample_s']} s after start",
         f"what the belt itself loads (pi path, no simulator): {result['device_footprint_mb']} MB",
+        f"device path (service, store, status file, SMBusI2C over a faked kernel call): tick mean "
+        f"{result['device_tick_us_mean']} us ({result['device_tick_mean_over_chip_median']}x the chip tick median), "
+        f"median {result['device_tick_us_median']} us, p99 {result['device_tick_us_p99']} us; once-a-second ticks "
+        f"median {result['device_tick_us_second_median']} us, worst {result['device_tick_us_second_worst']} us "
+        f"({result['device_second_ticks']} of them)",
+        f"the same at the belt's pace ({result['belt_run_s']} s, a tick every 10 ms): tick mean {result['belt_tick_us_mean']} us, "
+        f"median {result['belt_tick_us_median']} us, p99 {result['belt_tick_us_p99']} us; once-a-second ticks median "
+        f"{result['belt_tick_us_second_median']} us, worst {result['belt_tick_us_second_worst']} us "
+        f"({result['belt_second_ticks']} of them)",
+        f"walkcoach sim --speed max as a whole process: {result['sim_process_speed_x']}x real time "
+        f"({result['sim_process_s']} s wall, start-up included); by its CPU time ({result['sim_process_cpu_s']} s) "
+        f"{result['sim_process_cpu_speed_x']}x",
+        f"running belt (run --service --backend pi on the faked bus, {result['belt_scenario']}): "
+        f"VmRSS {result['belt_rss_mb']} MB, VmHWM {result['belt_hwm_mb']} MB"
+        + (" (numpy mapped!)" if result["belt_maps_numpy"] else ", no numpy"),
     ]
     return "\n".join(lines)
 

@@ -108,7 +108,7 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
         on_loop=_report_first_sample if os.environ.get("WALKCOACH_REPORT_FIRST_SAMPLE") else None,
     )
     duration_s = run.walk.duration_s
-    i2c = _i2c_per_tick(run.i2c_stats, run.loop.stats.ticks) if run.i2c_stats is not None else None
+    i2c = _i2c_per_tick(run.i2c_stats, run.loop.stats.ticks, run.loop.period_s) if run.i2c_stats is not None else None
     if args.json:
         result = run.to_json()
         result.update(scenario=scenario, seed=args.seed, cap_s=run.coach.session.planned_cap_s, speed_x=round(run.speed_x, 1))
@@ -137,7 +137,7 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
     if i2c is not None and getattr(args, "stats", False):
         print(
             f"I2C per tick: {i2c['transactions_per_tick']:.3f} transactions, {i2c['wire_bytes_per_tick']:.1f} bytes "
-            f"on the wire; bus time {i2c['bus_share_10khz']:.0%} of the tick at 10 kHz, "
+            f"on the wire; bus time {i2c['bus_share_10khz']:.0%} of the {run.loop.period_s * 1000:g} ms tick at 10 kHz, "
             f"{i2c['bus_share_100khz']:.1%} at 100 kHz, {i2c['bus_share_400khz']:.1%} at 400 kHz"
         )
     return 0
@@ -164,7 +164,7 @@ def _report_first_sample(loop) -> None:
     loop.on_tick = on_tick
 
 
-def _i2c_per_tick(stats, ticks: int) -> dict:
+def _i2c_per_tick(stats, ticks: int, tick_s: float) -> dict:
     from hal.i2c import bus_time_s
 
     ticks = max(1, ticks)
@@ -172,7 +172,7 @@ def _i2c_per_tick(stats, ticks: int) -> dict:
     wire_bytes = stats.wire_bytes / ticks
     result = {"transactions_per_tick": round(transactions, 4), "wire_bytes_per_tick": round(wire_bytes, 2), "errors": stats.errors}
     for label, hz in (("10khz", 10_000), ("100khz", 100_000), ("400khz", 400_000)):
-        result[f"bus_share_{label}"] = round(bus_time_s(wire_bytes, transactions, hz) / 0.01, 4)
+        result[f"bus_share_{label}"] = round(bus_time_s(wire_bytes, transactions, hz) / tick_s, 4)
     return result
 
 

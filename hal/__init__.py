@@ -13,6 +13,7 @@ from .errors import BackendError
 BACKENDS = {
     "pi": "hal.pi_backend",
     "sim": "sim.backend",
+    "pi-fake-kernel": "sim.fake_kernel",  # the pi backend's parts, only smbus2's ioctl faked (walkcoach bench)
 }
 
 

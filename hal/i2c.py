@@ -6,6 +6,12 @@ combined transaction with a repeated start, through ``SMBus.i2c_rdwr``) and ``sc
 Bus errors stay ``OSError`` (errno 121 EREMOTEIO on a NACK, 110 ETIMEDOUT on a stuck
 bus); the device classes above decide what they mean.
 
+The ctypes messages of a register read are built once per (address, register)
+and (address, length read) and reused: building them costs several
+microseconds, most of a burst read's time in Python, and the tick repeats the
+same burst read 100 times a second. Writes of data (the set-up's register
+values) are built each time; at most ``MESSAGE_CACHE_SIZE`` messages are kept.
+
 Every transaction is counted in ``stats`` (transactions, bytes on the wire, errors):
 "on the wire" counts, per message, the address byte plus the data bytes, and
 ignores start/stop/ack bits.
@@ -18,6 +24,7 @@ import threading
 # i2cdetect's rule: addresses where a quick write can upset some chips (EEPROMs and
 # the like) are probed with a one-byte read instead.
 _READ_PROBE_RANGES = (range(0x30, 0x38), range(0x50, 0x60))
+MESSAGE_CACHE_SIZE = 256
 
 
 class I2CStats:
@@ -66,6 +73,28 @@ class SMBusI2C:
         self._msg = smbus2.i2c_msg
         self._bus = smbus2.SMBus(bus_number)
         self._lock = threading.Lock()
+        self._writes: dict = {}  # (address, register) -> i2c_msg
+        self._reads: dict = {}  # (address, length) -> i2c_msg, its buffer reused
+
+    def _write_msg(self, address: int, data):
+        if len(data) != 1:  # a register address and its values: set-up, not the tick
+            return self._msg.write(address, data)
+        key = (address, data[0])
+        msg = self._writes.get(key)
+        if msg is None:
+            msg = self._msg.write(address, data)  # copies the byte into its own ctypes buffer
+            if len(self._writes) < MESSAGE_CACHE_SIZE:
+                self._writes[key] = msg
+        return msg
+
+    def _read_msg(self, address: int, length: int):
+        key = (address, length)
+        msg = self._reads.get(key)
+        if msg is None:
+            msg = self._msg.read(address, length)
+            if len(self._reads) < MESSAGE_CACHE_SIZE:
+                self._reads[key] = msg
+        return msg
 
     # -- busio's locking: non-blocking, released by the same user ---------------------
     def try_lock(self) -> bool:
@@ -77,13 +106,13 @@ class SMBusI2C:
     # -- transfers ----------------------------------------------------------------------
     def writeto(self, address: int, buffer, *, start: int = 0, end: int | None = None) -> None:
         """Write ``buffer[start:end]`` to ``address`` then stop; an empty write is a probe."""
-        data = buffer[start:end]  # i2c_msg.write copies it into a ctypes buffer
+        data = buffer[start:end]
         stats = self.stats
         stats.transactions += 1
         stats.wire_bytes += 1 + len(data)
         try:
             if data:
-                self._bus.i2c_rdwr(self._msg.write(address, data))
+                self._bus.i2c_rdwr(self._write_msg(address, data))
             else:
                 # A zero-length write is an address-only probe: SMBus "quick write".
                 self._bus.write_quick(address)
@@ -95,7 +124,7 @@ class SMBusI2C:
         """Fill ``buffer[start:end]`` with bytes read from ``address``."""
         if end is None:
             end = len(buffer)
-        read = self._msg.read(address, end - start)
+        read = self._read_msg(address, end - start)
         stats = self.stats
         stats.transactions += 1
         stats.wire_bytes += 1 + end - start
@@ -121,12 +150,12 @@ class SMBusI2C:
         if in_end is None:
             in_end = len(buffer_in)
         data = buffer_out[out_start:out_end]
-        read = self._msg.read(address, in_end - in_start)
+        read = self._read_msg(address, in_end - in_start)
         stats = self.stats
         stats.transactions += 1
         stats.wire_bytes += 2 + len(data) + in_end - in_start
         try:
-            self._bus.i2c_rdwr(self._msg.write(address, data), read)
+            self._bus.i2c_rdwr(self._write_msg(address, data), read)
         except OSError:
             stats.errors += 1
             raise

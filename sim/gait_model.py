@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import numpy as np
 
+from device.lowpass import zero_phase_lowpass
+
 G_MS2 = 9.80665
 
 
@@ -42,33 +44,12 @@ def plateau(t_s, start_s, up_s, hold_s, down_s) -> np.ndarray:
 
 
 def lowpass(x: np.ndarray, rate_hz: float, corner_hz: float) -> np.ndarray:
-    """Zero-phase 2nd-order Butterworth-magnitude low-pass along axis 0 (via FFT).
+    """Zero-phase 2nd-order Butterworth-magnitude low-pass along axis 0 (via FFT), periodic at the array's length.
 
-    Column by column (each is filtered on its own either way): one column's
-    spectrum and FFT scratch at a time, which matters for lengths numpy's FFT
-    handles by Bluestein's algorithm (large prime factors).
+    The project's one low-pass (``device.lowpass``), with the gain of a single
+    Butterworth pass, ``1/sqrt(1+(f/fc)^4)``.
     """
-    x = np.asarray(x)
-    n = x.shape[0]
-    freq_hz = np.fft.rfftfreq(n, 1.0 / rate_hz)
-    gain = 1.0 / np.sqrt(1.0 + (freq_hz / corner_hz) ** 4)
-    del freq_hz
-    if x.ndim == 1:
-        return _lowpass_column(x, gain)
-    out = np.empty(x.shape)
-    flat_in, flat_out = x.reshape(n, -1), out.reshape(n, -1)
-    for i in range(flat_in.shape[1]):
-        flat_out[:, i] = _lowpass_column(flat_in[:, i], gain)
-    return out
-
-
-def _lowpass_column(x: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    spectrum = np.fft.rfft(x)
-    if spectrum.dtype == np.complex128:  # in place
-        spectrum *= gain
-    else:  # a narrower input: the product is complex128, as the whole-array version gave
-        spectrum = spectrum * gain
-    return np.fft.irfft(spectrum, n=x.shape[0])
+    return zero_phase_lowpass(x, rate_hz, corner_hz, passes=1, edges="periodic")
 
 
 def colored_noise(rng, n: int, rate_hz: float, corner_hz: float, width: int = 1) -> np.ndarray:

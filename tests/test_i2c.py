@@ -328,6 +328,25 @@ def test_i2c_msg_roundtrip_assumption():
     assert bytes(i2c_msg.write(ADDRESS, b"\x28")) == b"\x28"
 
 
+def test_repeated_burst_reads_reuse_their_messages_and_return_each_reads_bytes(smbus):
+    answers = iter([b"\x01\x02\x03", b"\x04\x05\x06"])
+
+    def rdwr(*msgs):
+        data = next(answers)
+        for msg in msgs:
+            if msg.flags & I2C_M_RD:
+                ctypes.memmove(msg.buf, data, msg.len)
+
+    smbus.i2c_rdwr.side_effect = rdwr
+    bus = SMBusI2C()
+    first, second = bytearray(3), bytearray(3)
+    bus.writeto_then_readfrom(ADDRESS, b"\x28", first)
+    bus.writeto_then_readfrom(ADDRESS, b"\x28", second)
+    assert first == b"\x01\x02\x03" and second == b"\x04\x05\x06"  # the reused buffer was copied out each time
+    calls = smbus.i2c_rdwr.call_args_list
+    assert [m is n for m, n in zip(calls[0].args, calls[1].args)] == [True, True]  # built once
+
+
 def test_timeouts_can_be_limited_to_a_window_of_virtual_time(rig):
     clock, _, bus = rig
     bus.timeout_duration_s = 1.0

@@ -327,3 +327,134 @@ def test_first_still_needs_a_still_period_and_auto_skips_a_sensor_lying_on_a_tab
     with pytest.raises(RecordingError, match="no still period of 2 s"):
         read_recording(walking, units="g", upright="first-still")
     assert read_recording(walking, units="g").frame.upright_method == "median gravity direction while walking"
+
+
+# -- streaming: long files in bounded memory ------------------------------------------------------
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Chunk, check-prefix, filter-block and frame-window sizes small enough that a few minutes are many chunks."""
+    import device.recording_csv as recording_csv
+    import device.replay as replay_module
+
+    monkeypatch.setattr(recording_csv, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(replay_module, "PREFIX_ROWS", 500)
+    monkeypatch.setattr(replay_module, "FILTER_BLOCK", 3000)
+    monkeypatch.setattr(replay_module, "FRAME_WINDOW_S", 240.0)
+
+
+@pytest.mark.parametrize("gyro", [False, True])
+def test_a_streamed_replay_matches_the_whole_file_read_at_once(tmp_path, monkeypatch, gyro):
+    path, walk = foreign_csv(tmp_path, "lbp-walk", 3, gyro=gyro)
+    whole = read_recording(path, units="g")
+    assert not whole.is_streamed
+    expected = replay(whole, DeviceSettings(), cap_s=3600.0).summary
+    import device.recording_csv as recording_csv
+    import device.replay as replay_module
+
+    monkeypatch.setattr(recording_csv, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(replay_module, "PREFIX_ROWS", 500)
+    monkeypatch.setattr(replay_module, "FILTER_BLOCK", 3000)
+    monkeypatch.setattr(replay_module, "FRAME_WINDOW_S", 1e9)  # the frame from the whole file, as above
+    streamed = read_recording(path, units="g")
+    assert streamed.is_streamed is False  # a frame window longer than the file reads it whole...
+    assert np.array_equal(streamed.t_s, whole.t_s)  # ...through the chunked reader, resampler and filter blocks
+    assert np.allclose(streamed.gravity_ms2, whole.gravity_ms2, atol=1e-6)
+    monkeypatch.setattr(replay_module, "FRAME_WINDOW_S", 240.0)
+    windowed = read_recording(path, units="g")
+    assert windowed.is_streamed
+    summary = replay(windowed, DeviceSettings(), cap_s=3600.0).summary
+    truth = walk.truth
+    assert abs(summary.steps - truth.steps) <= 0.03 * truth.steps  # the frame from the first 4 minutes is good enough
+    assert [b.steps for b in summary.bouts] == pytest.approx([b.steps for b in expected.bouts], abs=2)
+    assert len(summary.lean_episodes) == len(truth.lean_episodes)
+
+
+def test_a_clock_jump_is_a_hole_not_a_grid_and_the_bout_ends_at_it(tmp_path, tiny_chunks):
+    path, walk = foreign_csv(tmp_path, "upright-walk", 0, gyro=False)
+    lines = path.read_text().splitlines()
+    middle = next(k for k, line in enumerate(lines[1:], start=1) if float(line.split(",", 1)[0]) >= 200.0)
+    jump_s = 86400.0  # the recorder's clock jumps a day ahead in the middle of a walk
+    jumped = lines[:middle] + [f"{float(line.split(',', 1)[0]) + jump_s:.3f}," + line.split(",", 1)[1] for line in lines[middle:]]
+    path.write_text("\n".join(jumped) + "\n")
+    rec = read_recording(path, units="g")
+    result = replay(rec, DeviceSettings(), cap_s=3600.0)
+    assert any(f"line {middle + 1}: " in w and "left as a hole" in w for w in rec.warnings)
+    assert result.loop.stats.samples == pytest.approx(walk.duration_s * 100, abs=3)  # no sample inside the day
+    bouts = result.summary.bouts
+    assert not any(b.start_s < 200.0 < b.end_s - jump_s for b in bouts)  # the walk in progress ended at the jump
+    assert any(b.end_s <= 200.1 for b in bouts) and any(b.start_s >= jump_s for b in bouts)
+    truth = walk.truth
+    assert abs(result.summary.steps - truth.steps) <= 0.05 * truth.steps
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda line: line.replace(",", ",x", 1), "is not a number"),
+    (lambda line: "1.000," + line.split(",", 1)[1], "time goes backwards: 1 s after"),  # at a chunk's first row or not
+])
+def test_a_bad_row_far_into_a_streamed_file_names_its_line(tmp_path, tiny_chunks, edit, reason):
+    path, _ = foreign_csv(tmp_path, "upright-walk", 1, gyro=False)
+    lines = path.read_text().splitlines()
+    lines[20000] = edit(lines[20000])
+    path.write_text("\n".join(lines) + "\n")
+    rec = read_recording(path, units="g")  # the first minutes are fine
+    with pytest.raises(RecordingError) as caught:
+        replay(rec, DeviceSettings(), cap_s=3600.0)
+    assert caught.value.line == 20001 and reason in caught.value.reason
+
+
+def test_windows_line_ends_read_like_unix_ones(tmp_path):
+    unix = read_recording(write(tmp_path, csv_text(rows=300), "unix.csv"))
+    windows = read_recording(write(tmp_path, csv_text(rows=300).replace("\n", "\r\n"), "windows.csv"))
+    assert np.array_equal(unix.t_s, windows.t_s) and np.array_equal(unix.linear_acc_ms2, windows.linear_acc_ms2)
+    assert windows.warnings == unix.warnings
+
+
+def test_progress_bar_goes_to_stderr_when_asked(tmp_path, tiny_chunks, capsys):
+    path, _ = foreign_csv(tmp_path, "upright-walk", 1, gyro=False)
+    rec = read_recording(path, units="g")
+    replay(rec, DeviceSettings(), cap_s=3600.0, progress=True)
+    captured = capsys.readouterr()
+    assert "\rreplay upright-walk-1.csv [" in captured.err and captured.out == ""
+
+
+def test_the_low_pass_halves_at_its_corner_forward_backward_and_is_fast_at_any_length():
+    from device.lowpass import five_smooth_length, zero_phase_lowpass
+
+    assert [five_smooth_length(n) for n in (1, 7, 11, 19349, 1000)] == [1, 8, 12, 19440, 1000]
+    rate_hz, corner_hz = 100.0, 2.0
+    t = np.arange(19349) / rate_hz  # 11 * 1759: a length numpy's FFT is slow at
+    x = np.sin(2 * np.pi * corner_hz * t)
+    middle = slice(2000, -2000)
+    for passes, gain in ((2, 0.5), (1, 1 / math.sqrt(2))):
+        y = zero_phase_lowpass(x, rate_hz, corner_hz, passes=passes)
+        assert np.max(np.abs(y[middle])) == pytest.approx(gain, abs=2e-3)
+        assert np.allclose(y[middle], gain * x[middle], atol=3e-3)  # zero phase
+
+
+def test_a_streamed_walkcoach_recording_replays_the_live_run_with_late_button_presses(tmp_path, tiny_chunks):
+    path, live, _ = live_run(tmp_path, presses_s=(700.0, 730.0))
+    rec = read_recording(path)
+    assert rec.is_streamed  # longer than the (shrunk) frame window: the presses are read as the replay gets there
+    again = replay(rec, DeviceSettings()).summary
+    assert again.steps == live.steps and len(again.bouts) == len(live.bouts)
+    assert [(kind, why) for _, kind, why in again.cues] == [(kind, why) for _, kind, why in live.cues]
+    assert [t for t, _, _ in again.cues] == pytest.approx([t for t, _, _ in live.cues], abs=1e-9)
+    assert [kind for _, kind, _ in again.cues].count("pain_ack") == 2
+    assert len(rec.button) == 4 and rec.warnings == []
+
+
+def test_with_no_walking_in_the_first_window_the_frame_comes_from_a_later_one(tmp_path, tiny_chunks):
+    path, walk = foreign_csv(tmp_path, "upright-walk", 0, gyro=False)
+    lines = path.read_text().splitlines()
+    table_s = 360.0  # six minutes on a table (flat, sensor x up) before the belt is worn: longer than the 4-min window
+    table = [f"{k / 50:.3f},1.00000,0.00000,0.00000" for k in range(int(table_s * 50))]
+    worn = [f"{float(line.split(',', 1)[0]) + table_s + 1.0:.3f}," + line.split(",", 1)[1] for line in lines[1:]]
+    path.write_text("\n".join([lines[0]] + table + worn) + "\n")
+    rec = read_recording(path, units="g")
+    assert rec.is_streamed and "from the window at 4 min" in rec.frame.forward_method
+    assert rec.frame.forward_confidence > 0.3
+    summary = replay(rec, DeviceSettings(), cap_s=3600.0).summary
+    truth = walk.truth
+    assert abs(summary.steps - truth.steps) <= 0.03 * truth.steps
+    assert summary.walk_s == pytest.approx(truth.walk_s, rel=0.03)
+    assert not any("forward is arbitrary" in w for w in rec.warnings)

@@ -1,0 +1,60 @@
+"""The bench's device path: the real SMBusI2C over smbus2 with only the kernel call faked, and the belt process."""
+
+import pytest
+
+import hal
+from device.settings import DeviceSettings
+from hal.i2c import I2CStats
+
+
+def test_the_pi_backend_over_a_faked_kernel_reads_what_the_emulated_bus_reads():
+    settings = DeviceSettings()
+    fake = hal.open_backend("pi-fake-kernel", scenario="bend-and-go", seed=0, imu_settings=settings.imu, pins=settings.pins)
+    chip = hal.open_backend("sim", scenario="bend-and-go", seed=0, via_chip=True)
+    try:
+        assert type(fake.bus).__name__ == "SMBusI2C" and type(fake.bus._bus).__module__.startswith("smbus2")
+        for backend in (fake, chip):
+            backend.clock.sleep_until(30.0)
+        for _ in range(200):
+            now_s = fake.clock.monotonic() + 0.01
+            fake.clock.sleep_until(now_s)
+            chip.clock.sleep_until(now_s)
+            a, b = fake.imu.read(), chip.imu.read()
+            assert a.gravity_ms2 == b.gravity_ms2 and a.linear_acc_ms2 == b.linear_acc_ms2
+        assert fake.bus.stats.errors == 0 and fake.bus.stats.transactions > 200
+    finally:  # last opened, first closed: each put back the driver's sleep it found
+        chip.close()
+        fake.close()
+    import smbus2.smbus2 as impl
+    import fcntl
+
+    import adafruit_bno055
+    import time
+
+    assert impl.ioctl is fcntl.ioctl and adafruit_bno055.time is time  # closing puts the kernel call and the sleep back
+
+
+def test_bus_share_is_of_the_configured_tick():
+    from device.cli import _i2c_per_tick
+
+    stats = I2CStats(transactions=100, wire_bytes=1700)  # one 17-byte burst read per tick
+    assert _i2c_per_tick(stats, 100, 0.02)["bus_share_10khz"] == pytest.approx(0.78)  # 156 bits at 10 kHz of 20 ms
+    assert _i2c_per_tick(stats, 100, 0.01)["bus_share_10khz"] == pytest.approx(1.56)
+
+
+def test_device_path_bench_times_every_tick_and_finds_the_once_a_second_ones():
+    from device.bench import WARM_UP_TICKS, bench_device_path
+
+    result = bench_device_path(scenario="standing")
+    assert result["device_ticks"] == pytest.approx(5 * 60 * 100 - WARM_UP_TICKS, abs=200)
+    assert result["device_watchdog_pings"] >= 1  # the service ran with its once-a-second work, and the tick was tagged
+    if result["device_second_ticks"]:  # after the warm-up: only if the run took more than a wall second
+        assert result["device_tick_us_second_worst"] >= result["device_tick_us_second_median"] > 0
+
+
+def test_the_running_belt_maps_no_numpy():
+    from device.bench import bench_belt_memory
+
+    result = bench_belt_memory(run_s=1.0)
+    assert result["belt_maps_numpy"] is False
+    assert 5.0 < result["belt_rss_mb"] <= result["belt_hwm_mb"]
