@@ -170,7 +170,8 @@ class SessionRow(NamedTuple):
     date: str
     started: str  # local time HH:MM
     walk_min: float
-    cap_min: float  # the plan's cap for this session
+    cap_min: float  # the cap the coach held this session to (the plan's, shortened by a pain report)
+    planned_cap_min: float  # the plan's cap the coach started from
     steps: int
     cadence_spm: float | None
     speed_ms: float | None
@@ -196,6 +197,11 @@ def _weighted(bouts: Sequence[BoutRecord], attr: str) -> float | None:
     return total / weight if weight > 0 else None
 
 
+def session_cap_s(session: SessionRecord) -> float:
+    """The cap the coach held the session to (what its cap cues said), from the stored row."""
+    return session.cap_s or session.planned_cap_s
+
+
 def session_rows(history: History) -> list[SessionRow]:
     bouts_by = defaultdict(list)
     for bout in history.bouts:
@@ -212,7 +218,8 @@ def session_rows(history: History) -> list[SessionRow]:
                 date=s.date.isoformat(),
                 started=s.started.strftime("%H:%M"),
                 walk_min=s.walk_s / 60.0,
-                cap_min=(s.planned_cap_s or s.cap_s) / 60.0,
+                cap_min=session_cap_s(s) / 60.0,
+                planned_cap_min=(s.planned_cap_s or s.cap_s) / 60.0,
                 steps=s.steps,
                 cadence_spm=_weighted(bouts, "cadence_spm"),
                 speed_ms=_weighted(bouts, "speed_ms"),
@@ -248,13 +255,19 @@ def _fmt(value, spec: str, width: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}{spec}}"
 
 
+def _minutes(value: float) -> str:
+    """A cap in minutes: whole minutes plain, a pain-shortened one to a tenth."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def format_history(rows: Sequence[SessionRow], days: int, path: Path) -> str:
     if not rows:
         return f"no sessions in the last {days} day(s) ({path})"
     lines = ["date        start  walk/cap min  steps  cadence  speed  lean  straighten  pain"]
     for r in rows:
         lines.append(
-            f"{r.date}  {r.started}  {r.walk_min:5.1f}/{r.cap_min:<5.0f}  {r.steps:5d}  "
+            f"{r.date}  {r.started}  {r.walk_min:5.1f}/{_minutes(r.cap_min):<5}  {r.steps:5d}  "
             f"{_fmt(r.cadence_spm, '.0f', 7)}  {_fmt(r.speed_ms, '.2f', 5)}  {_fmt(r.mean_lean_deg, '.0f', 3)}°  "
             f"{r.straighten_up_cues:10d}  {r.pain_reports:4d}"
             + ("  (recovered after a crash)" if r.closed_by == "recovered_after_crash" else "")
@@ -340,7 +353,7 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
         width = 0.8 / n
         for k, s in enumerate(sorted(day_sessions, key=lambda s: s.started)):
             x = mdates.date2num(day) - 0.4 + width * (k + 0.5)
-            over = s.walk_s / 60.0 > (s.planned_cap_s or s.cap_s) / 60.0 + 0.5
+            over = s.walk_s / 60.0 > session_cap_s(s) / 60.0 + 0.5
             ax.bar(x, s.walk_s / 60.0, width=width * 0.9, color="#d98b2b" if over else "#3b7dd8", edgecolor="none")
             if s.pain_reports:
                 ax.plot(x, s.walk_s / 60.0 + 1.0, marker="v", color="#c0392b", markersize=8, linestyle="none")

@@ -180,6 +180,7 @@ class Store:
         self._bout_steps = 0
         self._pain = 0
         self._cap_s: float | None = None
+        self._session_planned_cap_s: float | None = None
         self._last_bout_end_wall: float | None = None
         self._last_wall = wall_at_open
         self._plan_date: dt.date | None = None
@@ -268,10 +269,12 @@ class Store:
 
     store = __call__
 
-    def progress(self, snapshot, wall_time: float) -> None:
-        """The coach's snapshot (about once a second) and the wall time it was taken at."""
+    def progress(self, snapshot, wall_time: float, planned_cap_s: float | None = None) -> None:
+        """The coach's snapshot (about once a second), the wall time it was taken at, and the
+        plan's cap the coach holds (before a pain report's shortening): the session row keeps
+        the caps the coach used, not the ones the store was told at open."""
         if self.healthy:
-            self._put(("progress", snapshot, wall_time))
+            self._put(("progress", snapshot, wall_time, planned_cap_s))
 
     def set_planned_cap(self, cap_s: float) -> None:
         """The plan's cap for sessions that start from now on."""
@@ -353,7 +356,7 @@ class Store:
                     if kind == "event":
                         self._apply_event(item[1])
                     elif kind == "progress":
-                        self._apply_progress(item[1], item[2])
+                        self._apply_progress(item[1], item[2], item[3])
                     elif kind == "cap":
                         self._planned_cap_s = item[1]
                     elif kind == "plan":
@@ -449,7 +452,7 @@ class Store:
                 (self._session_id, iso_local(wall), event.cue.value, event.why),
             )
 
-    def _apply_progress(self, snapshot, wall_time: float) -> None:
+    def _apply_progress(self, snapshot, wall_time: float, planned_cap_s: float | None = None) -> None:
         mapped = self.wall_time(snapshot.t_s)
         if abs(wall_time - mapped) > WALL_JUMP_S:
             log.info("history store: wall clock moved by %+.0f s; re-anchoring", wall_time - mapped)
@@ -464,6 +467,8 @@ class Store:
         self._walk_s = max(self._bout_walk_s, snapshot.walk_s)
         self._steps = max(self._bout_steps, snapshot.steps)
         self._cap_s = snapshot.cap_s
+        if planned_cap_s is not None:
+            self._session_planned_cap_s = planned_cap_s
         self._write_session(wall_time)
 
     def _open_session(self, wall: float) -> None:
@@ -478,12 +483,15 @@ class Store:
         self._steps = self._bout_steps = 0
         self._pain = 0
         self._cap_s = cap
+        self._session_planned_cap_s = cap
         self._last_bout_end_wall = None
 
     def _write_session(self, wall: float) -> None:
         self._conn.execute(
-            "UPDATE sessions SET walk_s = ?, steps = ?, cap_s = ?, pain_reports = ?, updated = ? WHERE id = ?",
-            (self._walk_s, self._steps, self._cap_s, self._pain, iso_local(wall), self._session_id),
+            "UPDATE sessions SET walk_s = ?, steps = ?, cap_s = ?, planned_cap_s = ?, pain_reports = ?, updated = ?"
+            " WHERE id = ?",
+            (self._walk_s, self._steps, self._cap_s, self._session_planned_cap_s, self._pain, iso_local(wall),
+             self._session_id),
         )
 
     def _close_session(self, closed_by: str, wall: float) -> None:
@@ -527,6 +535,7 @@ class StoreProgress:
         self.wall_clock = wall_clock
         self._next_s = -float("inf")
         self._cap_s = store.plan_cap_s
+        self._store_cap_s: float | None = None
 
     def __call__(self, now_s: float) -> None:
         if now_s < self._next_s:
@@ -536,12 +545,20 @@ class StoreProgress:
         if not store.healthy:
             return
         wall = self.wall_clock() if self.wall_clock is not None else store.wall_time(now_s)
-        store.progress(self.coach.snapshot(now_s), wall)
         cap = store.plan_cap_s
         if cap is not None and cap != self._cap_s:
             self._cap_s = cap
             self.coach.set_planned_cap(cap)
-            store.set_planned_cap(cap)
+        planned = _coach_planned_cap_s(self.coach)
+        if planned is not None and planned != self._store_cap_s:
+            self._store_cap_s = planned  # a reload or a new day changed it: new sessions start with it
+            store.set_planned_cap(planned)
+        store.progress(self.coach.snapshot(now_s), wall, planned)
+
+
+def _coach_planned_cap_s(coach) -> float | None:
+    session = getattr(coach, "session", None)
+    return getattr(session, "planned_cap_s", None)
 
 
 def attach_store(loop, store: Store, *, wall_clock: Callable[[], float] | None = time.time, every_s: float = 1.0) -> StoreProgress:
@@ -562,6 +579,10 @@ def attach_store(loop, store: Store, *, wall_clock: Callable[[], float] | None =
     if store.plan_cap_s is not None:
         loop.coach.set_planned_cap(store.plan_cap_s)
         hook._cap_s = store.plan_cap_s
+    planned = _coach_planned_cap_s(loop.coach)
+    if planned is not None:  # the first session opens with the cap the coach holds, not the one given at open
+        store.set_planned_cap(planned)
+        hook._store_cap_s = planned
     return hook
 
 
