@@ -1,20 +1,29 @@
-"""`walkcoach`: the command line. Bad input gets one line on stderr and exit status 2."""
+"""`walkcoach`: the command line. Bad input gets one line on stderr and exit status 2.
+
+Exit statuses (the README's table): 0 done; 1 the command ran and found a problem
+(``config validate`` problems, ``calibrate`` not taken, the service failed); 2 usage or
+bad input (one line on stderr); 3 ``status``: the service is not running; 78 (EX_CONFIG)
+``run``: the config file is invalid; 130 interrupted (Ctrl-C); 141 the reader of our
+output went away (``walkcoach history | head``), as for a program killed by SIGPIPE.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import hal
 from hal.errors import ConfigError, WalkcoachError
 from hal.mount import Mount
 
-from .config import load_config
+from .config import Config, ServiceSettings, StoreSettings, config_path, load_config
 from .config_cli import add_config_commands, run_config_command
 from .history import COMMANDS as HISTORY_COMMANDS
 from .history import add_history_commands, run_history_command
@@ -26,6 +35,13 @@ log = logging.getLogger("walkcoach")
 
 
 EX_CONFIG = 78  # sysexits.h; the unit's RestartPreventExitStatus stops the restart loop on it
+EX_INTERRUPTED = 130  # 128 + SIGINT
+EX_CLOSED_PIPE = 141  # 128 + SIGPIPE
+SYSTEM_STATE_DIR = Path("/var/lib/walkcoach")  # created by systemd (StateDirectory=), never by us
+SYSTEM_RUNTIME_DIR = Path("/run/walkcoach")  # created by systemd (RuntimeDirectory=), never by us
+# Commands an operator needs most when the file on disk is broken: they go on with the defaults
+# (and the directories the file names, if it names them readably) and show the file's problems.
+TOLERANT_COMMANDS = ("status", "calibrate", "history", "plan", "report", "record")
 
 
 class UsageError(WalkcoachError, ValueError):
@@ -39,8 +55,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="walkcoach", description="Belt-worn walking coach for low back pain.")
+    parser.add_argument("--version", action="version", version=f"walkcoach {_version()}")
     parser.add_argument("--config", type=Path, help="config file (TOML)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    for option, dest, text in _DIRECTORY_OPTIONS:
+        parser.add_argument(option, dest=dest, type=Path, default=None, help=text)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sim = commands.add_parser("sim", help="run the coach on a simulated walk")
@@ -62,7 +81,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure what the belt costs on this machine")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    _common_options_everywhere(parser)
     return parser
+
+
+_DIRECTORY_OPTIONS = (
+    ("--state-dir", "state_dir", "the history database's directory (default: the config's, $STATE_DIRECTORY, /var/lib/walkcoach)"),
+    ("--runtime-dir", "runtime_dir", "the running service's pid and status files (default: the config's, $RUNTIME_DIRECTORY, /run/walkcoach)"),
+)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("walkcoach")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _common_options_everywhere(parser: argparse.ArgumentParser) -> None:
+    """-v and the directory options also after the subcommand (`walkcoach history -v`); a value
+    given there wins, one not given leaves the top-level value alone (SUPPRESS)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in action.choices.values():
+            known = sub._option_string_actions
+            if "-v" not in known and "--verbose" not in known:
+                sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail")
+            for option, dest, text in _DIRECTORY_OPTIONS:
+                if option not in known:
+                    sub.add_argument(option, dest=dest, type=Path, default=argparse.SUPPRESS, help=text)
+            _common_options_everywhere(sub)
 
 
 def _add_sim_options(parser: argparse.ArgumentParser) -> None:
@@ -151,7 +202,74 @@ def cmd_run(args, settings: DeviceSettings) -> int:
     return cmd_sim(args, settings, via_chip=True)
 
 
+def _directories(config: Config, args) -> Config:
+    """The state and runtime directories every command uses: the flag, else the config file's
+    (when it names one), else systemd's $STATE_DIRECTORY / $RUNTIME_DIRECTORY, else the system's."""
+
+    def pick(flag, configured: Path, system: Path, env_names: tuple[str, ...]) -> Path:
+        if flag:
+            return Path(flag)
+        if Path(configured) != system:
+            return Path(configured)
+        for name in env_names:
+            value = os.environ.get(name)
+            if value:
+                return Path(value.split(":")[0])
+        return system
+
+    state_dir = pick(getattr(args, "state_dir", None), config.store.state_dir, SYSTEM_STATE_DIR,
+                     ("WALKCOACH_STATE_DIR", "STATE_DIRECTORY"))
+    runtime_dir = pick(getattr(args, "runtime_dir", None), config.service.runtime_dir, SYSTEM_RUNTIME_DIR,
+                       ("RUNTIME_DIRECTORY",))
+    return dataclasses.replace(config, store=StoreSettings(state_dir=state_dir), service=ServiceSettings(runtime_dir=runtime_dir))
+
+
+def _config_beside_a_broken_file(cli_config) -> Config:
+    """The defaults, with the directories the broken file names if they can still be read from it:
+    the running service keeps its own config; this is only where to find it and its history."""
+    try:
+        data = tomllib.loads(config_path(cli_config).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        data = {}
+    store = data.get("store") if isinstance(data.get("store"), dict) else {}
+    service = data.get("service") if isinstance(data.get("service"), dict) else {}
+    state_dir = store.get("state_dir") if isinstance(store.get("state_dir"), str) and store.get("state_dir") else None
+    runtime_dir = service.get("runtime_dir") if isinstance(service.get("runtime_dir"), str) and service.get("runtime_dir") else None
+    return Config(
+        store=StoreSettings(state_dir=Path(state_dir)) if state_dir else StoreSettings(),
+        service=ServiceSettings(runtime_dir=Path(runtime_dir)) if runtime_dir else ServiceSettings(),
+    )
+
+
+def _warn_config_problems(problems: list[str], what: str) -> None:
+    print(f"walkcoach: warning: the config file has {len(problems)} problem(s); {what}:", file=sys.stderr)
+    for line in problems:
+        print(f"  {line}", file=sys.stderr)
+
+
+def _missing_system_directory(config: Config) -> str | None:
+    """The service outside systemd must not create /var/lib/walkcoach or /run/walkcoach behind the owner's back."""
+    for directory, unit_key, flag in ((config.store.state_dir, "StateDirectory=", "--state-dir"),
+                                      (config.service.runtime_dir, "RuntimeDirectory=", "--runtime-dir")):
+        if directory in (SYSTEM_STATE_DIR, SYSTEM_RUNTIME_DIR) and not directory.is_dir():
+            return (f"{directory} does not exist: systemd creates it for the service ({unit_key}); "
+                    f"outside systemd pass {flag} DIR (a directory of yours, created if missing)")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `walkcoach history | head`: the reader has gone; say nothing more
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
+        except OSError:
+            pass
+        return EX_CLOSED_PIPE
+
+
+def _main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         args = build_parser().parse_args(argv)
@@ -159,13 +277,25 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger().setLevel(logging.DEBUG)
         if args.command == "config":  # before loading, so validate/set work on a broken file
             return run_config_command(args)
+        file_problems: list[str] = []
         try:
             config = load_config(args.config)
         except ConfigError as exc:
             if args.command == "run":  # the service: a bad config will not fix itself by restarting
                 print(f"walkcoach: {exc}", file=sys.stderr)
                 return EX_CONFIG
-            raise
+            if args.command not in TOLERANT_COMMANDS:
+                raise
+            file_problems = list(getattr(exc, "problems", None) or [str(exc)])
+            config = _config_beside_a_broken_file(args.config)
+            if args.command != "status":  # status shows them with what the service runs on
+                _warn_config_problems(file_problems, "the running service keeps the config it loaded; "
+                                      "this command uses the defaults")
+        config = _directories(config, args)
+        if args.command == "run" and (args.service or args.backend == "pi" or args.record):
+            missing = _missing_system_directory(config)
+            if missing:
+                raise UsageError(missing)
         settings = config.settings
         if args.command == "run" and (args.service or args.backend == "pi" or args.record):
             from .service import run_service
@@ -178,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             from .status import run_status
 
-            return run_status(config.service.runtime_dir, as_json=args.json, out=sys.stdout, err=sys.stderr)
+            return run_status(config.service.runtime_dir, as_json=args.json, out=sys.stdout, err=sys.stderr,
+                              file_problems=file_problems)
         if args.command == "calibrate":
             from .status import run_calibrate
 
@@ -200,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"walkcoach: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        return EX_INTERRUPTED
 
 
 if __name__ == "__main__":

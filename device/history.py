@@ -83,7 +83,8 @@ def add_history_commands(subparsers) -> None:
 
 
 def _state_dir_option(parser) -> None:
-    parser.add_argument("--state-dir", type=Path, help="where the history database is (default from the config)")
+    parser.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS,  # so `walkcoach --state-dir D plan` holds too
+                        help="where the history database is (default from the config)")
 
 
 def _date(text: str) -> dt.date:
@@ -435,7 +436,7 @@ def _cmd_replay(args, settings: DeviceSettings, out) -> int:
         f = recording.frame
         print(f"body frame: upright from the {f.upright_method}; forward: {f.forward_method}; gravity: {f.gravity_method}", file=out)
     for warning in recording.warnings:
-        print(f"warning: {warning}", file=out)
+        print(f"walkcoach: warning: {warning}", file=sys.stderr)
     print(format_human(result.summary, result.duration_s), file=out)
     print(f"replayed {result.duration_s / 60:.1f} min in {result.elapsed_s:.2f} s ({result.speed_x:.0f}x real time)", file=out)
     return 0

@@ -90,7 +90,9 @@ def install_journal_logging(level: int | None = None) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JournalFormatter())
+    # journald sets JOURNAL_STREAM on a unit's stderr; at a terminal "<6>" is noise
+    under_journald = bool(os.environ.get("JOURNAL_STREAM"))
+    handler.setFormatter(JournalFormatter() if under_journald else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
 
