@@ -1,4 +1,5 @@
-"""The history commands over a simulated month of sessions: plan, history, report (PNG), replay errors."""
+"""The history commands over a simulated month of sessions: plan, history, report (PNG; the HTML
+report is tests/test_report_html.py), replay errors, and the caps the coach used."""
 
 import argparse
 import csv
@@ -53,8 +54,10 @@ def write_month(state_dir: Path, *, seed: int = 0) -> list[dict]:
                 store(Event(t + bout_s + 2.0, EventKind.WALK_ENDED, bout=bout))
                 t += bout_s + 30.0
                 steps += bout_steps
-            for c in range(max(0, int(round(lean / 3 + rng.normal(0, 1))))):
-                store(Event(10.0 + 20 * c, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning"))
+            for c in range(max(0, int(round(lean / 3 + rng.normal(0, 1))))):  # one cued lean each, as the coach ends them
+                store(Event(10.0 + 40 * c, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning"))
+                held_s = 5.0 + rng.uniform(1, 25)
+                store(Event(5.0 + 40 * c + held_s, EventKind.LEAN_CLEARED, Cue.UPRIGHT_AGAIN, f"upright again after {held_s:.0f} s"))
             pain = PAIN_DAYS.get(n, 0) if k == 0 else 0
             for p in range(pain):
                 store(Event(60.0 + p, EventKind.PAIN_REPORTED, Cue.PAIN_ACK, "pain"))
@@ -158,8 +161,8 @@ def test_report_without_matplotlib_says_how_to_install_it(month, tmp_path, monke
 def test_report_needs_sessions_and_a_png_name(tmp_path, month):
     with pytest.raises(HistoryError, match="no sessions to report yet"):
         run(["report", "--out", str(tmp_path / "r.png")], tmp_path)
-    with pytest.raises(HistoryError, match="must be a .png file"):
-        run(["report", "--out", str(tmp_path / "r.pdf")], month[0])
+    with pytest.raises(HistoryError, match=r"must be a \.png file with --png"):
+        run(["report", "--png", "--out", str(tmp_path / "r.html")], month[0])
 
 
 def test_replay_command_errors_are_one_line(tmp_path):
