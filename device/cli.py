@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import tomllib
@@ -122,6 +123,26 @@ def _add_sim_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", choices=("max", "realtime"), default="max")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--mount", help="sensor mount as FORWARD,UP axes, e.g. -y,+x (default from config)")
+    parser.add_argument("--press", type=_times_s, default=[], metavar="T[,T...]",
+                        help="simulated: press the button at these times (s or m:ss): a pain report")
+    parser.add_argument("--hold", type=_times_s, default=[], metavar="T[,T...]",
+                        help="simulated: hold the button from these times (s or m:ss) past the hold time: calibrate")
+
+
+def _times_s(text: str) -> list[float]:
+    """``30,1:15,2:00.5`` -> [30.0, 75.0, 120.5]."""
+    times = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            minutes, _, seconds = part.rpartition(":")
+            value = (int(minutes) * 60 if minutes else 0) + float(seconds)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not a time in seconds or m:ss") from None
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"{part!r} must not be negative")
+        times.append(value)
+    return times
 
 
 def _mount(args, settings: DeviceSettings) -> Mount:
@@ -143,28 +164,53 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
     known = [name for name, _ in sim_module.list_scenarios()]
     if scenario not in known:
         raise UsageError(f"unknown scenario {scenario!r} (choose from {', '.join(known)})")
-    run = run_simulation(
-        settings,
-        scenario=scenario,
-        seed=args.seed,
-        mount=_mount(args, settings),
-        speed=args.speed,
-        via_chip=via_chip,
-        on_loop=_report_first_sample if os.environ.get("WALKCOACH_REPORT_FIRST_SAMPLE") else None,
-    )
+    hooks = []
+    if os.environ.get("WALKCOACH_REPORT_FIRST_SAMPLE"):
+        hooks.append(_report_first_sample)
+    presses = [(t, sim_module.PRESS_S) for t in getattr(args, "press", [])]
+    presses += [(t, settings.loop.button_hold_s + 0.5) for t in getattr(args, "hold", [])]
+    if presses:
+        hooks.append(lambda loop: setattr(loop, "button", sim_module.ScheduledButton(loop.button, loop.clock, presses)))
+    live = []
+    if args.speed == "realtime" and not args.json and sys.stdout.isatty():
+        from .live import attach_live_view
+
+        hooks.append(lambda loop: live.append(attach_live_view(loop)))
+    ctrl_c = _CtrlC()
+    hooks.append(ctrl_c.install)
+    try:
+        run = run_simulation(
+            settings,
+            scenario=scenario,
+            seed=args.seed,
+            mount=_mount(args, settings),
+            speed=args.speed,
+            via_chip=via_chip,
+            on_loop=lambda loop: [hook(loop) for hook in hooks],
+        )
+    finally:
+        for view in live:
+            view.close()
+        ctrl_c.restore()
     duration_s = run.walk.duration_s
+    if ctrl_c.pressed:
+        duration_s = min(duration_s, run.loop.now_s)
+        print(f"interrupted at {duration_s / 60:.1f} min: the summary so far", file=sys.stderr)
     i2c = _i2c_per_tick(run.i2c_stats, run.loop.stats.ticks) if run.i2c_stats is not None else None
     if args.json:
         result = run.to_json()
         result.update(scenario=scenario, seed=args.seed, cap_s=run.coach.session.planned_cap_s, speed_x=round(run.speed_x, 1))
         if i2c is not None:
             result["i2c"] = i2c
+        if ctrl_c.pressed:
+            result["interrupted_at_s"] = round(duration_s, 2)
         print(json.dumps(result))
-        return 0
+        return EX_INTERRUPTED if ctrl_c.pressed else 0
     truth = run.walk.truth
     print(f"scenario {scenario} (seed {args.seed}), cap {run.coach.session.planned_cap_s / 60:.0f} min")
     print(format_human(run.summary, duration_s))
-    print(f"truth: walked {truth.walk_s / 60:.1f} min, {truth.steps} steps, {len(truth.lean_episodes)} sustained lean(s)")
+    print(f"truth{' (the whole scenario)' if ctrl_c.pressed else ''}: walked "
+          f"{truth.walk_s / 60:.1f} min, {truth.steps} steps, {len(truth.lean_episodes)} sustained lean(s)")
     print(f"simulated {duration_s / 60:.1f} min in {run.elapsed_s:.2f} s ({run.speed_x:.0f}x real time)")
     if i2c is not None and getattr(args, "stats", False):
         print(
@@ -172,7 +218,33 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
             f"on the wire; bus time {i2c['bus_share_10khz']:.0%} of the tick at 10 kHz, "
             f"{i2c['bus_share_100khz']:.1%} at 100 kHz, {i2c['bus_share_400khz']:.1%} at 400 kHz"
         )
-    return 0
+    return EX_INTERRUPTED if ctrl_c.pressed else 0
+
+
+class _CtrlC:
+    """Ctrl-C ends the simulated walk at the current tick (the loop closes the bout in progress),
+    so the summary so far is printed instead of a traceback."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._old = None
+        self._installed = False
+
+    def install(self, loop) -> None:
+        def on_sigint(signum, frame) -> None:
+            self.pressed = True
+            loop.request_stop()
+
+        try:
+            self._old = signal.signal(signal.SIGINT, on_sigint)
+            self._installed = True
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            pass
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._old)
+            self._installed = False
 
 
 def _report_first_sample(loop) -> None:
@@ -300,9 +372,18 @@ def _main(argv: list[str] | None = None) -> int:
         if args.command == "run" and (args.service or args.backend == "pi" or args.record):
             from .service import run_service
 
-            return run_service(
-                config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record
-            )
+            watcher = None
+            if sys.stdout.isatty() and not args.json and not os.environ.get("JOURNAL_STREAM"):
+                from .live import StatusWatcher  # at a terminal: the live line from the service's status file
+
+                watcher = StatusWatcher(config.service.runtime_dir).start()
+            try:
+                return run_service(
+                    config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record
+                )
+            finally:
+                if watcher is not None:
+                    watcher.stop()
         if args.command in HISTORY_COMMANDS:
             return run_history_command(args, settings, state_dir=config.store.state_dir)
         if args.command == "status":
