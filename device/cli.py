@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="what the running service is doing (exit 3 if it is not running)")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("calibrate", help="ask the running service to capture the upright reference now")
+    record = commands.add_parser("record", help="record the belt's samples from the running service (it keeps coaching)")
+    record.add_argument("file", type=Path, metavar="FILE", help="where to write the recording (walkcoach recording v1)")
+    record.add_argument("--seconds", type=float, default=60.0, help="how long (default 60, at most 3600)")
 
     add_config_commands(commands)
     add_history_commands(commands)  # plan, history, report, replay
@@ -395,6 +398,10 @@ def _main(argv: list[str] | None = None) -> int:
             from .status import run_calibrate
 
             return run_calibrate(config.service.runtime_dir, out=sys.stdout, err=sys.stderr)
+        if args.command == "record":
+            from .record_request import main_record
+
+            return main_record(config.service.runtime_dir, args.file, args.seconds)
         if args.command == "sim":
             return cmd_sim(args, settings)
         if args.command == "run":

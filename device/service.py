@@ -143,6 +143,7 @@ class Service:
         self.loop: CoachLoop | None = None
         self.coach = None
         self.store: Store | None = None
+        self.record_tap = None  # `walkcoach record` asks it, through the runtime directory
         self.tracker = StatusTracker(backend=backend, config_path=config.path)
         self._ready_sent = False
         self._next_status_wall = 0.0
@@ -253,6 +254,10 @@ class Service:
                 settings, backend, coach, [summary, self.tracker, self._log_event], on_tick=self.on_tick)
             self.tracker.bind(coach, loop)
             self.store = self._open_store(loop, backend)  # before the recording: it sets today's cap
+            from .record_request import RecordingTap
+
+            self.record_tap = RecordingTap(loop, self.runtime_dir, rate_hz=settings.loop.rate_hz,
+                                           meta={"backend": self.backend_name})
             if self.record is not None:
                 writer = self._start_recording(loop, coach)
             if self.stop_requested:  # a SIGTERM between the check above and the loop existing
@@ -265,6 +270,8 @@ class Service:
             self.notifier.stopping()
             self.tracker.state = "stopping"
         finally:
+            if self.record_tap is not None:
+                self.record_tap.finish("the service stopped")
             if writer is not None:
                 writer.close()
             if self.store is not None:
@@ -333,6 +340,8 @@ class Service:
                 self.coach.request_upright_capture()
                 self.tracker.calibration_requested_t_s = now_s
                 log.info("calibrate requested: capturing the upright reference at the next still moment")
+            if self.record_tap is not None:
+                self.record_tap.poll(now_s)
             status = self._write_status(now_s)
             if loop.sensor_ok:
                 self.notifier.watchdog()

@@ -665,16 +665,44 @@ class HistoryUnavailable(Exception):
     """Reading the history failed (corrupt file, wrong schema); the message says why."""
 
 
+READ_ACCESS_HINT = ("add yourself to the group walkcoach (sudo usermod -aG walkcoach $USER, then log in again), "
+                    "or use sudo")
+
+
 def open_for_reading(location: Path | str) -> sqlite3.Connection | None:
-    """A connection to read the history, or None if there is no history yet. Raises HistoryUnavailable."""
+    """A connection to read the history, or None if there is no history yet. Raises HistoryUnavailable.
+
+    Never writes and never creates anything. A reader that may not write in the state
+    directory (an operator in the service's group) opens a WAL database ``mode=ro``,
+    which works while the service runs (its ``-wal`` and ``-shm`` are group-readable:
+    the unit's UMask=0027). With the service stopped there is no ``-wal`` (it is
+    checkpointed away at close) and ``mode=ro`` cannot create the ``-shm``: then the
+    file is complete and nobody writes it, so it is opened ``immutable``.
+    """
     path = db_path(location)
-    if not path.exists():
-        return None
     try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=5.0)
-        conn.execute("SELECT count(*) FROM sessions").fetchone()
+        if not path.exists():
+            return None
+    except PermissionError:
+        raise HistoryUnavailable(f"cannot read {path}: permission denied on {path.parent}; {READ_ACCESS_HINT}") from None
+    if not os.access(path, os.R_OK):
+        raise HistoryUnavailable(f"cannot read {path}: permission denied; {READ_ACCESS_HINT}")
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=5.0)
+        try:
+            conn.execute("SELECT count(*) FROM sessions").fetchone()
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            wal = path.with_name(path.name + "-wal")
+            if wal.exists() or os.access(path.parent, os.W_OK):
+                raise
+            log.debug("history: %s (%s); no writer: reading it as immutable", path, exc)
+            conn = sqlite3.connect(uri + "?immutable=1", uri=True, timeout=5.0)
+            conn.execute("SELECT count(*) FROM sessions").fetchone()
     except sqlite3.Error as exc:
-        raise HistoryUnavailable(f"cannot read {path}: {_describe(exc)}") from None
+        hint = f"; {READ_ACCESS_HINT}" if "readonly" in str(exc) or "unable to open" in str(exc) else ""
+        raise HistoryUnavailable(f"cannot read {path}: {_describe(exc)}{hint}") from None
     return conn
 
 

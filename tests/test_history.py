@@ -235,12 +235,16 @@ def test_history_keeps_the_caps_the_coach_used_across_plan_history_reload_and_pa
     RELOAD_AT_S, PRESS_AT_S = 60.0, 150.0  # both while walking the first bout (5 s to ~310 s)
 
     class ScriptedService(Service):
+        def open_backend(self):
+            self.backend = super().open_backend()
+            return self.backend
+
         def on_tick(self, now_s: float) -> None:
             if now_s >= RELOAD_AT_S and not hasattr(self, "_reloaded"):
                 self._reloaded = True
                 write_config(6.0)
                 self.reload_requested = True
-            pin = self.loop.button.pin
+            pin = self.backend.button.pin
             if PRESS_AT_S <= now_s < PRESS_AT_S + 0.3:
                 pin.drive_low()  # the button pulls the pin to ground
             elif now_s >= PRESS_AT_S + 0.3 and pin.state == 0:

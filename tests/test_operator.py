@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -160,3 +162,84 @@ def test_state_and_runtime_directories_from_systemds_environment(tmp_path):
                                         (61.25, "  1:01.2"), (-3.0, "  0:00.0")])
 def test_format_clock_never_shows_60_seconds(t_s, shown):
     assert format_clock(t_s) == shown
+
+
+# -- a non-root operator reads the service's history -------------------------------------------
+OPERATOR_GID = 100  # the group "users" stands in for the group walkcoach
+as_operator_possible = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv to act as another user")
+
+
+def _as_user(argv, *, gid: int | None):
+    """Run `python -m device.cli ARGV` as nobody, with ``gid`` as its only group (None: nobody's own)."""
+    group = [f"--regid={gid}"] if gid is not None else ["--regid=65534"]
+    done = subprocess.run(["setpriv", "--reuid=65534", *group, "--clear-groups", sys.executable, "-m", "device.cli", *argv],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ.get("PATH", ""), "HOME": "/nonexistent"})
+    return done.returncode, done.stdout, done.stderr
+
+
+@as_operator_possible
+def test_an_operator_in_the_group_reads_history_while_the_service_writes_and_after(tmp_path):
+    from device.events import Bout, Event, EventKind
+    from device.store import Store
+
+    base = Path(tempfile.mkdtemp(prefix="wc-op-"))  # pytest's tmp_path is private to root
+    try:
+        os.chmod(base, 0o755)
+        state = base / "state"
+        state.mkdir()
+        os.chown(state, 0, OPERATOR_GID)
+        os.chmod(state, 0o2750)  # like StateDirectory=, with the files taking the group
+        old_umask = os.umask(0o027)  # the unit's UMask
+        try:
+            store = Store.open(state, mono_at_open=0.0, wall_at_open=time.time() - 600, planned_cap_s=600.0)
+            store(Event(5.0, EventKind.WALK_STARTED))
+            store(Event(300.0, EventKind.WALK_ENDED, bout=Bout(5.0, 300.0, 520, 106.0, 0.03)))
+            assert store.flush()
+            assert (state / "history.sqlite3-wal").exists()
+            code, out, err = _as_user(["history", "--state-dir", str(state), "--json"], gid=OPERATOR_GID)
+            assert (code, err) == (0, ""), err
+            [row] = json.loads(out)
+            assert row["steps"] == 520 and row["closed_by"] is None  # the walk in progress
+            store.close()
+        finally:
+            os.umask(old_umask)
+        assert not (state / "history.sqlite3-wal").exists()  # the service stopped: checkpointed away
+        for command in (["history", "--json"], ["plan"]):
+            code, out, err = _as_user([*command, "--state-dir", str(state)], gid=OPERATOR_GID)
+            assert (code, err) == (0, ""), err
+        code, out, err = _as_user(["report", "--state-dir", str(state), "--out", str(base / "nope.html")], gid=OPERATOR_GID)
+        assert code == 2 and "cannot write" in err and "Traceback" not in err  # reading worked; base is root's
+        assert sorted(p.name for p in state.iterdir()) == ["history.sqlite3"]  # the reader created nothing
+
+        code, out, err = _as_user(["history", "--state-dir", str(state)], gid=None)  # not in the group
+        assert code == 2 and "permission denied" in err and "usermod -aG walkcoach" in err and "Traceback" not in err
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# -- recording from the running service -----------------------------------------------------------
+def test_record_asks_the_running_service_and_coaching_goes_on(tmp_path):
+    from device.replay import read_recording
+    from tests.test_service import ServiceProcess
+
+    svc = ServiceProcess(tmp_path)
+    try:
+        before = svc.wait_running()
+        out_file = tmp_path / "session.csv"
+        code, out, err = run_cli("--config", str(svc.config), "record", str(out_file), "--seconds", "2")
+        assert code == 0, err
+        assert out.startswith(f"wrote {out_file}: ") and "recording 2 s from the running service" in err
+        recording = read_recording(out_file)
+        assert recording.kind == "walkcoach-v1" and recording.meta["backend"] == "sim" and float(recording.meta["cap_s"]) == 600.0
+        assert 1.5 <= recording.duration_s <= 3.5  # started and stopped on the service's once-a-second poll
+        after = svc.status()
+        assert after["state"] == "running" and after["samples"] > before["samples"]
+        assert sorted(p.name for p in svc.runtime.iterdir() if p.name.startswith("record")) == []  # nothing left behind
+        code, _, err = run_cli("--config", str(svc.config), "record", str(tmp_path / "x.csv"), "--seconds", "0")
+        assert code == 2 and "--seconds must be more than 0" in err
+    finally:
+        svc.close()
+    code, _, err = run_cli("--config", str(svc.config), "record", str(tmp_path / "y.csv"), "--seconds", "1")
+    assert code == 1 and "walkcoach is not running: nothing recorded" in err
