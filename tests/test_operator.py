@@ -3,6 +3,8 @@ values starting with "-", a missing config, exit statuses, closed pipes, the dir
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -22,13 +24,26 @@ ROOT = Path(__file__).resolve().parents[1]
 BAD = "[lean]\nthreshold_deg = 99\nhold_s = \"long\"\n"
 
 
+CLEARED_ENV = ("WALKCOACH_CONFIG", "WALKCOACH_STATE_DIR", "STATE_DIRECTORY", "RUNTIME_DIRECTORY", "JOURNAL_STREAM")
+
+
 def run_cli(*argv, env=None):
-    """`python -m device.cli ARGS` as a process: (exit status, stdout, stderr)."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("WALKCOACH_CONFIG", "STATE_DIRECTORY", "RUNTIME_DIRECTORY", "JOURNAL_STREAM")}
-    environment.update(env or {})
-    done = subprocess.run([sys.executable, "-m", "device.cli", *argv], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=60)
-    return done.returncode, done.stdout, done.stderr
+    """`walkcoach ARGS` in this process (cli.main, as the entry point calls it): (exit status, stdout, stderr)."""
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        for name in CLEARED_ENV:
+            os.environ.pop(name, None)
+        os.environ.update(env or {})
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(argv))
+            except SystemExit as exc:  # --version, --help
+                code = exc.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return code, out.getvalue(), err.getvalue()
 
 
 def fresh_status(runtime_dir: Path) -> dict:
