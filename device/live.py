@@ -36,8 +36,8 @@ def live_line(snapshot, last_cue: tuple[float, str] | None, now_s: float) -> str
     parts.append(f"{cadence:.0f}/min" if walking and cadence > 0 else "-/min")
     lean = get("lean_deg")
     captured = get("upright_captured", lean is not None)
-    parts.append(f"lean {lean:.0f}°" + (" (leaning)" if get("leaning", False) else "") if captured and lean is not None
-                 else "no upright yet")
+    parts.append(f"lean {round(lean) or 0}°" + (" (leaning)" if get("leaning", False) else "")  # never "-0°"
+                 if captured and lean is not None else "no upright yet")
     if get("pain_reports", 0):
         parts.append(f"pain {get('pain_reports')}")
     if last_cue is not None:
@@ -107,6 +107,7 @@ class StatusWatcher:
         self.runtime_dir = runtime_dir
         self.view = LiveView(None, out)
         self.every_s = every_s
+        self._last_line = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="walkcoach-live", daemon=True)
 
@@ -124,7 +125,10 @@ class StatusWatcher:
             cue = status.get("last_cue")
             last_cue = (float(cue["t_s"]), str(cue["cue"])) if isinstance(cue, dict) and "t_s" in cue else None
             try:
-                self.view.draw(live_line(status, last_cue, float(status.get("t_s", 0.0))))
+                line = live_line(status, last_cue, float(status.get("t_s", 0.0)))
+                if line != self._last_line:  # the file changes once a second
+                    self._last_line = line
+                    self.view.draw(line)
             except (KeyError, TypeError, ValueError, OSError):
                 continue
 

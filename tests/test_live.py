@@ -118,3 +118,25 @@ def test_ctrl_c_in_a_realtime_sim_prints_the_summary_so_far():
     assert "\rnot walking  0:00/10:00 walk  0 steps" in text
     assert "interrupted at 0." in text and "min recorded, walked 0.0 min" in text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text
+
+
+def test_the_status_watcher_draws_the_running_services_line(tmp_path):
+    from device.live import StatusWatcher
+    from device.status import StatusTracker, write_status
+
+    tracker = StatusTracker(backend="pi")
+    tracker.state = "running"
+    status = dict(tracker.snapshot_dict(30.0), walking=True, walk_s=95.0, cap_s=900.0, steps=170, cadence_spm=107.0,
+                  lean_deg=3.0, last_cue={"cue": "ready", "t_s": 20.0, "why": "upright reference captured"})
+    write_status(tmp_path, status)
+    out = io.StringIO()
+    watcher = StatusWatcher(tmp_path, out, every_s=0.02).start()
+    try:
+        deadline = time.monotonic() + 10
+        while "walking" not in out.getvalue():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        watcher.stop()
+    assert out.getvalue().startswith("\rwalking  1:35/15:00 walk  170 steps  107/min  lean 3°  last cue: ready 10 s ago")
+    assert out.getvalue().count("\rwalking") == 1  # redrawn only when the file says something new
