@@ -62,7 +62,7 @@ def run_config_command(args, *, out: TextIO | None = None, err: TextIO | None = 
         print(_format_get(load_config(cli_config), args.key), file=out)
         return 0
     if command == "set":
-        return _set(cli_config, args.key, _one_value(args), out, err)
+        return _set(cli_config, args.key, _one_value(args), out, err, runtime_dir=getattr(args, "runtime_dir", None))
     if command == "validate":
         return _validate(args.file, cli_config, out, err)
     raise ConfigError(f"unknown config command {command!r}")
@@ -93,7 +93,7 @@ def _format_get(config: Config, key: str) -> str:
     return toml_value(value, hex_int=key == "imu.address")
 
 
-def _set(cli_config, key: str, value_text: str, out: TextIO, err: TextIO) -> int:
+def _set(cli_config, key: str, value_text: str, out: TextIO, err: TextIO, *, runtime_dir=None) -> int:
     path = config_path(cli_config)
     try:
         before = load_config(path)
@@ -111,6 +111,10 @@ def _set(cli_config, key: str, value_text: str, out: TextIO, err: TextIO) -> int
     runtime_dirs = [config.service.runtime_dir]
     if before is not None and before.service.runtime_dir not in runtime_dirs:
         runtime_dirs.insert(0, before.service.runtime_dir)
+    if os.environ.get("RUNTIME_DIRECTORY"):  # systemd's, as every command finds the service
+        runtime_dirs.append(Path(os.environ["RUNTIME_DIRECTORY"].split(":")[0]))
+    if runtime_dir:  # --runtime-dir: that service and no other
+        runtime_dirs = [Path(runtime_dir)]
     from .service import needs_restart  # which keys a running service cannot take on a reload
 
     print(signal_reload(runtime_dirs, restart_key=key if needs_restart(key) else None), file=out)

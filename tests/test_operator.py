@@ -107,6 +107,9 @@ def test_config_set_says_when_a_restart_only_key_applies(tmp_path):
         assert "pins.led is read only at start" in out
         code, out, _ = run_cli("--config", str(config), "config", "set", "lean.threshold_deg", "18")
         assert code == 0 and out.splitlines()[-1].endswith("to reload: the change applies now")
+        code, out, _ = run_cli("--config", str(config), "--runtime-dir", str(tmp_path / "other"), "config", "set",
+                               "lean.threshold_deg", "19")
+        assert code == 0 and out.splitlines()[-1] == "walkcoach is not running: the change applies at next start"
     finally:
         process.kill()
         process.wait()
