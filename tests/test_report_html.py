@@ -4,6 +4,7 @@ rendered by a real headless browser (Debian's Chromium) to a screenshot CI keeps
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import shutil
 import subprocess
@@ -106,3 +107,18 @@ def test_the_report_renders_in_a_headless_browser(report):
     assert shot.returncode == 0, shot.stderr[-2000:]
     data = screenshot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+
+
+def test_a_walk_shortened_by_pain_shows_the_cap_the_coach_used():
+    from device.plan import SessionRecord
+    from device.report_html import WalkView, walk_section, walk_time_chart
+
+    start = dt.datetime.combine(TODAY, dt.time(9, 0)).astimezone()
+    session = SessionRecord(id=7, started=start, date=TODAY, ended=start + dt.timedelta(minutes=20), walk_s=11 * 60.0,
+                            steps=1200, cap_s=10 * 60.0, planned_cap_s=15 * 60.0, pain_reports=1, closed_by="session_end")
+    walk = WalkView(session)
+    section = html.unescape(walk_section(walk, open_=True))
+    assert "11.0 of 10 min (the plan's 15, shortened after a pain report) · 1200 steps · 1 pain report(s)" in section
+    chart = html.unescape(walk_time_chart([walk], [TODAY], {TODAY: 15.0}))
+    assert "walked 11.0 min, cap 10.0 min (plan 15, shortened after a pain report), 1 pain report(s)" in chart
+    assert 'fill="#d98b2b"' in chart  # past the cap the coach used (10), though within the plan's 15
