@@ -334,7 +334,9 @@ def _missing_system_directory(config: Config) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(argv)
+        status = _main(argv)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored"
+        return status
     except BrokenPipeError:  # `walkcoach history | head`: the reader has gone; say nothing more
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)

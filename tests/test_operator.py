@@ -147,6 +147,14 @@ def test_version_and_verbose_after_the_subcommand(tmp_path):
     assert code == 0 and str(tmp_path / "elsewhere") in out
 
 
+def test_a_closed_pipe_after_the_last_write_ends_quietly_too(tmp_path):
+    """The output is still in our buffer when the reader goes: the final flush must not complain."""
+    script = ("import os, sys\nfrom device import cli\nr, w = os.pipe()\nos.dup2(w, 1)\nos.close(r)\nos.close(w)\n"
+              "sys.exit(cli.main(['--state-dir', sys.argv[1], 'plan']))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (cli.EX_CLOSED_PIPE, "")
+
+
 def test_a_closed_pipe_ends_quietly_with_141(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "device.cli", "sim", "--list"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
