@@ -151,7 +151,9 @@ def test_a_closed_pipe_after_the_last_write_ends_quietly_too(tmp_path):
     """The output is still in our buffer when the reader goes: the final flush must not complain."""
     script = ("import os, sys\nfrom device import cli\nr, w = os.pipe()\nos.dup2(w, 1)\nos.close(r)\nos.close(w)\n"
               "sys.exit(cli.main(['--state-dir', sys.argv[1], 'plan']))\n")
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a buffered stdout, as at a user's shell
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
     assert (done.returncode, done.stderr) == (cli.EX_CLOSED_PIPE, "")
 
 
