@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_commands(commands)
     add_history_commands(commands)  # plan, history, report, replay
 
+    evaluate = commands.add_parser("evaluate", help="replay a recording and score it against a reference (Mobilise-D figures)")
+    evaluate.add_argument("recording", type=Path, help="a recording (walkcoach or plain CSV), as for replay")
+    evaluate.add_argument("reference", type=Path, help="the reference JSON (bouts, ics_s; see tests/data/real/README.md)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--units", choices=("ms2", "g"), default="ms2", help="plain CSV acceleration units (default m/s²)")
+
     bench = commands.add_parser("bench", help="measure what the belt costs on this machine")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     _common_options_everywhere(parser)
@@ -408,6 +414,12 @@ def _main(argv: list[str] | None = None) -> int:
             return cmd_sim(args, settings)
         if args.command == "run":
             return cmd_run(args, settings)
+        if args.command == "evaluate":
+            from .evaluate import evaluate_recording, format_scores
+
+            scores = evaluate_recording(args.recording, args.reference, settings, units=args.units)
+            print(json.dumps(scores) if args.json else format_scores(scores))
+            return 0
         if args.command == "bench":
             from .bench import main_bench
 

@@ -44,6 +44,7 @@ class Bout(NamedTuple):
     speed_ms: float | None = None  # sum of step lengths / their step times
     mean_lean_deg: float | None = None  # filtered lean, mean over the bout's walking samples
     peak_lean_deg: float | None = None
+    step_times_s: tuple[float, ...] = ()  # every step (heel strike) counted in the bout, in order
 
     @property
     def duration_s(self) -> float:

@@ -225,6 +225,7 @@ class BoutTracker:
         self._intervals: list[float] = []
         self._all_intervals: list[float] = []
         self._median_s = 0.0
+        self._step_times: list[float] = []
 
     @property
     def median_step_s(self) -> float:
@@ -260,6 +261,7 @@ class BoutTracker:
         self._all_intervals[:0] = [b - a for a, b in zip(times, times[1:])]
         self._first_s = steps_s[0]
         self._steps += len(steps_s)
+        self._step_times[:0] = steps_s
 
     def append_steps(self, steps_s: list[float]) -> None:
         """Take in steps found after the bout's last step (before it is closed)."""
@@ -306,6 +308,7 @@ class BoutTracker:
         self._intervals = intervals[-RECENT_INTERVALS:]
         self._all_intervals = list(intervals)
         self._median_s = median_s
+        self._step_times = pending[first:]
         pending.clear()
         peaks.clear()
         return True
@@ -344,6 +347,7 @@ class BoutTracker:
             whole_steps = 1  # a hesitation, not missed steps: count the step that came
         self._steps += whole_steps
         self._last_s = step_s
+        self._step_times.append(step_s)
         per_step = interval / whole_steps
         self._all_intervals.append(per_step)
         recent = self._intervals
@@ -373,6 +377,7 @@ class BoutTracker:
             steps=self._steps,
             cadence_spm=cadence_spm,
             step_time_cv=math.sqrt(variance) / mean if mean > 0 else 0.0,
+            step_times_s=tuple(self._step_times),
         )
         self.in_bout = False
         self._gap_allowance_s = 0.0

@@ -44,12 +44,17 @@ class RunSummary:
             return 0.0
         return sum(b.cadence_spm * b.duration_s for b in self.bouts if b.cadence_spm > 0) / walk_s
 
+    @property
+    def step_times_s(self) -> list[float]:
+        return [t for b in self.bouts for t in b.step_times_s]
+
     def to_json(self, duration_s: float) -> dict:
         return {
             "duration_s": round(duration_s, 2),
             "walk_s": round(self.walk_s, 2),
             "steps": self.steps,
             "cadence_spm": round(self.cadence_spm, 1),
+            "step_times_s": [round(t, 3) for t in self.step_times_s],
             "bouts": [
                 {
                     "start_s": round(b.start_s, 2),
@@ -62,6 +67,7 @@ class RunSummary:
                         for name in ("step_length_m", "speed_ms", "mean_lean_deg", "peak_lean_deg")
                         if (value := getattr(b, name, None)) is not None
                     },
+                    "step_times_s": [round(t, 3) for t in b.step_times_s],
                 }
                 for b in self.bouts
             ],

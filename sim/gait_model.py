@@ -238,6 +238,18 @@ class Walk:
     steps are slower and shorter (gait initiation and termination), and about
     one step in a hundred is stretched and the next shortened (a kerb, an obstacle).
     ``posture_deg`` is a constant lean while walking (ramps in and out over 2 s).
+
+    The rest describe messier walkers (issue 9; their defaults leave a walk as it was):
+    ``steps`` (> 0) fixes the number of heel strikes (``duration_s`` then only
+    sets the tempo profile's span); ``tempo_swing`` slows and speeds the walk
+    along a smooth random profile, step times spanning about ``1 +- tempo_swing / 2``
+    (people speed up, slow down and turn within one short walk); ``impact_sigma``
+    is the log-spread of heel-strike transients from step to step and
+    ``impact_scale`` their size (soft, aided steps are < 1); ``weak_side_impact``
+    scales every other step's transient and ``weak_side_rise`` its pelvis rise (an
+    antalgic or hemiparetic gait: alternate steps unalike); ``second_peak`` adds a second upward transient, that share of
+    the heel strike's, ``second_peak_at`` of a step after it: the end of a long
+    double support (push-off of the trailing leg) in slow, shuffling gait.
     """
 
     duration_s: float
@@ -248,6 +260,14 @@ class Walk:
     posture_deg: float = 0.0
     leans: tuple[Lean, ...] = ()
     turns: tuple[Turn, ...] = ()
+    steps: int = 0
+    tempo_swing: float = 0.0
+    impact_sigma: float = 0.25
+    impact_scale: float = 1.0
+    weak_side_impact: float = 1.0
+    weak_side_rise: float = 1.0
+    second_peak: float = 0.0
+    second_peak_at: float = 0.35
 
     def _step_plan(self, rng):
         """Per-step durations, lengths, gains and turn spans; heel strike k ends step k."""
@@ -257,6 +277,8 @@ class Walk:
         drift = colored_noise(rng, n_max, 1.0, 0.05)[:, 0]  # over steps: ~20-step correlation
         variation = np.sqrt(0.5) * (rng.standard_normal(n_max) + drift)
         step_s = mean_step_s * (1.0 + 0.5 * self.asymmetry * side) * (1.0 + self.step_cv * variation)
+        if self.tempo_swing:
+            step_s *= self._tempo_profile(rng, n_max, self.duration_s / mean_step_s)
         irregular = 3 + np.flatnonzero(rng.random(n_max - 4) < 0.01)  # a kerb: long step, short step
         step_s[irregular] *= 1.25
         step_s[irregular + 1] *= 0.85
@@ -275,7 +297,10 @@ class Walk:
             step_s[first + 1 : first + count + 1] *= 1.2
             length_m[first + 1 : first + count + 1] *= 0.7
             spans.append((first, count, turn))
-        n = max(4, int(np.searchsorted(strikes_s(), self.duration_s - 0.5 * mean_step_s)))
+        if self.steps:
+            n = self.steps
+        else:
+            n = max(4, int(np.searchsorted(strikes_s(), self.duration_s - 0.5 * mean_step_s)))
         if spans and spans[-1][0] + spans[-1][1] >= n - 2:
             raise ValueError(f"turn at {spans[-1][2].at_s} s is too close to the end of the walk")
         step_s, length_m, side, gain = step_s[:n], length_m[:n], side[:n], gain[:n]
@@ -283,6 +308,16 @@ class Walk:
         length_m[-2:] *= (0.85, 0.6)
         gain[-2:] *= [[0.85], [0.6]]
         return step_s, length_m, side, gain, spans
+
+    def _tempo_profile(self, rng, n_max: int, expected_steps: float) -> np.ndarray:
+        """Step-time factors over steps: a smooth path through 3-4 random tempo levels, spanning ``tempo_swing``."""
+        knots = int(rng.integers(3, 5))
+        levels = rng.uniform(-0.5, 0.5, knots)
+        levels[int(rng.integers(0, knots))] = -0.5  # the quickest and the slowest part are both there
+        levels[int(np.argmax(levels))] = 0.5
+        at = np.linspace(0.0, max(expected_steps - 1.0, 1.0), knots)
+        path = np.interp(np.arange(n_max), at, levels)
+        return 1.0 + self.tempo_swing * path
 
     def render(self, ctx: Context) -> Motion:
         p, rng = ctx.person, ctx.rng
@@ -307,6 +342,8 @@ class Walk:
         # Inverted pendulum: peak-to-peak rise h from s = 2K sqrt(2Lh - h^2); lowest at heel strike.
         half_chord_m = length_m / (2.0 * p.pendulum_k)
         rise_m = p.leg_length_m - np.sqrt(p.leg_length_m**2 - half_chord_m**2)
+        if self.weak_side_rise != 1.0:
+            rise_m = rise_m * np.where(side > 0, 1.0, self.weak_side_rise)
         up_m = -per_step(0.5 * rise_m * gain[:, 0] * (1.0 + self.asymmetry * side)) * (
             np.cos(phase) + p.vertical_harmonic * np.cos(2.0 * phase + v2_phase))
         forward_m = np.cumsum(per_step(speed_ms)) / ctx.rate_hz - per_step(
@@ -319,10 +356,17 @@ class Walk:
         del forward_m, left_m, up_m, position_m
 
         # Heel-strike impact: a short zero-mean transient, larger and braking harder when faster.
-        impact = p.impact_gain * (0.5 + speed_ms) * rng.lognormal(0.0, 0.25, len(step_s))
+        impact = p.impact_gain * (0.5 + speed_ms) * rng.lognormal(0.0, self.impact_sigma, len(step_s))
+        if self.impact_scale != 1.0 or self.weak_side_impact != 1.0:
+            impact *= self.impact_scale * np.where(side > 0, 1.0, self.weak_side_impact)
         centers_s = strikes_s + rng.uniform(0.005, 0.03, len(step_s))
         width_s = rng.uniform(0.02, 0.03, len(step_s))
         add_pulses(acc[:, 2], t_s, centers_s, impact, width_s)
+        if self.second_peak:  # the trailing leg's push-off at the end of a long double support
+            late_s = strikes_s + self.second_peak_at * step_s * rng.uniform(0.85, 1.15, len(step_s))
+            late = self.second_peak * impact * rng.uniform(0.7, 1.3, len(step_s))
+            keep = late_s < end_s - 0.15
+            add_pulses(acc[:, 2], t_s, late_s[keep], late[keep], 2.0 * width_s[keep])
         add_pulses(acc[:, 0], t_s, centers_s + 0.01, -0.4 * impact, 1.5 * width_s)
         add_pulses(acc[:, 1], t_s, centers_s, 0.25 * impact * side * first_side, width_s)
         wobble = colored_noise(rng, n, ctx.rate_hz, 8.0, 3)  # the belt and soft tissue
@@ -378,12 +422,15 @@ class Sit:
     transition flexes the trunk forward to ``flexion_deg`` (Schenkman 1990:
     flexion momentum phase) while the pelvis drops or rises ~0.45 m; both
     transitions are reported as bends. The seated wearer shifts a little now and then.
+    ``start_seated``: the wearer is already seated when the activity begins (no
+    stand-to-sit; only for a scenario's first activity, which need not start at rest).
     """
 
     duration_s: float
     tilt_deg: float = -12.0
     flexion_deg: float = 38.0
     transition_s: float = 1.6
+    start_seated: bool = False
 
     def render(self, ctx: Context) -> Motion:
         rng, tr_s = ctx.rng, self.transition_s
@@ -407,6 +454,11 @@ class Sit:
         position_m = np.column_stack([-0.12 * lowered + shift[:, 1], shift[:, 2], -0.45 * lowered])
         motion.acc_ms2 += second_derivative(position_m, ctx.rate_hz)
         motion.bends = [(ctx.t0_s, ctx.t0_s + tr_s), (ctx.t0_s + rise_s, ctx.t0_s + rise_s + tr_s)]
+        if self.start_seated:  # the same sitting, seen from the end of the stand-to-sit on
+            cut = int(round(tr_s * ctx.rate_hz))
+            motion = Motion(motion.lean_deg[cut:], motion.sway_deg[cut:], motion.heading_deg[cut:],
+                            motion.acc_ms2[cut:], bends=[(ctx.t0_s + rise_s - cut / ctx.rate_hz,
+                                                          ctx.t0_s + rise_s - cut / ctx.rate_hz + tr_s)])
         return motion
 
 

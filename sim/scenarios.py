@@ -3,8 +3,9 @@
 A scenario's ``build(rng)`` returns the activities (``sim.gait_model``) to be
 rendered back to back. The generator varies the person's gait (cadence, step
 length, variability) and the script's timing; the walker varies the body
-and the sensor with the same seed. Every scenario but ``fidget`` opens with
-at least 4 s of still standing, when the coach captures the wearer's upright.
+and the sensor with the same seed. Every scenario but ``fidget`` and
+``daily-living`` (which starts seated, as real recordings do) opens with at
+least 4 s of still standing, when the coach captures the wearer's upright.
 """
 
 from __future__ import annotations
@@ -152,6 +153,101 @@ def recalibrate(rng):
     return [Stand(5.0), Walk(90.0, **gait), Stand(12.0), Walk(120.0, **gait), Stand(5.0)]
 
 
+# --- Messy walkers (issue 9): daily living, asymmetric, shuffling and very slow gait. ---------------
+# Measured against real recordings by tools/real_gait_stats.py (README: "The simulator against real
+# recordings"). Kept in one block so other scenario additions merge cleanly.
+
+
+def short_walk(rng, gait: dict, steps: int) -> Walk:
+    """A daily-living walk of exactly ``steps`` heel strikes, speeding up and slowing down, a turn if long enough."""
+    duration_s = steps * 60.0 / gait["cadence_spm"]
+    turns = (Turn(rng.uniform(0.2, 0.35) * duration_s, rng.choice([-1, 1]) * rng.uniform(90, 180)),) if steps >= 13 else ()
+    return Walk(duration_s, **gait, steps=steps, turns=turns)
+
+
+def handling_things(rng) -> list[Activity]:
+    """Standing at a table or a cupboard: reaches, a pick-up now and then, weight shifts, turning on the spot."""
+    activities = [Stand(rng.uniform(2.0, 4.0), weight_shifts=int(rng.integers(0, 2)))]
+    for _ in range(int(rng.integers(1, 3))):
+        activities.append(quick_bend(rng, (15, 35) if rng.random() < 0.6 else (40, 70)))
+        activities.append(Stand(rng.uniform(1.5, 3.0), weight_shifts=int(rng.integers(0, 2))))
+    activities.append(Shuffle(int(rng.integers(2, 4)), rng.choice([-1, 1]) * rng.uniform(60, 180)))
+    activities.append(Stand(rng.uniform(1.5, 3.0)))
+    return activities
+
+
+def sit_a_while(rng, seconds: tuple[float, float], start_seated: bool = False) -> Sit:
+    return Sit(rng.uniform(*seconds), tilt_deg=rng.uniform(-16, -8), flexion_deg=rng.uniform(30, 45),
+               transition_s=rng.uniform(1.3, 2.0), start_seated=start_seated)
+
+
+def daily_living(rng):
+    """~2.5 min starting seated: 6-20-step walks between sitting, standing, turning and handling things.
+
+    Walks have at least 6 steps (4 strides), the Mobilise-D bout's minimum, so the truth's walk
+    segments and the reference definition agree; everything between them lasts more than 3 s (the
+    reference's longest break inside one bout). Short walks are mostly starting, stopping and
+    turning steps, which brake and push off harder than steady steps at the same mean speed: their
+    heel strikes are scaled up to the real daily-living bouts' peaks (tools/real_gait_stats.py).
+    """
+    gait = dict(cadence_spm=rng.uniform(85, 108), step_length_m=rng.uniform(0.45, 0.7),
+                step_cv=rng.uniform(0.03, 0.05), asymmetry=rng.uniform(0.0, 0.06),
+                tempo_swing=rng.uniform(0.22, 0.32), impact_sigma=rng.uniform(0.45, 0.6),
+                impact_scale=rng.uniform(1.8, 2.4))
+    steps = rng.permutation([int(rng.integers(6, 10)), int(rng.integers(6, 12)), int(rng.integers(10, 16)),
+                             int(rng.integers(14, 21)), int(rng.integers(8, 18))])
+    activities = [sit_a_while(rng, (6, 12), start_seated=True), Stand(rng.uniform(0.5, 1.5)),
+                  short_walk(rng, gait, int(steps[0]))]
+    between = [lambda: handling_things(rng),
+               lambda: [Stand(rng.uniform(1.0, 2.0)), sit_a_while(rng, (8, 25)), Stand(rng.uniform(0.5, 1.5))],
+               lambda: [Stand(rng.uniform(3.5, 8.0), weight_shifts=int(rng.integers(1, 3)))]]
+    for k, count in enumerate(steps[1:]):
+        activities += between[(k + int(rng.integers(0, 3))) % 3]()
+        activities.append(short_walk(rng, gait, int(count)))
+    return [*activities, Stand(rng.uniform(3.0, 5.0))]
+
+
+def asymmetric_walk(rng):
+    """Antalgic / hemiparetic-like gait: alternate steps unalike in time and heel strike, two walks."""
+    gait = dict(cadence_spm=rng.uniform(80, 100), step_length_m=rng.uniform(0.4, 0.6),
+                step_cv=rng.uniform(0.03, 0.05), asymmetry=rng.uniform(0.12, 0.2),
+                weak_side_impact=rng.uniform(0.35, 0.55), weak_side_rise=rng.uniform(0.4, 0.6))
+    return [Stand(5.0), Walk(rng.uniform(80, 100), **gait, turns=(some_turn(rng, 30, 50),)),
+            Stand(rng.uniform(6, 10), weight_shifts=1), Walk(rng.uniform(50, 70), **gait), Stand(5.0)]
+
+
+def shuffle_walk(rng):
+    """Shuffling with a walking aid: ~70 steps/min, 0.15 m steps, soft contacts, long double support."""
+    walk = Walk(150.0, cadence_spm=rng.uniform(66, 74), step_length_m=rng.uniform(0.13, 0.17),
+                step_cv=rng.uniform(0.06, 0.08), asymmetry=rng.uniform(0.03, 0.08),
+                posture_deg=rng.uniform(5, 10), impact_scale=rng.uniform(0.4, 0.6), impact_sigma=0.35,
+                second_peak=rng.uniform(0.6, 0.9), second_peak_at=rng.uniform(0.35, 0.45),
+                turns=(Turn(rng.uniform(60, 90), rng.choice([-180.0, 180.0])),))
+    return [Stand(5.0), walk, Stand(5.0)]
+
+
+def very_slow_walk(rng):
+    """40 steps/min with 0.25 m steps: the pelvis rises only ~6 mm a step."""
+    walk = Walk(145.0, cadence_spm=rng.uniform(38, 42), step_length_m=rng.uniform(0.23, 0.27),
+                step_cv=rng.uniform(0.06, 0.09), asymmetry=rng.uniform(0.04, 0.08),
+                second_peak=rng.uniform(0.3, 0.5), second_peak_at=rng.uniform(0.3, 0.4),
+                turns=(Turn(rng.uniform(60, 90), rng.choice([-180.0, 180.0])),))
+    return [Stand(5.0), walk, Stand(5.0)]
+
+
+MESSY_SCENARIOS = (
+    Scenario("daily-living", "~2.5 min from a chair: 6-20-step walks with turns, sitting, standing, handling things",
+             daily_living),
+    Scenario("asymmetric-walk", "2.5 min of asymmetric gait: alternate steps unalike (stride rhythm > step rhythm)",
+             asymmetric_walk),
+    Scenario("shuffle-walk", "2.5 min shuffling with a walking aid: ~70 steps/min, 0.15 m steps, two peaks a step",
+             shuffle_walk),
+    Scenario("very-slow-walk", "2.5 min at 40 steps/min with 0.25 m steps (the pelvis rises ~6 mm)",
+             very_slow_walk),
+)
+# --- end of the messy walkers ---------------------------------------------------------------------
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -176,5 +272,6 @@ SCENARIOS: dict[str, Scenario] = {
                  pain_walk, button=((185.0, 0.2), (275.0, 0.2))),
         Scenario("recalibrate", "walking, then the button held 3.5 s in a pause (calibrate), then walking again",
                  recalibrate, button=((96.5, 3.5),)),
+        *MESSY_SCENARIOS,
     )
 }
