@@ -11,21 +11,22 @@ from typing import NamedTuple, Sequence
 
 from hal.types import ImuSample
 
-from .events import Cue, Event, EventKind
-from .gait import BoutTracker, StepDetector
+from .activity import StairDetector
+from .events import Event, EventKind
+from .gait import CONFIRM_S, BoutTracker, StepDetector
 from .gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings
-from .posture import RAD_TO_DEG, LeanDetector, UprightReference, angle_deg
+from .posture import RAD_TO_DEG, LeanDetector
 from .session import SessionTracker
 from .settings import CoachSettings
+from .upright import SOURCE_CALIBRATED, UprightTracker
 
 NO_EVENTS: tuple[Event, ...] = ()
 GAP_SAMPLES = 2.5  # a step in time longer than this many sample periods is a hole in the data
 FILTER_RESTART_GAP_S = 0.25  # shorter holes (a few lost samples) are smoothed over by the filters
 MAX_BRIDGED_GAP_S = 30.0  # a hole up to this long inside a bout is walked through if steps resume
-UPRIGHT_FROM_WALKING_S = 20.0  # no still standing yet: after this much walking, take its mean gravity as upright
-# People walk within ~20° of upright, even with low back pain: a first walk this far from the captured
-# upright means it was captured off the body (the belt held or lying still before it was put on).
-WALKING_UPRIGHT_MISMATCH_DEG = 30.0
+# Lean is coached only while steps are current: the last step at most this many step times ago (plus the
+# step detector's confirmation delay), not while a bout waits for its end to be confirmed.
+CURRENT_STEP_TIMES = 1.5
 
 
 def _step_length_settings(settings: CoachSettings) -> StepLengthSettings:
@@ -51,8 +52,9 @@ class Coach:
         self.settings = settings
         self.rate_hz = rate_hz
         self._gap_s = GAP_SAMPLES / rate_hz
-        self.upright = UprightReference(settings.upright, rate_hz)
+        self.upright = UprightTracker(settings.upright, rate_hz)
         self.lean = LeanDetector(settings.lean, rate_hz)
+        self.stairs = StairDetector(rate_hz)
         self.steps = StepDetector(settings.gait, rate_hz)
         self.bouts = BoutTracker(settings.gait)
         self.step_length = StepLengthEstimator(_step_length_settings(settings), rate_hz)
@@ -61,9 +63,7 @@ class Coach:
         self._session_end_pause_s = settings.gait.session_end_pause_s
         self._last_t_s = -math.inf
         self._last_walk_s = -math.inf
-        self._walking_up_sum = [0.0, 0.0, 0.0]
-        self._walking_up_n = 0
-        self._walking_up_need = round(UPRIGHT_FROM_WALKING_S * rate_hz)
+        self._coach_while_standing = settings.lean.coach_while_standing
 
     # -- the hot path -------------------------------------------------------
     def update(self, sample: ImuSample) -> Sequence[Event]:
@@ -74,38 +74,49 @@ class Coach:
             self._on_gap(t_s - self._last_t_s)
         self._last_t_s = t_s
         gn = math.sqrt(gx * gx + gy * gy + gz * gz)
-        events = None
+        ux, uy, uz = gx / gn, gy / gn, gz / gn
         upright = self.upright
-        if upright.waiting and upright.update(sample.gravity_ms2, sample.linear_acc_ms2):
-            events = [Event(t_s, EventKind.UPRIGHT_CAPTURED, Cue.READY, "upright reference captured")]
+        upright_event = upright.observe(t_s, ux, uy, uz, lx * lx + ly * ly + lz * lz)
+        events = None if upright_event is None else [upright_event]
 
         bouts = self.bouts
-        acc_vertical_ms2 = (lx * gx + ly * gy + lz * gz) / gn
+        acc_vertical_ms2 = lx * ux + ly * uy + lz * uz
+        self.stairs.add(acc_vertical_ms2)
         self.step_length.update(t_s, acc_vertical_ms2)
         step_s = self.steps.update(t_s, acc_vertical_ms2)
         if step_s is not None:
             length_m = self.step_length.on_step(step_s)
             self.bout_gait.add_step(step_s, length_m, self.step_length.last_step_time_s)
-            if bouts.add_step(step_s, self.steps.last_peak_ms2):
+            if bouts.add_step(step_s, self.steps.last_peak_ms2, self.steps.regularity):
                 bouts.prepend_steps(
                     self.steps.faint_steps_before(bouts.first_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
                 )
                 self.bout_gait.start_bout(bouts.first_step_s)
                 events = self._walk_started(t_s, events)
+                events = self._posture_on_walk_started(t_s, events)
+            events = self._posture_on_step(t_s, step_s, events)
         elif bouts.in_bout and bouts.check_end(t_s):
             bouts.append_steps(
                 self.steps.faint_steps_after(bouts.last_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
             )
             events = self._walk_ended(t_s, bouts.end(), events)
+            self.stairs.end_walk()
         walking = bouts.in_bout
-        if walking and self._walking_up_n < self._walking_up_need:
-            events = self._upright_from_walking(t_s, gx / gn, gy / gn, gz / gn, events)
+        steps_current = walking and t_s - bouts.last_step_s <= CURRENT_STEP_TIMES * bouts.median_step_s + CONFIRM_S
+        if steps_current:
+            upright.walking_sample(ux, uy, uz, lx, ly, lz, acc_vertical_ms2)
 
         if upright.captured:  # before there is an upright (belt in the hand), lean means nothing
-            ux, uy, uz = upright.up
+            rx, ry, rz = upright.up
             fx, fy, fz = upright.forward
-            raw_lean_deg = math.atan2(-(gx * fx + gy * fy + gz * fz), gx * ux + gy * uy + gz * uz) * RAD_TO_DEG
-            lean_event = self.lean.update(t_s, raw_lean_deg, walking)
+            raw_lean_deg = math.atan2(-(ux * fx + uy * fy + uz * fz), ux * rx + uy * ry + uz * rz) * RAD_TO_DEG
+            if steps_current:
+                coachable = upright.coachable and not self.stairs.on_stairs
+                if self.stairs.on_stairs:
+                    self.lean.hold_off(t_s)
+            else:
+                coachable = self._coach_while_standing and not walking
+            lean_event = self.lean.update(t_s, raw_lean_deg - upright.walk_offset_deg, coachable)
             if walking:
                 self.bout_gait.add_lean(self.lean.lean_deg)
             if lean_event is not None:
@@ -127,6 +138,7 @@ class Coach:
             self.step_length.restart()
             self.bout_gait.restart_pending()
             self.steps.restart()
+            self.stairs.restart()
             self.lean.restart_filter()
         if gap_s <= MAX_BRIDGED_GAP_S:
             self.bouts.bridge_gap(gap_s)
@@ -150,23 +162,24 @@ class Coach:
         session.start_new()
         return [ev] if events is None else events + [ev]
 
-    def _upright_from_walking(self, t_s: float, ux: float, uy: float, uz: float, events):
-        s = self._walking_up_sum
-        s[0] += ux
-        s[1] += uy
-        s[2] += uz
-        self._walking_up_n += 1
-        if self._walking_up_n < self._walking_up_need:
+    # -- posture hooks on gait events (upright, walking posture, belt, stairs) -----------
+    def _posture_on_walk_started(self, t_s: float, events):
+        ev = self.upright.on_walk_started(t_s, self.bouts.first_step_s)
+        if ev is None:
             return events
-        upright = self.upright
-        if not upright.captured:
-            why = "upright reference taken from walking"
-        elif angle_deg(s, upright.up) > WALKING_UPRIGHT_MISMATCH_DEG:
-            why = "upright reference re-taken from walking (the one captured was not worn upright)"
-        else:
+        return [ev] if events is None else events + [ev]
+
+    def _posture_on_step(self, t_s: float, step_s: float, events):
+        stairs = self.stairs
+        in_bout = self.bouts.in_bout
+        stairs.on_step(t_s, step_s, in_bout)
+        if not in_bout:
             return events
-        upright.set(s)
-        ev = Event(t_s, EventKind.UPRIGHT_CAPTURED, Cue.READY, why)
+        ev = self.upright.on_step(t_s, self.lean.lean_deg, not stairs.on_stairs)
+        if ev is None:
+            return events
+        if ev.kind is EventKind.BELT_MOVED:
+            self.lean.restart_filter()
         return [ev] if events is None else events + [ev]
 
     # -- requests from outside (button, calibrate command, plan) ---------------
@@ -175,7 +188,7 @@ class Coach:
 
     def set_upright(self, up) -> None:
         """Restore a saved upright reference (body-frame gravity direction)."""
-        self.upright.set(up)
+        self.upright.set(up, SOURCE_CALIBRATED)
 
     def report_pain(self, t_s: float) -> list[Event]:
         return self.session.report_pain(t_s, self.walk_s(t_s))
@@ -191,6 +204,7 @@ class Coach:
         self.settings = settings
         self.upright.configure(settings.upright, rate_hz)
         self.lean.configure(settings.lean, rate_hz)
+        self._coach_while_standing = settings.lean.coach_while_standing
         self.steps.configure(settings.gait)
         self.bouts.configure(settings.gait)
         self.step_length.settings = _step_length_settings(settings)

@@ -16,6 +16,7 @@ class Cue(StrEnum):
     STOP = "stop"
     FAULT = "fault"
     PAIN_ACK = "pain_ack"
+    BELT_MOVED = "belt_moved"  # the upright was re-zeroed: the belt moved, or its forward axis was corrected
 
 
 class EventKind(StrEnum):
@@ -30,6 +31,7 @@ class EventKind(StrEnum):
     PAIN_REPORTED = "pain_reported"
     SESSION_ENDED = "session_ended"
     FAULT = "fault"
+    BELT_MOVED = "belt_moved"
 
 
 class Bout(NamedTuple):

@@ -46,6 +46,8 @@ PATTERNS: Mapping[Cue, Pattern] = {
     Cue.STRAIGHTEN_UP: Pattern(
         priority=3, buzzer=_repeat((0.12, 0.12), 2), led=((1.0, 0.0),), motor=_repeat((0.25, 0.15), 2)
     ),
+    # three quick chirps: "I took a new upright" (the belt moved); unlike ready's one
+    Cue.BELT_MOVED: Pattern(priority=3, buzzer=_repeat((0.06, 0.08), 3), led=_repeat((0.2, 0.1), 3), motor=((0.06, 0.08),) * 3),
     Cue.PAIN_ACK: Pattern(priority=4, buzzer=((0.05, 0.1), (0.3, 0.0)), led=((0.5, 0.0),), motor=((0.05, 0.0),)),
     Cue.CAP_WARNING: Pattern(priority=5, buzzer=((0.6, 0.0),), led=_repeat((0.3, 0.3), 3), motor=((0.6, 0.0),)),
     Cue.FAULT: Pattern(priority=6, buzzer=_repeat((0.05, 0.1), 5), led=_repeat((0.1, 0.1), 10)),

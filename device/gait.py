@@ -1,20 +1,35 @@
-"""Gait: steps from vertical lumbar acceleration, bouts of rhythmic steps, walk time.
+"""Gait: steps from vertical lumbar acceleration, bouts by the Mobilise-D definition, walk time.
 
 Steps: at each heel strike the pelvis, at the bottom of its inverted-pendulum
 arc, is pushed upward, so vertical acceleration (linear acceleration projected
 on gravity, whatever the sensor's axes) peaks once per step (Zijlstra & Hof
 2003). The signal is low-passed at 3 Hz (cadence up to 180 steps/min), its slow
 mean (sensor bias) removed, and a local maximum above an adaptive threshold
-becomes a step once no larger peak follows within ``CONFIRM_S``: a fixed delay,
-no look-ahead beyond it.
+becomes a step once no larger peak follows within ``CONFIRM_S`` (0.25 s): a
+fixed delay, no look-ahead beyond it. A step is reported ~0.1 s after the
+initial contact (the peak follows the heel strike).
 
-Bouts: walking has a rhythm; fidgeting does not. A bout starts once
-``min_bout_steps`` consecutive steps have step times within the walking
-cadence range and within ``rhythm_tolerance`` of their median (healthy
-step-time variability is a few percent, pathological gait ~10 %). It goes on
-while steps keep coming within ``max_gap_s``. Its duration is first to last
-step plus one median step time (half a step before the first heel strike, half
-after the last), so walk time is the sum of bout durations.
+Bouts, as Mobilise-D defines a walking bout (Kluge et al. 2021): at least 4
+strides (``min_bout_steps`` = 6 contacts of both feet), breaks between steps
+of at most ``max_gap_s`` (3 s). A bout starts once ``min_bout_steps``
+consecutive steps have step times in the walking cadence range and within
+``rhythm_tolerance`` (40 %: real walks speed up, slow down and turn) of their
+median, one missed step allowed, *and* the movement itself repeats: the
+normalised autocorrelation of the last ``REGULARITY_WINDOW_S`` of vertical
+acceleration at the step lag or at the stride lag (two steps, for asymmetric
+gait whose alternate steps look unalike) reaches ``min_regularity``
+(Moe-Nilssen & Helbostad 2004). That test does not depend on amplitude:
+fidgeting and belt handling are irregular in the movement, even when their
+knocks fall in a walking rhythm. The bout is counted from its first step
+(and the less regular first steps of gait initiation before it); it goes on
+while steps keep coming (after a break, walking resumes with a stride: a lone
+contact does not extend the bout) and ends ``max_gap_s`` (or three missed
+steps of a slow walker) plus 0.25 s after its last step. (Testing the
+regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known 0.25 s
+after its 6th step. Its duration is first to last step plus one median step
+time (half a step before the first heel strike, half after the last: a walk of
+N steps lasts N step times), so walk time is the sum of bout durations.
+The autocorrelation sums are kept incrementally on block means at ~12.5 Hz.
 """
 
 from __future__ import annotations
@@ -43,6 +58,11 @@ QUIET_ALPHA = 0.05  # the quiet level follows about the last 20 such peaks
 MAX_STEPS_BACK = 3
 MAX_PENDING_STEPS = 16
 INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
+REGULARITY_HZ = 12.5  # the regularity test runs on block means at about this rate (the signal is below 3 Hz)
+REGULARITY_WINDOW_S = 6.0  # two strides of the slowest walker (40 steps/min), so the stride lag has pairs to compare
+REGULARITY_MAX_LAG_S = 3.0  # a stride at 40 steps/min
+MISSED_STEP_TOLERANCE = 0.2  # an interval is missed steps only if it is whole steps this close (steady rhythm)
+BREAK_SHARE = 1.5  # in a bout, an interval this many step times or more is a break (or missed steps)
 MAX_MISSED_STEPS = 2  # a slow walker's faint steps may go undetected: this many in a row keep the bout
 
 
@@ -61,6 +81,11 @@ class StepDetector:
         cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)
         self._b0, self._b1, self._b2, self._a1, self._a2 = _lowpass_biquad(cutoff_hz, rate_hz)
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
+        self._decimation = max(1, round(rate_hz / REGULARITY_HZ))
+        self._regularity_hz = rate_hz / self._decimation
+        self._window = int(round(REGULARITY_WINDOW_S * self._regularity_hz))
+        self._max_lag = int(round(REGULARITY_MAX_LAG_S * self._regularity_hz))
+        self._ring_n = self._window + self._max_lag + 2
         self.configure(settings)
         self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
         self.restart()
@@ -85,6 +110,12 @@ class StepDetector:
         self._candidate_ms2 = 0.0
         self._has_candidate = False
         self._warmup = 3
+        self._phase = 0
+        self._block_sum = 0.0
+        self._ring = [0.0] * self._ring_n
+        self._energy = [0.0] * self._ring_n  # cumulative y^2
+        self._products = [0.0] * (self._max_lag + 1)  # y[m] y[m - lag] summed over the window, per lag
+        self._j = 0
 
     def update(self, t_s: float, acc_vertical_ms2: float) -> float | None:
         """Feed one sample; returns the time of a confirmed step, else None."""
@@ -112,7 +143,44 @@ class StepDetector:
         self._y2 = y1
         self._y1 = y
         self._t1 = t_s
+        self._block_sum += y
+        self._phase += 1
+        if self._phase == self._decimation:
+            self._regularity_sums(self._block_sum / self._decimation)
+            self._phase = 0
+            self._block_sum = 0.0
         return step_s
+
+    def _regularity_sums(self, y: float) -> None:
+        n_ring = self._ring_n
+        j = self._j
+        ring = self._ring
+        ring[j] = y
+        self._energy[j] = self._energy[j - 1] + y * y
+        old = j - self._window
+        products = self._products
+        for lag in range(1, self._max_lag + 1):  # pairs inside the window: add the newest, drop the oldest
+            products[lag] += y * ring[j - lag] - ring[old + lag] * ring[old]
+        self._j = j + 1 if j + 1 < n_ring else 0
+
+    def regularity(self, step_s: float) -> float:
+        """Normalised autocorrelation of the last ``REGULARITY_WINDOW_S`` of vertical acceleration at
+        the step lag and at the stride lag (two steps), the better of the two (Moe-Nilssen &
+        Helbostad 2004): walking repeats every step, or at least every stride when alternate steps
+        look unalike; fidgeting does not. It does not depend on amplitude."""
+        j = self._j - 1
+        n = self._window
+        energy = self._energy
+        best = -1.0
+        for steps in (1, 2):
+            centre = int(round(steps * step_s * self._regularity_hz))
+            for lag in (centre - 1, centre, centre + 1):
+                if 1 <= lag <= self._max_lag and lag < n:
+                    later = energy[j] - energy[j - n + lag]
+                    earlier = energy[j - lag] - energy[j - n]
+                    if later > 0.0 and earlier > 0.0:
+                        best = max(best, self._products[lag] / math.sqrt(later * earlier))
+        return best
 
     def _consider_peak(self, peak_s: float, peak_ms2: float) -> None:
         if peak_s - self._last_step_s < self._min_interval_s:
@@ -213,12 +281,14 @@ class BoutTracker:
         self._min_steps = settings.min_bout_steps
         self._max_gap_s = settings.max_gap_s
         self._tolerance = settings.rhythm_tolerance
+        self._min_regularity = settings.min_regularity
         self._min_interval_s = 60.0 / settings.max_cadence_spm * (1.0 - settings.rhythm_tolerance)
         self._max_interval_s = 60.0 / settings.min_cadence_spm * (1.0 + settings.rhythm_tolerance)
         # Before a bout, steps this far apart can still be one walk: a missed step of the slowest walker.
         self._pending_gap_s = max(settings.max_gap_s, 2.0 * 60.0 / settings.min_cadence_spm)
 
     def _reset_bout(self) -> None:
+        self._held_s: float | None = None
         self._first_s = 0.0
         self._last_s = 0.0
         self._steps = 0
@@ -273,8 +343,11 @@ class BoutTracker:
         if self.in_bout:
             self._gap_allowance_s += gap_s
 
-    def add_step(self, step_s: float, peak_ms2: float = 0.0) -> bool:
-        """Feed a detected step (and its peak); True when it started a bout."""
+    def add_step(self, step_s: float, peak_ms2: float = 0.0, regularity=None) -> bool:
+        """Feed a detected step (and its peak); True when it started a bout.
+
+        ``regularity(step_s) -> -1..1``, if given, is the autocorrelation of the movement at that
+        step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``."""
         if self.in_bout:
             self._continue_bout(step_s)
             return False
@@ -292,6 +365,8 @@ class BoutTracker:
             return False
         window = pending[-n:]
         median_s = self._rhythm_step_s(window, peaks[-n:])
+        if median_s is not None and regularity is not None and regularity(median_s) < self._min_regularity:
+            median_s = None
         if median_s is None:
             if len(pending) > MAX_PENDING_STEPS:
                 del pending[0]
@@ -337,14 +412,44 @@ class BoutTracker:
         return median_s
 
     def _continue_bout(self, step_s: float) -> None:
+        """After a break (longer than the slowest step, and not missed steps) walking resumes
+        with a stride, not a lone contact: the first step after it is held (keeping the bout open)
+        until the next one comes, and dropped if none does before the bout ends."""
+        median_s = self._median_s
+        held_s = self._held_s
+        if held_s is None:
+            interval = step_s - self._last_s
+            if interval < DOUBLE_STEP_SHARE * median_s:
+                return
+            if self._is_break(interval):
+                self._held_s = step_s
+                return
+        else:
+            interval = step_s - held_s
+            if interval < DOUBLE_STEP_SHARE * median_s:
+                return
+            self._held_s = None
+            self._count_step(held_s)  # a second contact after it: the walk went on (a slow walker's missed steps)
+            if self._is_break(interval):
+                self._held_s = step_s
+                return
+        self._count_step(step_s)
+
+    def _is_break(self, interval_s: float) -> bool:
+        """Longer than the slowest walker's step and not whole missed steps of the rhythm."""
+        median_s = self._median_s
+        whole_steps = round(interval_s / median_s)
+        if interval_s <= max(BREAK_SHARE * median_s, self._max_interval_s):
+            return False
+        return not (whole_steps <= MAX_MISSED_STEPS + 1 and abs(interval_s / whole_steps - median_s) <= MISSED_STEP_TOLERANCE * median_s)
+
+    def _count_step(self, step_s: float) -> None:
         interval = step_s - self._last_s
         median_s = self._median_s
-        if interval < DOUBLE_STEP_SHARE * median_s:
-            return
         self._gap_allowance_s = 0.0
         whole_steps = max(1, round(interval / median_s))
-        if whole_steps > 1 and abs(interval / whole_steps - median_s) > self._tolerance * median_s:
-            whole_steps = 1  # a hesitation, not missed steps: count the step that came
+        if whole_steps > 1 and abs(interval / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
+            whole_steps = 1  # a hesitation or a long step of an asymmetric gait, not missed steps: count the step that came
         self._steps += whole_steps
         self._last_s = step_s
         self._step_times.append(step_s)
@@ -359,7 +464,8 @@ class BoutTracker:
     def check_end(self, t_s: float) -> bool:
         """Call every sample while in a bout: True once steps have stopped for longer than a gap."""
         missed_steps_s = (MAX_MISSED_STEPS + 1 + self._tolerance) * self._median_s
-        return t_s - self._last_s > max(self._max_gap_s, missed_steps_s) + CONFIRM_S + self._gap_allowance_s
+        last_s = self._last_s if self._held_s is None else self._held_s  # a held contact keeps the bout open
+        return t_s - last_s > max(self._max_gap_s, missed_steps_s) + CONFIRM_S + self._gap_allowance_s
 
     def end(self) -> Bout | None:
         """Close the bout in progress (at its last step) and return it."""
@@ -367,8 +473,10 @@ class BoutTracker:
             return None
         half = 0.5 * self._median_s
         intervals = self._all_intervals
-        span_s = self._last_s - self._first_s
-        cadence_spm = 60.0 * (self._steps - 1) / span_s if span_s > 0 else 0.0
+        # the median step time: pauses inside the bout (up to max_gap_s) and the slower first and last
+        # steps of gait initiation and termination do not pull the walk's cadence down
+        median_step_s = _median(intervals) if intervals else 0.0
+        cadence_spm = 60.0 / median_step_s if median_step_s > 0 else 0.0
         mean = sum(intervals) / len(intervals)
         variance = sum((i - mean) ** 2 for i in intervals) / len(intervals)
         bout = Bout(

@@ -170,6 +170,8 @@ class Motion:
     walk_segments: list[tuple[float, float]] = field(default_factory=list)
     lean_episodes: list[tuple[float, float]] = field(default_factory=list)
     bends: list[tuple[float, float]] = field(default_factory=list)
+    stair_flights: list[tuple[float, float, float]] = field(default_factory=list)  # start, end, rise m (sim.stairs)
+    belt_moves: list[tuple] = field(default_factory=list)  # start, duration, angle, axis (sim.belt)
 
 
 def quiet_stance(ctx: Context, n: int, scale: float = 1.0) -> Motion:
@@ -574,7 +576,7 @@ def render_activities(activities, rate_hz: float, person: Person, seed: np.rando
         n_total += len(piece.lean_deg)
         pieces.append(piece)
     arrays = ("lean_deg", "sway_deg", "heading_deg", "acc_ms2")
-    lists = ("step_times_s", "walk_segments", "lean_episodes", "bends")
+    lists = ("step_times_s", "walk_segments", "lean_episodes", "bends", "stair_flights", "belt_moves")
     joined = []
     for name in arrays:  # one signal at a time, each piece's copy dropped once joined
         joined.append(np.concatenate([getattr(m, name) for m in pieces]))

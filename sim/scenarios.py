@@ -4,8 +4,9 @@ A scenario's ``build(rng)`` returns the activities (``sim.gait_model``) to be
 rendered back to back. The generator varies the person's gait (cadence, step
 length, variability) and the script's timing; the walker varies the body
 and the sensor with the same seed. Every scenario but ``fidget`` and
-``daily-living`` (which starts seated, as real recordings do) opens with at
-least 4 s of still standing, when the coach captures the wearer's upright.
+``daily-living`` and ``seated-start`` (which start seated, as real recordings
+do) opens with at least 4 s of still standing, when the coach captures the
+wearer's upright.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Callable
 
 import numpy as np
 
+from .belt import BeltMove, BeltMovingWalk
 from .gait_model import Activity, Bend, HandleBelt, Lean, Shuffle, Sit, Stand, Turn, Walk
+from .stairs import StairFlight
 
 DEFAULT_SCENARIO = "full-session"
 
@@ -153,6 +156,76 @@ def recalibrate(rng):
     return [Stand(5.0), Walk(90.0, **gait), Stand(12.0), Walk(120.0, **gait), Stand(5.0)]
 
 
+# -- upright, stairs and the belt (issue 10): starts seated, flights of stairs, a belt that moves ---------
+def _held_lean(rng, earliest_s: float, latest_s: float) -> Lean:
+    return Lean(rng.uniform(earliest_s, latest_s), rng.uniform(20, 30), rng.uniform(10, 20), rng.uniform(1.0, 2.0))
+
+
+def seated_start(rng):
+    """Starts seated (the pelvis tilted back), stands up and walks off after 1-3 s; one held lean."""
+    gait = healthy_gait(rng)
+    return [Sit(rng.uniform(30, 60), tilt_deg=rng.uniform(-16, -8), flexion_deg=rng.uniform(30, 45),
+                transition_s=rng.uniform(1.3, 2.0), start_seated=True),
+            Stand(rng.uniform(1.0, 3.0)),
+            Walk(240.0, **gait, leans=(_held_lean(rng, 80, 150),), turns=(some_turn(rng, 40, 70),)),
+            Stand(3.0), Sit(rng.uniform(40, 80), tilt_deg=rng.uniform(-16, -8)), Stand(rng.uniform(1.0, 3.0)),
+            Walk(90.0, **gait), Stand(5.0)]
+
+
+def _flight(rng, gait, up: bool) -> StairFlight:
+    """16-20 risers of 15-19 cm at 80-95 steps/min; leaning 12-20 deg into an ascent, 0-5 deg down."""
+    cadence_spm = rng.uniform(80, 95) if up else rng.uniform(90, 105)
+    steps = int(rng.integers(16, 21))
+    riser_m = rng.uniform(0.15, 0.19) * (1 if up else -1)
+    return StairFlight((steps + 1) * 60.0 / cadence_spm, cadence_spm=cadence_spm, step_length_m=rng.uniform(0.26, 0.32),
+                       step_cv=gait["step_cv"], asymmetry=gait["asymmetry"],
+                       posture_deg=rng.uniform(12, 20) if up else rng.uniform(0, 5), riser_m=riser_m)
+
+
+def stairs(rng):
+    """Level walking and three flights of stairs (up, down, up), a short stop at each landing."""
+    gait = healthy_gait(rng)
+    return [Stand(5.0), Walk(rng.uniform(50, 70), **gait), Stand(rng.uniform(1.0, 2.0)), _flight(rng, gait, True),
+            Stand(rng.uniform(1.0, 2.0)), Walk(rng.uniform(25, 35), **gait), Stand(rng.uniform(1.0, 2.0)),
+            _flight(rng, gait, False), Stand(rng.uniform(1.0, 2.0)), Walk(rng.uniform(30, 40), **gait),
+            Stand(rng.uniform(1.0, 2.0)), _flight(rng, gait, True), Stand(rng.uniform(1.0, 2.0)),
+            Walk(rng.uniform(25, 35), **gait), Stand(5.0)]
+
+
+def _belt_axis(rng, around: tuple[float, float], spread_deg: float) -> tuple[float, float, float]:
+    """A horizontal body axis within ``spread_deg`` of ``around`` (forward, left components)."""
+    a = np.arctan2(around[1], around[0]) + np.radians(rng.uniform(-spread_deg, spread_deg))
+    return (float(np.cos(a)), float(np.sin(a)), 0.0)
+
+
+def belt_rotation(rng):
+    """The belt turns 25 deg over 3-5 minutes of walking (rolling forward, a little sideways); a held lean after."""
+    turn_s = rng.uniform(180, 300)
+    start_s = rng.uniform(40, 60)
+    move = BeltMove(start_s, turn_s, 25.0, _belt_axis(rng, (0.0, 1.0), 30.0))
+    lean = _held_lean(rng, start_s + turn_s + 40, start_s + turn_s + 60)
+    walk = BeltMovingWalk(start_s + turn_s + 120, **healthy_gait(rng), leans=(lean,), belt_moves=(move,))
+    return [Stand(5.0), walk, Stand(5.0)]
+
+
+def belt_slip(rng):
+    """The belt slips down one side while walking (15-25 deg in half a second); a held lean later."""
+    slip_s = rng.uniform(60, 100)
+    move = BeltMove(slip_s, 0.5, rng.uniform(15, 25) * rng.choice([-1, 1]), _belt_axis(rng, (1.0, 0.0), 25.0))
+    walk = BeltMovingWalk(slip_s + 160, **healthy_gait(rng), leans=(_held_lean(rng, slip_s + 50, slip_s + 90),),
+                          belt_moves=(move,))
+    return [Stand(5.0), walk, Stand(5.0)]
+
+
+ISSUE_10_SCENARIOS = (
+    Scenario("seated-start", "starts seated, stands up and walks off; sits again and walks; one held lean", seated_start),
+    Scenario("stairs", "level walking and three 16-20 step flights of stairs (up, down, up), leaning into the climbs",
+             stairs),
+    Scenario("belt-rotation", "the belt turns 25 deg over 3-5 min of walking; a held lean after", belt_rotation),
+    Scenario("belt-slip", "the belt slips 15-25 deg down one side while walking; a held lean after", belt_slip),
+)
+
+
 # --- Messy walkers (issue 9): daily living, asymmetric, shuffling and very slow gait. ---------------
 # Measured against real recordings by tools/real_gait_stats.py (README: "The simulator against real
 # recordings"). Kept in one block so other scenario additions merge cleanly.
@@ -273,5 +346,6 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("recalibrate", "walking, then the button held 3.5 s in a pause (calibrate), then walking again",
                  recalibrate, button=((96.5, 3.5),)),
         *MESSY_SCENARIOS,
+        *ISSUE_10_SCENARIOS,
     )
 }

@@ -25,6 +25,7 @@ import numpy as np
 
 from hal.mount import Mount
 
+from .belt import apply_belt_moves
 from .gait_model import G_MS2, Person, lowpass, render_activities
 from .scenarios import SCENARIOS
 
@@ -64,6 +65,8 @@ class Truth:
     lean_deg: np.ndarray
     lean_episodes: tuple[LeanEpisode, ...]
     bends: tuple[LeanEpisode, ...]
+    stair_flights: tuple[tuple[float, float, float], ...] = ()  # (start_s, end_s, rise_m): sim.stairs
+    belt_moves: tuple[tuple, ...] = ()  # (start_s, duration_s, angle_deg, body axis): sim.belt, not posture
 
     def to_json(self) -> dict:
         return {
@@ -253,6 +256,8 @@ def simulate(scenario: str, seed: int = 0, *, rate_hz: float = 100.0, mount: Mou
     sensor = SensorModel.draw(sensor_rng, person.pelvic_tilt_deg, misalignment_deg)
     # Lists handed on and emptied as they go, so no stage's arrays outlive their use.
     belt = sensor.measure(sensor_rng, rate_hz, body_signals(motion, rate_hz))
+    if motion.belt_moves:
+        apply_belt_moves(belt, np.arange(len(motion.lean_deg)) / rate_hz, motion.belt_moves, sensor.belt_to_body)
     sensor_to_body = mount.sensor_to_body()  # belt frame = body axes of the nominal mount
     for i in range(len(belt)):  # one (N, 3) array in flight at a time
         v, belt[i] = belt[i], None
@@ -276,6 +281,7 @@ def simulate(scenario: str, seed: int = 0, *, rate_hz: float = 100.0, mount: Mou
         step_times_s=_read_only(step_times_s), walk_segments=segments, walking=_read_only(walking),
         lean_deg=_read_only(motion.lean_deg), lean_episodes=episodes(motion.lean_episodes),
         bends=episodes(motion.bends),
+        stair_flights=tuple(motion.stair_flights), belt_moves=tuple(motion.belt_moves),
     )
     return SimulatedWalk(scenario, seed, float(rate_hz), mount, _read_only(t_s),
                          gravity, linear_acc, gyro, truth)

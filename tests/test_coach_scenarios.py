@@ -111,14 +111,17 @@ def test_rotated_mount_configured_as_such_gives_the_same_results(seed):
 
 
 def test_a_mount_that_is_not_configured_is_not_silently_fine():
-    """The walker wears the sensor rotated but the config says flat: the coach sees a person lying
-    down, never captures an upright and gives no lean cues rather than wrong ones."""
+    """The walker wears the sensor rotated but the config says flat: the coach finds the upright from
+    walking and checks its forward axis against the gait, so it coaches the same leans (more cases in
+    tests/test_posture_scenarios.py)."""
     from device.runner import run_simulation
     from device.settings import DeviceSettings
     from hal.mount import Mount
 
     run = run_simulation(DeviceSettings(), scenario="leaning-walk", seed=0, mount=Mount(), true_mount=Mount("-y", "+x"))
-    assert _cues(run, Cue.STRAIGHTEN_UP) != _cues(simulated("leaning-walk", 0), Cue.STRAIGHTEN_UP)
+    plain = _cues(simulated("leaning-walk", 0), Cue.STRAIGHTEN_UP)
+    rotated = _cues(run, Cue.STRAIGHTEN_UP)
+    assert len(rotated) == len(plain) and all(abs(a - b) <= 0.5 for a, b in zip(rotated, plain)), (rotated, plain)
 
 
 @pytest.mark.parametrize("rate_hz", [50.0, 200.0])

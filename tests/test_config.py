@@ -339,12 +339,12 @@ def example_copy(tmp_path) -> Path:
 
 def test_set_puts_the_value_under_its_commented_template_and_keeps_everything_else(example_copy):
     before = example_copy.read_text().splitlines()
-    config = set_value(example_copy, "gait.max_gap_s", "3")
+    config = set_value(example_copy, "gait.max_gap_s", "4")
     after = example_copy.read_text().splitlines()
-    index = before.index("# max_gap_s = 2.0")
-    assert after == before[: index + 1] + ["max_gap_s = 3"] + before[index + 1 :]
-    assert config.settings.coach.gait.max_gap_s == 3.0
-    assert load_config(example_copy).settings.coach.gait.max_gap_s == 3.0
+    index = before.index("# max_gap_s = 3.0")
+    assert after == before[: index + 1] + ["max_gap_s = 4"] + before[index + 1 :]
+    assert config.settings.coach.gait.max_gap_s == 4.0
+    assert load_config(example_copy).settings.coach.gait.max_gap_s == 4.0
 
 
 def test_set_changes_an_existing_value_in_place_keeping_its_comment(tmp_path):

@@ -1,0 +1,152 @@
+"""The coach on real lower-back recordings (tests/data/real/), scored by `walkcoach evaluate`.
+
+Thresholds are the issue's targets (issue 9) where the coach reaches them. Where it does not
+yet, the threshold is the level it reaches, in a constant named ``REACHED_...`` with the target
+beside it, so a regression fails and the gap stays visible (see the README's table).
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from device.evaluate import ReferenceError, evaluate_recording, load_reference, score
+from device.events import Bout
+from device.replay import read_recording, replay
+from device.settings import DeviceSettings
+
+DATA = Path(__file__).parent / "data" / "real"
+LAB = DATA / "mobgap-lab"
+RECORDINGS = ["HA001_Test5_Trial1", "HA001_Test5_Trial2", "HA001_Test11_Trial1"]
+
+TARGET_WALKING_TIME = 0.9  # sensitivity and PPV
+TARGET_IC = 0.9  # sensitivity and PPV within 0.25 s
+TARGET_STEP_COUNT_ERROR = 0.05
+TARGET_CADENCE_ERROR = 0.05
+TARGET_WALK_TIME_PER_BOUT_S = 2.0
+
+# Not met yet (peak detector + Mobilise-D bout rules + regularity test). The lab walks: the coach
+# counts one real step more at each end than the INDIP bout holds (11 vs 9), so its walking time
+# reaches past the reference bout (PPV ~0.75) and its walk time by ~2.1 s. Daily living (turns,
+# sit/stand): walking time 0.86 / 0.74, ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.5 % (mean).
+REACHED_WALKING_TIME_PPV = 0.7
+REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.8
+REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.75
+REACHED_DAILY_LIVING_IC_PPV = 0.85
+REACHED_DAILY_LIVING_STEP_COUNT_ERROR = 0.15
+REACHED_CADENCE_ERROR = 0.12
+REACHED_WALK_TIME_PER_BOUT_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def scores():
+    return {
+        name: evaluate_recording(LAB / f"{name}.csv", LAB / f"{name}.reference.json", DeviceSettings(), units="g")
+        for name in RECORDINGS
+    }
+
+
+@pytest.mark.parametrize("name", ["HA001_Test5_Trial1", "HA001_Test5_Trial2"])
+def test_straight_lab_walk(scores, name):
+    s = scores[name]
+    assert s["reference_bouts_found"] == s["reference_bouts"] == s["detected_bouts"] == 1
+    assert s["walking_time_sensitivity"] >= TARGET_WALKING_TIME
+    assert s["walking_time_ppv"] >= REACHED_WALKING_TIME_PPV
+    assert s["ic_sensitivity"] >= TARGET_IC and s["ic_ppv"] >= TARGET_IC
+    assert s["step_count_error"] <= TARGET_STEP_COUNT_ERROR
+    assert s["cadence_error_max"] <= TARGET_CADENCE_ERROR
+    assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S
+
+
+def test_daily_living(scores):
+    """Short walks between sitting, standing, turning and handling objects (138 s, 6 reference bouts)."""
+    s = scores["HA001_Test11_Trial1"]
+    assert s["reference_bouts_found"] >= 5
+    assert s["walking_time_sensitivity"] >= REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY
+    assert s["walking_time_ppv"] >= REACHED_WALKING_TIME_PPV
+    assert s["ic_sensitivity"] >= REACHED_DAILY_LIVING_IC_SENSITIVITY
+    assert s["ic_ppv"] >= REACHED_DAILY_LIVING_IC_PPV
+    assert s["step_count_error"] <= REACHED_DAILY_LIVING_STEP_COUNT_ERROR
+    assert s["cadence_error_mean"] <= REACHED_CADENCE_ERROR
+    assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S
+
+
+# gaitpy-demo: the belt is handled before it is worn and after it is taken off (large irregular
+# knocks, seen in the signal before ~24 s and after ~156 s); three walks in between.
+HANDLING_S = [(0.0, 24.0), (156.0, 170.0)]
+WALKS_S = [(24.0, 58.0), (58.0, 100.0), (116.0, 156.0)]
+
+
+@pytest.fixture(scope="module")
+def gaitpy_demo():
+    settings = DeviceSettings()
+    recording = read_recording(DATA / "gaitpy-demo" / "demo.csv", units="g", settings=settings.coach)
+    peers = json.loads((DATA / "gaitpy-demo" / "peers.json").read_text())
+    return replay(recording, settings, cap_s=float("inf")).summary, peers
+
+
+def test_gaitpy_demo_no_bout_while_the_belt_is_handled(gaitpy_demo):
+    summary, _ = gaitpy_demo
+    for start_s, end_s in HANDLING_S:
+        assert not [b for b in summary.bouts if b.end_s > start_s and b.start_s < end_s], (start_s, end_s)
+
+
+@pytest.mark.parametrize("walk", range(len(WALKS_S)))
+def test_gaitpy_demo_steps_per_walk_within_what_the_peers_find(gaitpy_demo, walk):
+    summary, peers = gaitpy_demo
+    start_s, end_s = WALKS_S[walk]
+
+    def steps(bouts):
+        return sum(b[2] for b in bouts if b[0] < end_s and b[1] > start_s)
+
+    peer_steps = [steps(p["bouts"]) for p in peers.values()]
+    ours = sum(b.steps for b in summary.bouts if b.start_s < end_s and b.end_s > start_s)
+    assert min(peer_steps) <= ours <= max(peer_steps), (ours, peer_steps)
+
+
+def test_a_malformed_reference_is_one_clear_error(tmp_path):
+    for text, why in [
+        ("{", "not JSON"),
+        ('{"bouts": [], "ics_s": "x"}', "'ics_s' is missing or not a list"),
+        ('{"bouts": [{"start_s": 3, "end_s": 1}], "ics_s": []}', "ends"),
+        ('{"bouts": [{"start_s": "a", "end_s": 1}], "ics_s": []}', "finite number"),
+    ]:
+        path = tmp_path / "ref.json"
+        path.write_text(text)
+        with pytest.raises(ReferenceError, match=why) as info:
+            load_reference(path)
+        assert "\n" not in str(info.value)
+
+
+def test_the_cli_reports_a_malformed_reference_in_one_line_and_exits_2(tmp_path, capsys):
+    from device.cli import main
+
+    bad = tmp_path / "ref.json"
+    bad.write_text('{"bouts": 3}')
+    assert main(["evaluate", str(LAB / "HA001_Test5_Trial1.csv"), str(bad), "--units", "g"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bouts" in err
+
+
+def test_scoring_on_a_known_answer():
+    """Two reference bouts; one found exactly, with one extra step and one missed, the other missed."""
+    reference_path = {"bouts": [{"start_s": 10.0, "end_s": 14.0, "n_ic": 5, "cadence_spm": 60.0},
+                                {"start_s": 30.0, "end_s": 34.0, "n_ic": 5}],
+                      "ics_s": [10.0, 11.0, 12.0, 13.0, 14.0, 30.0, 31.0, 32.0, 33.0, 34.0]}
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(reference_path, f)
+    reference = load_reference(f.name)
+    steps = (10.1, 11.1, 12.6, 13.1, 14.1, 16.0)  # 12.6 is 0.6 s off: no match; 16.0 outside the reference
+    bout = Bout(9.6, 16.5, len(steps), 60.0, 0.0, step_times_s=steps)
+    s = score([bout], reference)
+    assert s["walking_time_sensitivity"] == pytest.approx(3.9 / 8.0)
+    assert s["walking_time_ppv"] == pytest.approx(3.9 / 5.9)
+    assert s["ic_sensitivity"] == pytest.approx(4 / 10)
+    assert s["ic_ppv"] == pytest.approx(4 / 5)
+    assert s["ic_timing_error_s"] == pytest.approx(0.1)
+    assert s["step_count_error"] == pytest.approx(5 / 10)
+    assert s["reference_bouts_found"] == 1
+    assert s["cadence_error_mean"] == pytest.approx(0.0)
+    assert s["bouts"][0]["walk_time_error_s"] == pytest.approx(6.9 - 4.0)
