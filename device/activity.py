@@ -17,8 +17,10 @@ McFadyen & Winter 1988). In closed form, for the step's samples ``a_k``,
 k = 0..n (trapezoid weights), the displacement is ``-dt^2 sum_k k (a_k - mean(a))``.
 
 A step rising or falling more than ``STAIR_RISE_M`` (half the lowest riser)
-is a stair step; two of the last three steps on stairs is a flight, which
-ends after ``LEVEL_STEPS_TO_END`` level steps. Pure Python, cheap: one
+is a stair step; ``FLIGHT_STEPS`` of them in a row, all up or all down, is a
+flight (a flight goes one way; sitting down at the end of a walk lowers the
+pelvis over one or two "steps" of the detector, and a turn's sensor tilt
+leaks either way), which ends after ``LEVEL_STEPS_TO_END`` level steps. Pure Python, cheap: one
 ``append`` per walking sample, one sum over a step's samples per step.
 """
 
@@ -29,6 +31,7 @@ from collections import deque
 
 STAIR_RISE_M = 0.075  # half of a 15 cm riser
 LEVEL_STEPS_TO_END = 2
+FLIGHT_STEPS = 3  # stair codes ask for three risers or more in a flight
 MAX_STEP_S = 1.6  # a step time beyond the slowest walking cadence (40/min, with its tolerance) is a pause
 STRIKE_BEFORE_S = 0.35  # the impact comes this much before the filtered peak at most (stairs: ~0.2 s)...
 STRIKE_AFTER_S = 0.03  # ... or a little after it
@@ -42,7 +45,7 @@ class StairDetector:
         self._acc: deque[float] = deque(maxlen=int((MAX_STEP_S + 1.0) * rate_hz) + 2)  # + the confirmation delay
         self._n = 0  # samples appended so far
         self._last_step_index: int | None = None
-        self._recent: deque[bool] = deque(maxlen=3)
+        self._recent: deque[int] = deque(maxlen=FLIGHT_STEPS)  # +1 up a riser, -1 down, 0 level
         self._level_run = 0
         self.on_stairs = False
         self.last_rise_m = 0.0
@@ -98,10 +101,10 @@ class StairDetector:
         rise_m = -self._dt2 * (weighted - mean * n * n / 2.0)
         self.last_rise_m = rise_m
         stair = abs(rise_m) > STAIR_RISE_M
-        self._recent.append(stair)
+        self._recent.append(0 if not stair else 1 if rise_m > 0 else -1)
         if stair:
             self._level_run = 0
-            if not self.on_stairs and sum(self._recent) >= 2:
+            if not self.on_stairs and abs(sum(self._recent)) == FLIGHT_STEPS:
                 self.on_stairs = True
                 self.flights += 1
                 self.flight_starts_s.append(t_s)

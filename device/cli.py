@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stats", action="store_true", help="print I2C transactions and bytes per tick")
     run.add_argument("--service", action="store_true", help="run as the long-running service (systemd): signals, reload, status file, sd_notify")
     run.add_argument("--record", type=Path, help="record every sample to FILE (walkcoach recording v1)")
+    run.add_argument("--faults", type=Path, metavar="FILE.toml", help="with --backend sim: inject the faults in FILE (see README)")
     status = commands.add_parser("status", help="what the running service is doing (exit 3 if it is not running)")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("calibrate", help="ask the running service to capture the upright reference now")
@@ -185,6 +186,7 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
         from .live import attach_live_view
 
         hooks.append(lambda loop: live.append(attach_live_view(loop)))
+    faults = _fault_plan(args)
     ctrl_c = _CtrlC()
     hooks.append(ctrl_c.install)
     try:
@@ -195,6 +197,7 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
             mount=_mount(args, settings),
             speed=args.speed,
             via_chip=via_chip,
+            faults=faults,
             on_loop=lambda loop: [hook(loop) for hook in hooks],
         )
     finally:
@@ -213,6 +216,12 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
             result["i2c"] = i2c
         if ctrl_c.pressed:
             result["interrupted_at_s"] = round(duration_s, 2)
+        if faults is not None:
+            result["fault_plan"] = faults.to_json()
+            result["faults"] = {
+                **run.loop.stats.fault_figures(settings.loop.rate_hz), **run.backend.imu.fault_figures(),
+                "sensor_ok_at_end": run.loop.sensor_ok,
+            }
         print(json.dumps(result))
         return EX_INTERRUPTED if ctrl_c.pressed else 0
     truth = run.walk.truth
@@ -221,6 +230,13 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
     print(f"truth{' (the whole scenario)' if ctrl_c.pressed else ''}: walked "
           f"{truth.walk_s / 60:.1f} min, {truth.steps} steps, {len(truth.lean_episodes)} sustained lean(s)")
     print(f"simulated {duration_s / 60:.1f} min in {run.elapsed_s:.2f} s ({run.speed_x:.0f}x real time)")
+    if faults is not None:
+        figures = run.loop.stats.fault_figures(settings.loop.rate_hz)
+        print(
+            f"faults: {figures['outages']} outage(s), {figures['fault_cues']} fault cue(s), {figures['reinits']} re-init(s), "
+            f"{figures['frozen_detections']} frozen, {figures['slow_reads']} slow read(s), "
+            f"{figures['samples_lost']} samples lost; sensor {'ok' if run.loop.sensor_ok else 'FAULT'} at the end"
+        )
     if i2c is not None and getattr(args, "stats", False):
         print(
             f"I2C per tick: {i2c['transactions_per_tick']:.3f} transactions, {i2c['wire_bytes_per_tick']:.1f} bytes "
@@ -254,6 +270,16 @@ class _CtrlC:
         if self._installed:
             signal.signal(signal.SIGINT, self._old)
             self._installed = False
+
+
+def _fault_plan(args):
+    """``--faults FILE`` (run --backend sim only) as the simulator's FaultPlan, or None."""
+    path = getattr(args, "faults", None)
+    if path is None:
+        return None
+    if args.backend != "sim":
+        raise UsageError("--faults needs --backend sim")
+    return hal.backend_module("sim").load_fault_plan(path)
 
 
 def _report_first_sample(loop) -> None:
@@ -390,7 +416,8 @@ def _main(argv: list[str] | None = None) -> int:
                 watcher = StatusWatcher(config.service.runtime_dir).start()
             try:
                 return run_service(
-                    config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record
+                    config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record,
+                    faults=_fault_plan(args),
                 )
             finally:
                 if watcher is not None:

@@ -77,6 +77,7 @@ class CuePlayer:
         self.playing: Cue | None = None
         self._started_s = 0.0
         self._ends_s = 0.0
+        self._paused_s: float | None = None
         self.all_off()
 
     def start(self, cue: Cue, now_s: float) -> bool:
@@ -88,7 +89,8 @@ class CuePlayer:
         self.playing = cue
         self._started_s = now_s
         self._ends_s = now_s + pattern.duration_s
-        self.advance(now_s)
+        if self._paused_s is None:  # paused: it plays from the start at resume()
+            self.advance(now_s)
         return True
 
     def advance(self, now_s: float) -> None:
@@ -106,6 +108,29 @@ class CuePlayer:
             if want != self._states[name]:
                 self._states[name] = want
                 output.on() if want else output.off()
+
+    def pause(self, now_s: float) -> None:
+        """Before the loop blocks (a sensor reset): outputs off, the cue's timeline stopped.
+
+        Without it a pulse that is on when the loop blocks stays on for the whole
+        wait (the fault cue became one 0.8 s buzz); after :meth:`resume` the rest
+        of the pattern plays as designed.
+        """
+        if self._paused_s is None:
+            self._paused_s = now_s
+            if self.playing is not None:
+                self.all_off()
+
+    def resume(self, now_s: float) -> None:
+        if self._paused_s is None:
+            return
+        played_s = max(0.0, self._paused_s - self._started_s)  # 0 for a cue started while paused
+        self._paused_s = None
+        if self.playing is not None:
+            duration_s = self._ends_s - self._started_s
+            self._started_s = now_s - played_s
+            self._ends_s = self._started_s + duration_s
+            self.advance(now_s)
 
     def all_off(self) -> None:
         for name, output in self._outputs.items():

@@ -16,7 +16,7 @@ from hal.mount import Mount
 from .coach import Coach
 from .events import Event
 from .feedback import CuePlayer
-from .loop import CoachLoop
+from .loop import FROZEN_AFTER_S, CoachLoop
 from .settings import DeviceSettings
 from .summary import RunSummary
 
@@ -38,6 +38,8 @@ def make_loop(settings: DeviceSettings, backend, coach: Coach, sinks, on_tick=No
         button=backend.button,
         button_hold_s=settings.loop.button_hold_s,
         on_tick=on_tick,
+        fault_cue_repeat_s=settings.loop.fault_cue_repeat_s,
+        frozen_after_s=FROZEN_AFTER_S,  # a live BNO055 (or the walker's noise) never repeats a sample for 1 s
     )
 
 

@@ -12,8 +12,10 @@ Order of things, and why:
 4. ``loop.on_tick``: a pending reload is applied at the next tick (the coach keeps its
    session, walk time and upright; settings that need a restart are logged and shown
    in the status); about once a wall-clock second: the calibrate request file, the
-   status file, ``WATCHDOG=1`` (only while the sensor is healthy, so a dead sensor
-   ends in a watchdog restart) and ``STATUS=``. ``READY=1`` after the first valid sample.
+   status file and ``STATUS=``. ``WATCHDOG=1`` about once a second of loop time
+   whenever the loop ticks, sensor or not: it means "the loop is alive"; a missing
+   or faulty sensor is a fault state (status, cue), not a reason for systemd to kill
+   the walk. ``READY=1`` once the loop starts, with or without a sensor.
 5. On exit (SIGTERM, or the end of a simulated scenario): the loop's ``finish()``
    closes the bout and lean in progress and turns the outputs off; ``STOPPING=1``;
    the backend is closed; a final status (``"state": "stopped"``); exit status 0.
@@ -50,7 +52,8 @@ from .summary import RunSummary
 
 log = logging.getLogger("walkcoach.service")
 
-STATUS_EVERY_S = 1.0  # wall-clock seconds between status writes / watchdog pings
+STATUS_EVERY_S = 1.0  # wall-clock seconds between status writes
+WATCHDOG_EVERY_S = 1.0  # loop-clock seconds between WATCHDOG=1 (the unit's WatchdogSec is far longer)
 # Keys a reload cannot apply to a running service (everything in these tables but the exceptions).
 RESTART_TABLES = ("loop", "pins", "imu", "mount", "store", "service")
 LIVE_KEYS = {"imu.fault_grace_s"}  # applied to the running loop on reload
@@ -127,6 +130,7 @@ class Service:
         speed: str,
         record=None,
         notifier: Notifier | None = None,
+        faults=None,
     ) -> None:
         self.config = config  # the config in force
         self.started_config = config  # what the hardware was opened with
@@ -135,6 +139,7 @@ class Service:
         self.seed = seed
         self.speed = speed
         self.record = record
+        self.faults = faults  # sim only: the simulator's FaultPlan
         self.notifier = notifier or Notifier()
         self.runtime_dir = Path(config.service.runtime_dir)
         self.pid_file = config.service.pid_file
@@ -147,6 +152,7 @@ class Service:
         self.tracker = StatusTracker(backend=backend, config_path=config.path)
         self._ready_sent = False
         self._next_status_wall = 0.0
+        self._next_watchdog_s = -1.0
         self._old_handlers: dict[int, Any] = {}
 
     # -- signals (handlers only set flags) -------------------------------------------------
@@ -200,6 +206,7 @@ class Service:
                 fusion_mode=settings.imu.fusion_mode,
                 speed=self.speed,
                 state_dir=self.config.store.state_dir,
+                faults=self.faults,
             )
         return hal.open_backend(
             self.backend_name, imu_settings=settings.imu, pins=settings.pins, mount=mount, state_dir=self.config.store.state_dir
@@ -329,10 +336,13 @@ class Service:
         if self.reload_requested:
             self.reload_requested = False
             self.reload()
-        if not self._ready_sent and loop.stats.samples:
+        if not self._ready_sent:
             self._ready_sent = True
-            log.info("ready: first valid sample")
+            log.info("ready: the loop runs%s", "" if loop.sensor_ok and loop.stats.samples else " (no valid sample yet)")
             self.notifier.ready()
+        if now_s >= self._next_watchdog_s:  # loop time: on the Pi the monotonic clock, in the sim the virtual one
+            self._next_watchdog_s = now_s + WATCHDOG_EVERY_S
+            self.notifier.watchdog()
         wall = time.monotonic()
         if wall >= self._next_status_wall:
             self._next_status_wall = wall + STATUS_EVERY_S
@@ -343,8 +353,6 @@ class Service:
             if self.record_tap is not None:
                 self.record_tap.poll(now_s)
             status = self._write_status(now_s)
-            if loop.sensor_ok:
-                self.notifier.watchdog()
             if status is not None:
                 self.notifier.status(status_line(status))
 
@@ -418,10 +426,10 @@ def _output_value(device) -> int:
         return 0
 
 
-def run_service(config: Config, *, backend: str, scenario: str | None, seed: int, speed: str, record=None) -> int:
+def run_service(config: Config, *, backend: str, scenario: str | None, seed: int, speed: str, record=None, faults=None) -> int:
     """`walkcoach run --service`: run until SIGTERM (or the end of a simulated scenario); the exit status."""
     install_journal_logging()
-    return Service(config, backend=backend, scenario=scenario, seed=seed, speed=speed, record=record).run()
+    return Service(config, backend=backend, scenario=scenario, seed=seed, speed=speed, record=record, faults=faults).run()
 
 
 def main(argv: list[str] | None = None) -> int:

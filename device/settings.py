@@ -106,6 +106,9 @@ class PinSettings:
 class LoopSettings:
     rate_hz: float = setting(100.0, "Hz", "samples per second", (25.0, 200.0))
     button_hold_s: float = setting(3.0, "s", "holding the button this long captures the upright (calibrate)", (1.0, 10.0))
+    fault_cue_repeat_s: float = setting(
+        60.0, "s", "while the sensor stays faulty, the fault cue repeats this often (the first comes at imu.fault_grace_s)",
+        (5.0, 3600.0))
 
 
 @dataclass(frozen=True, slots=True)

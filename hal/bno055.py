@@ -6,15 +6,28 @@ Per tick ``read()`` does ONE I2C transaction: a write of the register address
 the wire. The driver's properties are not used per tick: each one re-reads the
 mode register first (two transactions per vector).
 
+Set-up (and every re-initialisation) starts from a known state: register page
+0 selected, then CONFIG mode, before the Adafruit driver reads the chip id. A
+set-up cut short on page 1 (the driver sets ranges there) would otherwise leave
+the chip on page 1, where 0x00 is reserved and reads 0x00: "bad chip id" for
+every later attempt until a power cycle. During set-up every transaction is
+tried up to ``SETUP_TRIES`` times (a transient NACK costs a retry, not the
+set-up) and a failed attempt is repeated from the known state, all within
+``SETUP_BUDGET_S`` so the caller's loop (and systemd's watchdog) is never
+starved.
+
 Calibration: the chip calibrates itself while it runs. The first time it
 reports full readiness, the 22 offset + radius bytes are read back ONCE (that
-needs CONFIG mode: fusion pauses for about 30 ms, one tick or three) and saved
-atomically to ``state_dir/bno055_calibration.bin``; after every chip reset they
-are written back in CONFIG mode, so calibration returns within a second or so.
+needs CONFIG mode: fusion pauses for about 30 ms, one tick or three), twice,
+and saved atomically to ``state_dir/bno055_calibration.bin`` only if both reads
+agree and the values are plausible (:func:`offsets_problem`); after every chip
+reset they are written back in CONFIG mode, so calibration returns within a
+second or so.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -29,6 +42,7 @@ CALIBRATION_FILE = "bno055_calibration.bin"
 FUSION_MODES = {"IMUPLUS": 0x08, "NDOF": 0x0C}  # accel+gyro (relative), 9-dof (absolute)
 
 _CONFIG_MODE = 0x00
+_PAGE_ID = 0x07  # on both pages
 _OPR_MODE = 0x3D
 _SYS_STATUS = 0x39  # then SYS_ERR 0x3A
 _SYS_STATUS_ERROR = 0x01
@@ -42,6 +56,89 @@ _BURST = struct.Struct("<6hbB")  # linear acc xyz, gravity xyz (100 LSB per m/sÂ
 _MS2_PER_LSB = 0.01
 _TEMPERATURE_RANGE_C = (-40, 85)  # operating range: anything else is garbage
 _GYRO_NOT_READ = (0.0, 0.0, 0.0)
+
+SETUP_TRIES = 4  # per transaction during set-up: at 5 % NACKs a step fails 4 times in 6e-6 of cases
+SETUP_ATTEMPTS = 3  # whole set-ups from the known state, per reset()
+SETUP_RETRY_WAIT_S = 0.005
+SETUP_ATTEMPT_WAIT_S = 0.05
+# One reset() gives up after this; with the driver's 0.7 s reset wait and one last
+# transfer (a stuck bus times out after ~1 s) it blocks at most ~5 s: see WatchdogSec.
+SETUP_BUDGET_S = 3.0
+CAPTURE_BUDGET_S = 0.2
+CAPTURE_TRIES = 5  # offset read-backs per process (each pauses fusion ~30 ms) before giving up
+
+# Plausible offsets (datasheet 3.6.4, in fusion mode the accelerometer range is 4 G):
+# accel offset +-4000 mg, mag +-6400 (1/16 uT), gyro +-32000 (1/16 dps), accel radius
+# +-1000, mag radius +-960. One bad read (a chip mid-reset reads all zeros, a floating
+# SDA line all 0xFF, corruption random bytes) fails these, or fails the second read.
+_OFFSET_LIMITS = ((0, 3, 4000, "accelerometer offset"), (3, 6, 6400, "magnetometer offset"), (6, 9, 32000, "gyroscope offset"))
+_ACC_RADIUS_MAX = 1000
+_MAG_RADIUS_MAX = 960
+
+
+def offsets_problem(offsets: bytes) -> str | None:
+    """Why these 22 offset + radius bytes cannot be a real calibration, or None if they can."""
+    if len(offsets) != _OFFSETS_SIZE:
+        return f"{len(offsets)} bytes, expected {_OFFSETS_SIZE}"
+    if not any(offsets):
+        return "all zero (read during a chip reset?)"
+    if offsets == b"\xff" * _OFFSETS_SIZE:
+        return "all 0xFF (a floating bus?)"
+    values = struct.unpack("<11h", offsets)
+    for lo, hi, limit, what in _OFFSET_LIMITS:
+        if any(abs(v) > limit for v in values[lo:hi]):
+            return f"{what} {values[lo:hi]} outside +-{limit}"
+    acc_radius, mag_radius = values[9], values[10]
+    if not 0 < acc_radius <= _ACC_RADIUS_MAX:
+        return f"accelerometer radius {acc_radius} outside 1..{_ACC_RADIUS_MAX}"
+    if not 0 <= mag_radius <= _MAG_RADIUS_MAX:
+        return f"magnetometer radius {mag_radius} outside 0..{_MAG_RADIUS_MAX}"
+    return None
+
+
+class _RetryingBus:
+    """The bus as the driver sees it during set-up: a failed transaction is tried again.
+
+    Every set-up step is a register read or an idempotent register write, so a
+    retry is safe; the chip's own reset trigger fails its retries while the chip
+    boots, which the driver ignores. Once ``deadline_s`` has passed no
+    transaction is tried at all, so a bus that stalls every transfer cannot keep
+    a set-up going for long.
+    """
+
+    def __init__(self, bus, clock: Clock, deadline_s: float) -> None:
+        self._bus = bus
+        self._clock = clock
+        self.deadline_s = deadline_s
+        self.retries = 0
+
+    def try_lock(self) -> bool:
+        return self._bus.try_lock()
+
+    def unlock(self) -> None:
+        self._bus.unlock()
+
+    def writeto(self, *args, **kwargs) -> None:
+        self._retry(self._bus.writeto, args, kwargs)
+
+    def readfrom_into(self, *args, **kwargs) -> None:
+        self._retry(self._bus.readfrom_into, args, kwargs)
+
+    def writeto_then_readfrom(self, *args, **kwargs) -> None:
+        self._retry(self._bus.writeto_then_readfrom, args, kwargs)
+
+    def _retry(self, transfer, args, kwargs) -> None:
+        clock = self._clock
+        if clock.monotonic() >= self.deadline_s:  # not even a first try: the caller's loop has waited enough
+            raise OSError(errno.ETIMEDOUT, f"BNO055 set-up gave up after {SETUP_BUDGET_S:g} s")
+        for tries in range(1, SETUP_TRIES + 1):
+            try:
+                return transfer(*args, **kwargs)
+            except OSError:
+                if tries == SETUP_TRIES or clock.monotonic() >= self.deadline_s:
+                    raise
+                self.retries += 1
+                clock.sleep_until(clock.monotonic() + SETUP_RETRY_WAIT_S)
 
 
 def _readiness_table(fusion_mode: str) -> tuple[int, ...]:
@@ -58,11 +155,12 @@ def _readiness_table(fusion_mode: str) -> tuple[int, ...]:
 class Bno055Imu:
     """A BNO055 on an I2C bus (``SMBusI2C`` or the simulator's bus), as an ``Imu``.
 
-    Constructing it sets the chip up (raises ``ImuError`` if it cannot): the
-    Adafruit driver probes, checks the chip id and resets the chip (its own
-    ``time.sleep`` waits, about 0.8 s); then, in CONFIG mode, the saved offsets
-    are written back, and the fusion mode is entered. Our own waits use
-    ``clock.sleep_until``.
+    Constructing it sets the chip up (raises ``ImuError`` if it cannot; see
+    ``reset()``): page 0 and CONFIG mode first, then the Adafruit driver probes,
+    checks the chip id and resets the chip (its own ``time.sleep`` waits, about
+    0.8 s); then, in CONFIG mode, the saved offsets are written back, and the
+    fusion mode is entered; failed transfers and attempts are retried. Our own
+    waits use ``clock.sleep_until``.
 
     ``read()`` returns gravity and linear acceleration in the body frame
     (``mount``); ``gyro_rads`` is always zero: the gyro is not read per tick.
@@ -110,7 +208,10 @@ class Bno055Imu:
         self._calibration_path = None if state_dir is None else Path(state_dir) / CALIBRATION_FILE
         self._offsets = self._load_offsets()
         self._offsets_captured = False  # read back from the chip once per process
+        self._capture_tries_left = CAPTURE_TRIES
         self._driver = None  # set once setup succeeded
+        self.setup_attempts = 0  # whole set-ups tried (each reset() makes 1..SETUP_ATTEMPTS)
+        self.setup_retries = 0  # single transactions tried again during set-up
         if set_up_now:  # False: the caller's fault handling sets it up (and retries) via reset()
             self.reset()
 
@@ -147,32 +248,60 @@ class Bno055Imu:
         return sample
 
     def reset(self) -> None:
-        """(Re-)initialise the chip: driver setup, offsets back in CONFIG mode, fusion mode."""
+        """(Re-)initialise the chip from a known state, retrying; raises ImuError if it cannot.
+
+        Blocks for the driver's reset wait (~0.8 s) and at most about
+        ``SETUP_BUDGET_S`` + one transfer in all, whatever the bus does.
+        """
         import adafruit_bno055  # the driver pulls in Blinka's busio; only the real backend needs it
 
         self._driver = None
+        clock = self._clock
+        bus = _RetryingBus(self._i2c, clock, clock.monotonic() + SETUP_BUDGET_S)
+        problem = "no attempt"
         try:
-            driver = adafruit_bno055.BNO055_I2C(self._i2c, self._address)  # resets, ends in NDOF
-            self._enter_config()
-            if self._offsets is not None:
-                self._write(_OFFSETS, self._offsets)
-                if self._read(_OFFSETS, _OFFSETS_SIZE) != self._offsets:
-                    raise ImuError("BNO055 did not take the saved calibration offsets")
-            self._enter_fusion()
-            status, error_code = self._read(_SYS_STATUS, 2)
-        except ImuError:
-            raise
-        except (OSError, RuntimeError, ValueError) as exc:  # bus error, bad chip id, no device
-            raise ImuError(f"BNO055 setup failed: {exc}") from exc
-        if status == _SYS_STATUS_ERROR:
-            raise ImuError(f"BNO055 reports system error {error_code} after setup")
-        self._driver = driver
+            for attempt in range(1, SETUP_ATTEMPTS + 1):
+                self.setup_attempts += 1
+                try:
+                    self._driver = self._set_up_once(adafruit_bno055, bus)
+                except ImuError as exc:
+                    problem = str(exc)
+                except (OSError, RuntimeError, ValueError) as exc:  # bus error, bad chip id, no device
+                    problem = f"BNO055 setup failed: {exc}"
+                else:
+                    break
+                if clock.monotonic() >= bus.deadline_s:
+                    break
+                self._log.debug("BNO055 set-up attempt %d failed: %s", attempt, problem)
+                clock.sleep_until(clock.monotonic() + SETUP_ATTEMPT_WAIT_S)
+        finally:
+            self.setup_retries += bus.retries
+        if self._driver is None:
+            raise ImuError(f"{problem} (after {attempt} attempt(s))")
         self._log.info(
-            "BNO055 at 0x%02x set up in %s mode%s",
+            "BNO055 at 0x%02x set up in %s mode%s%s",
             self._address,
             self.fusion_mode,
             ", calibration offsets restored" if self._offsets is not None else "",
+            f" (attempt {attempt}, {bus.retries} retried transfer(s))" if attempt > 1 or bus.retries else "",
         )
+
+    def _set_up_once(self, adafruit_bno055, bus):
+        # The known state first: page 0 (the driver reads the chip id without selecting
+        # it) and CONFIG mode (set-up writes are only taken in CONFIG mode).
+        self._write(_PAGE_ID, b"\x00", bus)
+        self._enter_config(bus)
+        driver = adafruit_bno055.BNO055_I2C(bus, self._address)  # resets, ends on page 0 in NDOF
+        self._enter_config(bus)
+        if self._offsets is not None:
+            self._write(_OFFSETS, self._offsets, bus)
+            if self._read(_OFFSETS, _OFFSETS_SIZE, bus) != self._offsets:
+                raise ImuError("BNO055 did not take the saved calibration offsets")
+        self._enter_fusion(bus)
+        status, error_code = self._read(_SYS_STATUS, 2, bus)
+        if status == _SYS_STATUS_ERROR:
+            raise ImuError(f"BNO055 reports system error {error_code} after setup")
+        return driver
 
     def close(self) -> None:
         """Stop using the chip; the bus belongs to the caller and stays open."""
@@ -201,17 +330,32 @@ class Bno055Imu:
         if readiness != self._last_readiness:
             self._log.info("BNO055 calibration readiness %d/3", readiness)
             self._last_readiness = readiness
-        if readiness == 3 and not self._offsets_captured:
+        if readiness == 3 and not self._offsets_captured and self._capture_tries_left > 0:
+            self._capture_tries_left -= 1
             self._capture_offsets()
 
     def _capture_offsets(self) -> None:
-        """Read the offsets (CONFIG mode, ~30 ms without fusion) and save them: once per process."""
+        """Read the offsets (CONFIG mode, ~30 ms without fusion) twice and save them if plausible: once per process."""
+        # Retried like the set-up: a NACK here must not leave the chip in CONFIG mode (no data).
+        bus = _RetryingBus(self._i2c, self._clock, self._clock.monotonic() + CAPTURE_BUDGET_S)
         try:
-            self._enter_config()
-            offsets = self._read(_OFFSETS, _OFFSETS_SIZE)
-            self._enter_fusion()
-        except OSError as exc:  # the next read() will tell whether the chip is still usable
+            self._enter_config(bus)
+            offsets = self._read(_OFFSETS, _OFFSETS_SIZE, bus)
+            again = self._read(_OFFSETS, _OFFSETS_SIZE, bus)
+        except OSError as exc:
             self._log.warning("BNO055 calibration offsets could not be read: %s", exc)
+            offsets = None
+        try:
+            bus.deadline_s += CAPTURE_BUDGET_S  # fusion back on, whatever happened above
+            self._enter_fusion(bus)
+        except OSError as exc:  # the next read() fails and the loop re-initialises the chip
+            self._log.warning("BNO055 fusion mode not resumed after reading the offsets: %s", exc)
+            return
+        if offsets is None:
+            return
+        problem = "two reads disagree (a corrupted read?)" if offsets != again else offsets_problem(offsets)
+        if problem is not None:  # the next calibration check tries again
+            self._log.warning("BNO055 calibration offsets not kept: %s", problem)
             return
         self._offsets = offsets
         self._offsets_captured = True
@@ -235,34 +379,38 @@ class Bno055Imu:
         except OSError as exc:
             self._log.warning("could not read BNO055 calibration %s: %s", path, exc)
             return None
-        if len(data) != _OFFSETS_SIZE:
-            self._log.warning("ignoring %s: %d bytes, expected %d", path, len(data), _OFFSETS_SIZE)
+        problem = offsets_problem(data)
+        if problem is not None:
+            self._log.warning("ignoring %s: %s", path, problem)
             return None
         return data
 
-    def _enter_config(self) -> None:
-        self._write(_OPR_MODE, bytes([_CONFIG_MODE]))
+    def _enter_config(self, bus=None) -> None:
+        self._write(_OPR_MODE, bytes([_CONFIG_MODE]), bus)
         self._clock.sleep_until(self._clock.monotonic() + _TO_CONFIG_S)
 
-    def _enter_fusion(self) -> None:
-        self._write(_OPR_MODE, bytes([self._mode_byte]))
+    def _enter_fusion(self, bus=None) -> None:
+        self._write(_OPR_MODE, bytes([self._mode_byte]), bus)
         self._clock.sleep_until(self._clock.monotonic() + _FROM_CONFIG_S)
 
-    def _write(self, register: int, data: bytes) -> None:
-        self._locked(self._i2c.writeto, self._address, bytes([register]) + data)
+    def _write(self, register: int, data: bytes, bus=None) -> None:
+        bus = bus or self._i2c
+        self._locked(bus, bus.writeto, self._address, bytes([register]) + data)
 
-    def _read(self, register: int, size: int) -> bytes:
+    def _read(self, register: int, size: int, bus=None) -> bytes:
+        bus = bus or self._i2c
         buf = bytearray(size)
-        self._locked(self._i2c.writeto_then_readfrom, self._address, bytes([register]), buf)
+        self._locked(bus, bus.writeto_then_readfrom, self._address, bytes([register]), buf)
         return bytes(buf)
 
-    def _locked(self, transfer, *args) -> None:
-        if not self._i2c.try_lock():
+    @staticmethod
+    def _locked(bus, transfer, *args) -> None:
+        if not bus.try_lock():
             raise ImuError("I2C bus is locked by another user")
         try:
             transfer(*args)
         finally:
-            self._i2c.unlock()
+            bus.unlock()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -144,6 +144,13 @@ def list_scenarios() -> list[tuple[str, str]]:
     return [(name, scenario.description) for name, scenario in SCENARIOS.items()]
 
 
+def load_fault_plan(path: Path):
+    """`walkcoach run --backend sim --faults FILE`: the file as a FaultPlan (ConfigError if malformed)."""
+    from .chip_path import load_fault_plan as load
+
+    return load(path)
+
+
 def default_scenario() -> str:
     from .scenarios import DEFAULT_SCENARIO
 

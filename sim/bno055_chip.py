@@ -2,8 +2,15 @@
 
 What is modelled (datasheet BST-BNO055-DS000-14 section numbers in brackets):
 
-- ID registers 0x00..0x06, the page register 0x07 and page 1's sensor config
-  registers (ACC_Config etc., written by the driver's constructor) [4.2].
+- Register pages [4.2, table 4-2]: PAGE_ID 0x07 exists on both pages and reads
+  the selected page; page 0 holds the ID registers 0x00..0x06, data, status and
+  config; page 1 holds the sensor config registers 0x08..0x1F (ACC_Config etc.,
+  written by the driver's constructor, taken only in CONFIG mode) and the
+  16-byte UNIQUE_ID at 0x50..0x5F; everything else on page 1 is reserved and
+  reads 0x00, so a chip id read at 0x00 while page 1 is selected returns 0x00
+  (the driver's "bad chip id (0x0 != 0xa0)"). Page 0's registers (OPR_MODE,
+  SYS_TRIGGER, ...) ignore writes while page 1 is selected. A reset selects
+  page 0.
 - OPR_MODE with CONFIG, the non-fusion and the fusion modes; switching takes
   7 ms from CONFIG and 19 ms back to CONFIG [table 3-6]. Output registers read
   zero until a switch into an operating mode completes and while in CONFIG mode;
@@ -30,6 +37,10 @@ What is modelled (datasheet BST-BNO055-DS000-14 section numbers in brackets):
   CONFIG mode [3.6.4]; once the chip has calibrated on its own they hold
   ``learned_offsets``.
 - Register reads and writes auto-increment (burst access).
+
+A frozen sensor (``freeze(from_s, until_s)``): in an operating mode the data
+registers keep the bytes of the first read in the window, resets or not (a
+hung fusion core or a stuck sensor element, as opposed to a bus fault).
 
 The chip is fed by a ``source(t_s) -> (gravity_xyz, linear_acc_xyz, gyro_xyz)``
 in the SENSOR frame (m/s², rad/s), evaluated at the clock's current time when
@@ -104,6 +115,8 @@ _PAGE1_DEFAULTS = {
     0x0B: 0x00,  # GYR_Config_1: normal
 }
 _PAGE1_WRITABLE = range(0x08, 0x20)
+_UNIQUE_ID = 0x50  # page 1, 16 bytes, read-only
+DEFAULT_UNIQUE_ID = bytes.fromhex("a0fb320f1103150b0c0d0e0f10111213")
 
 _ACC_MODES = frozenset({0x01, 0x04, 0x05, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C})
 _GYR_MODES = frozenset({0x03, 0x05, 0x06, 0x07, 0x08, 0x0B, 0x0C})
@@ -247,6 +260,8 @@ class EmulatedBno055:
         fast = getattr(source, "data_block", None)
         self._data_block = fast if fast is not None else self._encode_from_call
         self.resets = -1  # RST_SYS, scheduled resets and power cycles so far (boot below counts)
+        self._freezes: list[tuple[float, float]] = []  # (from_s, until_s), sorted
+        self._frozen_block: bytes | None = None
         self._boot(ready_at_s=clock.monotonic())
 
     # -- the bus side ----------------------------------------------------------------
@@ -293,6 +308,10 @@ class EmulatedBno055:
         """Power lost at ``off_at_s`` and back at ``on_at_s``; answers 650 ms later."""
         self._boot(ready_at_s=max(off_at_s, on_at_s) + BOOT_S)
 
+    def freeze(self, *, from_s: float, until_s: float) -> None:
+        """From ``from_s`` to ``until_s`` the data registers repeat the same bytes (resets do not help)."""
+        self._freezes = sorted([*self._freezes, (from_s, until_s)])
+
     # -- inspection for tests (no side effects on the register pointer) --------------
     @property
     def mode(self) -> int:
@@ -315,6 +334,11 @@ class EmulatedBno055:
     def register(self, address: int, *, page: int = 0) -> int:
         return (self._page1 if page else self._page0)[address]
 
+    @property
+    def page(self) -> int:
+        """The register page selected now (0 after a reset)."""
+        return self._page
+
     # -- internals -------------------------------------------------------------------
     def _boot(self, *, ready_at_s: float) -> None:
         self.resets += 1
@@ -325,6 +349,7 @@ class EmulatedBno055:
             self._page0[reg] = value
         for reg, value in _PAGE1_DEFAULTS.items():
             self._page1[reg] = value
+        self._page1[_UNIQUE_ID : _UNIQUE_ID + len(DEFAULT_UNIQUE_ID)] = DEFAULT_UNIQUE_ID
         self._page = 0
         self._pointer = 0
         self._mode = CONFIG_MODE
@@ -413,7 +438,16 @@ class EmulatedBno055:
     def _refresh_outputs(self, now_s: float) -> None:
         regs = self._page0
         if self._mode != CONFIG_MODE and now_s >= self._mode_ready_s:
-            regs[_DATA_START:_DATA_END] = self._data_block(now_s, self._encoding)
+            freezes = self._freezes
+            while freezes and freezes[0][1] <= now_s:
+                freezes.pop(0)
+                self._frozen_block = None
+            if freezes and freezes[0][0] <= now_s:
+                if self._frozen_block is None:
+                    self._frozen_block = self._data_block(now_s, self._encoding)
+                regs[_DATA_START:_DATA_END] = self._frozen_block
+            else:
+                regs[_DATA_START:_DATA_END] = self._data_block(now_s, self._encoding)
             regs[_TEMP] = self._temperature_byte
         else:
             regs[_DATA_START:_CALIB_STAT] = _ZEROS

@@ -66,6 +66,7 @@ class EmulatedI2CBus:
         self._locked = False
         self._nack_probability = 0.0
         self._timeout_probability = 0.0
+        self._timeout_window_s = (-math.inf, math.inf)
         self._corrupt_probability = 0.0
         self._corrupt_probability_pattern = "random"
         self._nack_next = 0
@@ -144,8 +145,10 @@ class EmulatedI2CBus:
         self._nack_probability = probability
         self._update_armed()
 
-    def set_timeout_probability(self, probability: float) -> None:
+    def set_timeout_probability(self, probability: float, *, from_s: float = -math.inf, until_s: float = math.inf) -> None:
+        """Each transaction from ``from_s`` to ``until_s`` times out with ``probability``."""
         self._timeout_probability = probability
+        self._timeout_window_s = (from_s, until_s)
         self._update_armed()
 
     def set_corrupt_probability(self, probability: float, *, pattern: str = "random") -> None:
@@ -237,8 +240,9 @@ class EmulatedI2CBus:
             rng = self._rng
             if self._nack_probability and rng.random() < self._nack_probability:
                 raise _error(errno.EREMOTEIO)
-            if self._timeout_probability and rng.random() < self._timeout_probability:
-                raise self._timeout()
+            if self._timeout_probability and self._timeout_window_s[0] <= now_s < self._timeout_window_s[1]:
+                if rng.random() < self._timeout_probability:
+                    raise self._timeout()
             if reads and self._corrupt_next:
                 self._corrupt_next -= 1
                 return self._corrupt_next_pattern

@@ -11,7 +11,7 @@ import adafruit_bno055
 import numpy as np
 import pytest
 
-from hal.bno055 import CALIBRATION_FILE, Bno055Imu
+from hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, offsets_problem
 from hal.errors import ConfigError, EndOfStream, ImuError
 from hal.mount import Mount
 from sim.bno055_chip import (
@@ -161,6 +161,109 @@ def test_page_one_holds_the_sensor_config(rig):
     assert rig.read(0x08, 1) == b"\x0e"
     rig.write(0x07, 0)
     assert rig.read(0x00, 1) == b"\xa0"
+
+
+def test_pages_as_the_datasheet_maps_them(rig):
+    """PAGE_ID on both pages; page 1 is reserved (reads 0) but for its config and UNIQUE_ID; page 0 deaf on page 1."""
+    assert rig.read(0x07, 1) == b"\x00" and rig.chip.page == 0
+    rig.write(0x3D, 0x00)  # CONFIG mode (already)
+    rig.write(0x07, 1)
+    assert rig.read(0x07, 1) == b"\x01" and rig.chip.page == 1
+    assert rig.read(0x00, 7) == bytes(7)  # the "chip id" on page 1: 0x00
+    assert rig.read(0x50, 16) == rig.read(0x50, 16) != bytes(16)  # UNIQUE_ID
+    assert rig.read(0x20, 0x30) == bytes(0x30)  # reserved
+    rig.write(0x3D, IMUPLUS_MODE)  # OPR_MODE is a page-0 register: ignored on page 1
+    rig.write(0x3F, 0x20)  # so is SYS_TRIGGER: no reset
+    assert rig.chip.mode == CONFIG_MODE and rig.chip.resets == 0
+    rig.write(0x07, 0)
+    assert rig.read(0x00, 1) == b"\xa0" and rig.read(0x07, 1) == b"\x00"
+    rig.write(0x07, 1)
+    rig.bus.schedule_reset(at_s=rig.clock.now_s)
+    rig.clock.sleep(BOOT_S)
+    assert rig.read(0x00, 1) == b"\xa0"  # a reset selects page 0
+
+
+def test_the_driver_alone_cannot_set_up_a_chip_left_on_page_1(rig):
+    """The emulator reproduces the field failure: the driver reads the chip id without selecting page 0."""
+    rig.write(0x07, 1)
+    with pytest.raises(RuntimeError, match=r"bad chip id \(0x0 != 0xa0\)"):
+        adafruit_bno055.BNO055_I2C(rig.bus, ADDRESS)
+
+
+class NackAfterPageOne:
+    """The emulated bus, but right after the driver selects page 1 the next ``count`` transactions NACK."""
+
+    def __init__(self, bus, count: int) -> None:
+        self.bus = bus
+        self.count = count
+        self.armed = True
+        self.left_on_page_1 = 0
+
+    def __getattr__(self, name):
+        return getattr(self.bus, name)
+
+    def writeto(self, address, buffer, **kwargs):
+        self.bus.writeto(address, buffer, **kwargs)
+        if self.armed and bytes(buffer[:2]) == b"\x07\x01":
+            self.armed = False
+            self.left_on_page_1 += 1
+            self.bus.nack_next(self.count)
+
+
+@pytest.mark.parametrize("nacks", [1, 6])
+def test_a_nack_while_on_page_1_never_needs_a_power_cycle(rig, nacks):
+    bus = NackAfterPageOne(rig.bus, nacks)
+    imu = Bno055Imu(i2c=bus, clock=rig.clock)  # 1: a retried transfer; 6: a failed attempt (4 tries), then a new one from page 0
+    assert bus.left_on_page_1 == 1
+    assert imu.setup_attempts == (1 if nacks < 4 else 2)
+    assert rig.chip.page == 0 and rig.chip.mode == IMUPLUS_MODE
+    assert rig.tick(imu, 0.1).gravity_ms2 == pytest.approx(GRAVITY_MS2, abs=0.01)
+    # and a chip found on page 1 (a crashed earlier run) is set up from page 0 too
+    rig.write(0x07, 1)
+    imu.reset()
+    assert rig.chip.page == 0 and rig.tick(imu, 0.1) is not None
+
+
+def test_100_of_100_set_ups_succeed_at_5_percent_nacks():
+    succeeded = retried = 0
+    for seed in range(100):
+        rig = Rig()
+        rig.bus = EmulatedI2CBus(clock=rig.clock, seed=seed)
+        rig.bus.attach(rig.chip)
+        rig.bus.set_nack_probability(0.05)
+        with patch_driver_sleep(rig.clock):
+            imu = rig.imu()  # raises ImuError if the set-up failed
+            rig.bus.set_nack_probability(0.0)
+            succeeded += rig.tick(imu, 0.05) is not None
+            retried += imu.setup_retries > 0
+    assert succeeded == 100
+    assert retried > 50  # the NACKs really hit the set-up (~30 transfers each)
+
+
+def test_a_set_up_on_a_bus_that_stalls_every_transfer_gives_up_within_its_budget(rig):
+    rig.bus.timeout_duration_s = 1.0  # every transfer stretched 1 s, then ETIMEDOUT
+    rig.bus.set_timeout_probability(1.0)
+    started_s = rig.clock.now_s
+    with pytest.raises(ImuError, match="setup failed"):
+        rig.imu()
+    # the budget + the transfer in flight + the retry wait: what WatchdogSec is checked against
+    assert rig.clock.now_s - started_s <= SETUP_BUDGET_S + 1.0 + 0.1
+
+
+def test_frozen_chip_repeats_its_data_bytes_through_resets(rig):
+    walk = make_walk(20.0)
+    rig = Rig(WalkSignal(walk))
+    with patch_driver_sleep(rig.clock):
+        imu = rig.imu()
+        rig.chip.freeze(from_s=2.0, until_s=5.0)
+        rig.tick(imu, 2.05 - rig.clock.now_s)
+        frozen = [rig.tick(imu, 0.01) for _ in range(50)]
+        assert len({(s.gravity_ms2, s.linear_acc_ms2) for s in frozen}) == 1
+        imu.reset()  # a reset does not help a hung sensor
+        assert rig.tick(imu, 0.05)[1:3] == frozen[0][1:3]
+        rig.tick(imu, 5.0 - rig.clock.now_s)
+        after = [rig.tick(imu, 0.01) for _ in range(5)]
+        assert len({s.linear_acc_ms2 for s in after}) == 5
 
 
 def test_data_is_not_valid_until_the_mode_switch_completes(rig):
@@ -427,8 +530,11 @@ def test_recovers_from_chip_reset_and_unplug_with_offsets_restored(rig, tmp_path
     assert rig.tick(imu, 1.0).calibration == 3  # ...and back within a second thanks to the offsets
 
 
+PLAUSIBLE_OFFSETS = struct.pack("<11h", -25, 40, -12, -180, 60, 350, 3, -2, 1, 1000, 650)  # not the chip's own
+
+
 def test_saved_offsets_are_written_back_at_startup(tmp_path):
-    offsets = bytes(range(22))
+    offsets = PLAUSIBLE_OFFSETS
     (tmp_path / CALIBRATION_FILE).write_bytes(offsets)
     rig = Rig()
     with patch_driver_sleep(rig.clock):
@@ -436,6 +542,56 @@ def test_saved_offsets_are_written_back_at_startup(tmp_path):
         assert rig.chip.offsets == offsets and rig.chip.offsets_restored
         assert imu.calibration_offsets == offsets
         assert rig.tick(imu, 1.0).calibration == 3
+
+
+def test_offsets_plausibility():
+    assert offsets_problem(DEFAULT_LEARNED_OFFSETS) is None
+    assert offsets_problem(PLAUSIBLE_OFFSETS) is None
+    assert "all zero" in offsets_problem(bytes(22))
+    assert "0xFF" in offsets_problem(b"\xff" * 22)
+    assert "22" in offsets_problem(bytes(21))
+    garbage = np.random.default_rng(0).integers(0, 256, size=(1000, 22), dtype=np.uint8)
+    assert sum(offsets_problem(row.tobytes()) is None for row in garbage) == 0
+
+
+@pytest.mark.parametrize("learned", [bytes(22), b"\xff" * 22], ids=["zeros", "ff"])
+def test_implausible_offsets_read_back_are_not_saved(tmp_path, learned):
+    rig = Rig(learned_offsets=learned)
+    with patch_driver_sleep(rig.clock):
+        imu = rig.imu(state_dir=tmp_path)
+        rig.tick(imu, ACCEL_CALIBRATION_S[-1] + 3.0)
+    assert not (tmp_path / CALIBRATION_FILE).exists()
+    assert imu.calibration_offsets is None
+    assert rig.chip.mode == IMUPLUS_MODE  # fusion resumed after each look
+
+
+def test_a_corrupted_offsets_read_is_not_saved(tmp_path, mocker):
+    rig = Rig()
+    with patch_driver_sleep(rig.clock):
+        imu = rig.imu(state_dir=tmp_path)
+        original = imu._read
+        reads = []
+
+        def corrupt_first_offsets_read(register, size, bus=None):
+            data = original(register, size, bus)
+            if register == 0x55:
+                reads.append(data)
+                if len(reads) == 1:
+                    return bytes([data[0] ^ 0x01]) + data[1:]  # one flipped bit: still "plausible"
+            return data
+
+        mocker.patch.object(imu, "_read", corrupt_first_offsets_read)
+        rig.tick(imu, ACCEL_CALIBRATION_S[-1] + 3.0)
+    assert len(reads) >= 4  # the disagreeing pair was not kept; the next look saved the real offsets
+    assert (tmp_path / CALIBRATION_FILE).read_bytes() == DEFAULT_LEARNED_OFFSETS
+
+
+def test_a_garbage_offsets_file_is_not_written_to_the_chip(tmp_path):
+    (tmp_path / CALIBRATION_FILE).write_bytes(bytes(22))
+    rig = Rig()
+    with patch_driver_sleep(rig.clock):
+        rig.imu(state_dir=tmp_path)
+        assert not rig.chip.offsets_restored
 
 
 def test_a_truncated_offsets_file_is_ignored(tmp_path):

@@ -326,3 +326,16 @@ def test_transaction_log_is_off_by_default_and_records_when_on():
 def test_i2c_msg_roundtrip_assumption():
     # The mocks above read written bytes with bytes(msg): guard that smbus2 still allows it.
     assert bytes(i2c_msg.write(ADDRESS, b"\x28")) == b"\x28"
+
+
+def test_timeouts_can_be_limited_to_a_window_of_virtual_time(rig):
+    clock, _, bus = rig
+    bus.timeout_duration_s = 1.0
+    bus.set_timeout_probability(1.0, from_s=10.0, until_s=20.0)
+    bus.writeto(ADDRESS, b"\x3b")  # before the window: fine
+    clock.sleep_until(10.0)
+    with pytest.raises(OSError) as raised:
+        bus.writeto(ADDRESS, b"\x3b")
+    assert raised.value.errno == errno.ETIMEDOUT and clock.monotonic() == pytest.approx(11.0)
+    clock.sleep_until(20.0)
+    bus.writeto(ADDRESS, b"\x3b")  # after it: fine again

@@ -18,7 +18,6 @@ from tests.real_data import (DAILY_LIVING, GAITPY_DEMO, TEST5_TRIALS, WORN, body
 
 THRESHOLD_DEG = LeanSettings().threshold_deg
 HOLD_S = LeanSettings().hold_s
-NEEDS_ISSUE_9 = pytest.mark.xfail(strict=True, reason="needs the issue-9 detector")
 
 # Inside the demo's second and third walks (36-55, 63-91, 123-154 s by all three peers in peers.json).
 DEMO_LEAN_STARTS_S = (72.0, 132.0)
@@ -68,7 +67,6 @@ def test_a_lean_that_should_not_be_cued_is_not(what, angle_deg, hold_s, worn):
         assert cue_times(events, Cue.STRAIGHTEN_UP) == [], (what, start_s)
 
 
-@NEEDS_ISSUE_9
 def test_the_daily_living_recording_starts_seated_and_its_upright_is_not_the_seated_one():
     """HA001 sits for the first ~4 s, then stands up and walks: a seated upright would make every walk read
     as 10-17 deg of lean. The upright must come from standing or walking, and the seated stillness (the

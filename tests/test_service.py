@@ -20,9 +20,15 @@ from pathlib import Path
 
 import pytest
 
+import functools
+
 from device import status as status_mod
-from device.service import JournalFormatter, changed_keys, needs_restart
 from device.config import load_config
+from device.loop import RESET_BACKOFF_MAX_S
+from device.sdnotify import Notifier
+from device.service import JournalFormatter, Service, changed_keys, needs_restart
+from device.settings import DeviceSettings
+from device.store import load_sessions, open_for_reading, read_cues
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 15.0
@@ -332,3 +338,181 @@ def test_a_bad_config_at_start_exits_78_so_systemd_stops_restarting(tmp_path):
     assert done.stderr.strip().count("\n") == 0 and "lean.threshold_deg = 99" in done.stderr
     unit = (ROOT / "systemd" / "walkcoach.service").read_text()
     assert "RestartPreventExitStatus=78" in unit
+
+
+# -- the watchdog, in virtual time -------------------------------------------------------------
+
+UNIT = ROOT / "systemd" / "walkcoach.service"
+
+
+def unit_watchdog_s() -> float:
+    lines = [line for line in UNIT.read_text().splitlines() if line.startswith("WatchdogSec=")]
+    assert len(lines) == 1
+    return float(lines[0].split("=", 1)[1])
+
+
+class FakeSystemd:
+    """systemd's end of $NOTIFY_SOCKET for a service run in process on the simulator's virtual clock.
+
+    Each datagram is received as soon as it is sent and stamped with the loop's clock: every
+    blocking step (the chip's reset wait, stalled transfers, set-up retries) advances that clock,
+    so it shows up as a gap between WATCHDOG=1 stamps just as wall time would on the Pi.
+    ``check()`` fails the way systemd would kill the service: no WATCHDOG=1 within WatchdogSec.
+    """
+
+    def __init__(self) -> None:
+        self.socket = NotifySocket()
+        self.stamped: list[tuple[float, str]] = []
+        self.service = None
+
+    def now_s(self) -> float:
+        loop = self.service.loop if self.service is not None else None
+        return loop.clock.monotonic() if loop is not None else 0.0
+
+    def receive(self) -> None:
+        t_s = self.now_s()
+        for message in self.socket.drain():
+            self.stamped.extend((t_s, field) for field in message.split("\n"))
+        self.socket.messages.clear()
+
+    def times(self, field: str) -> list[float]:
+        return [t for t, f in self.stamped if f == field]
+
+    def check(self, watchdog_s: float, end_s: float) -> float:
+        """The longest time systemd would have waited for a ping; fails past ``watchdog_s``."""
+        ready = self.times("READY=1")
+        assert ready, "no READY=1"
+        pings = [t for t in self.times("WATCHDOG=1") if t >= ready[0]]
+        assert pings, "no WATCHDOG=1 after READY=1"
+        worst_s = max(b - a for a, b in zip([ready[0], *pings], [*pings, end_s]))
+        assert worst_s <= watchdog_s, f"{worst_s:.1f} s without WATCHDOG=1 (WatchdogSec={watchdog_s:g})"
+        return worst_s
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class StampingNotifier(Notifier):
+    def __init__(self, systemd: FakeSystemd) -> None:
+        super().__init__(systemd.socket.path)
+        self.systemd = systemd
+
+    def notify(self, *fields: str) -> bool:
+        sent = super().notify(*fields)
+        self.systemd.receive()
+        return sent
+
+
+def run_service_in_virtual_time(tmp_path, faults, *, scenario="long-walk", during=None):
+    """`walkcoach run --backend sim --service` in process at max speed; ``during(service, now_s)`` each tick."""
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(f'[store]\nstate_dir = "{tmp_path / "state"}"\n[service]\nruntime_dir = "{tmp_path / "run"}"\n')
+    systemd = FakeSystemd()
+    service = Service(load_config(config_path), backend="sim", scenario=scenario, seed=0, speed="max",
+                      notifier=StampingNotifier(systemd), faults=faults)
+    systemd.service = service
+    if during is not None:
+        on_tick = service.on_tick
+
+        def hooked(now_s: float) -> None:
+            on_tick(now_s)
+            during(service, now_s)
+
+        service.on_tick = hooked
+    try:
+        assert service.run() == 0  # ran to the end of the scenario: never killed, never gave up
+        worst_s = systemd.check(unit_watchdog_s(), service.loop.now_s)
+    finally:
+        systemd.close()
+    return service, worst_s
+
+
+def watch_outages(unplugs):
+    """A ``during`` hook: the status file once in each outage, and the loop time of every fault cue."""
+    seen = {"status": {}, "cues_s": [], "faults": 0}
+
+    def during(service, now_s):
+        for at_s, duration_s in unplugs:
+            if at_s not in seen["status"] and at_s + 5.0 <= now_s < at_s + duration_s:
+                service._write_status(now_s)  # what `walkcoach status` reads mid-outage
+                seen["status"][at_s] = status_mod.read_status(service.runtime_dir)
+        if service.loop.stats.faults > seen["faults"]:
+            seen["faults"] = service.loop.stats.faults
+            seen["cues_s"].append(now_s)
+
+    return seen, during
+
+
+def assert_one_cue_per_outage_and_repeats(cues_s, unplugs):
+    """Cued at the grace, then every repeat_s until it answers: the chip boots 0.65 s after the cable
+    is back and the next re-initialisation comes within the backoff (at most 5 s)."""
+    repeat_s, grace_s = DeviceSettings().loop.fault_cue_repeat_s, DeviceSettings().imu.fault_grace_s
+    for at_s, duration_s in unplugs:
+        mine = [t for t in cues_s if at_s <= t <= at_s + duration_s + 0.65 + RESET_BACKOFF_MAX_S + 1.0]
+        assert mine and mine[0] == pytest.approx(at_s + grace_s, abs=1.0), (at_s, mine)
+        assert 1 + int((duration_s - grace_s) // repeat_s) <= len(mine) <= 1 + int((duration_s + 6.7 - grace_s) // repeat_s)
+        assert all(abs(b - a - repeat_s) <= 1.0 for a, b in zip(mine, mine[1:])), mine
+    assert len(cues_s) == sum(1 for t in cues_s if any(a <= t <= a + d + 7.7 for a, d in unplugs))
+
+
+def stored_session_and_fault_cues(state_dir):
+    sessions = load_sessions(state_dir)
+    conn = open_for_reading(state_dir)
+    try:
+        fault_cues = [c for c in read_cues(conn) if c.kind == "fault"]
+    finally:
+        conn.close()
+    return sessions, fault_cues
+
+
+def test_under_the_watchdog_unplugs_of_10_s_60_s_and_5_min_neither_restart_nor_split_the_session(tmp_path):
+    from sim.chip_path import FaultPlan
+
+    unplugs = ((300.0, 10.0), (500.0, 60.0), (800.0, 300.0))
+    seen, during = watch_outages(unplugs)
+    service, worst_s = run_service_in_virtual_time(tmp_path, FaultPlan(unplugs=unplugs, seed=1), during=during)
+    for at_s, _ in unplugs:
+        mid = seen["status"][at_s]
+        assert mid["sensor_ok"] is False and mid["sensor_error"], mid
+    loop = service.loop
+    assert loop.sensor_ok and loop.stats.outages == len(unplugs)
+    assert_one_cue_per_outage_and_repeats(seen["cues_s"], unplugs)
+    sessions, fault_cues = stored_session_and_fault_cues(tmp_path / "state")
+    assert len(sessions) == 1, sessions  # one session across every outage: not split by a restart
+    assert sessions[0].closed_by == "shutdown" and sessions[0].cap_s == service.coach.session.cap_s
+    assert len(fault_cues) == loop.stats.faults
+    # walk time: the 10 s and 60 s holes are walked through (bridged up to 30 s... and beyond while steps
+    # resume right after); the 5 min one is longer than any bridge and its walking is not counted
+    truth_s = simulated_truth_walk_s("long-walk")
+    assert truth_s - 300 - 70 - 0.02 * truth_s <= sessions[0].walk_s <= 1.02 * truth_s, sessions[0]
+    assert worst_s <= unit_watchdog_s()
+
+
+def test_under_the_watchdog_a_sensor_absent_for_2_min_at_boot_is_a_fault_not_a_restart(tmp_path):
+    from sim.chip_path import FaultPlan
+
+    unplugs = ((0.0, 120.0),)
+    seen, during = watch_outages(unplugs)
+    service, _ = run_service_in_virtual_time(tmp_path, FaultPlan(unplugs=unplugs), scenario="upright-walk", during=during)
+    mid = seen["status"][0.0]
+    assert mid["state"] == "running" and mid["sensor_ok"] is False, mid
+    assert_one_cue_per_outage_and_repeats(seen["cues_s"], unplugs)
+    assert service.loop.sensor_ok and service.loop.stats.samples > 0
+    sessions, fault_cues = stored_session_and_fault_cues(tmp_path / "state")
+    assert len(sessions) == 1 and sessions[0].walk_s > 0.5 * simulated_truth_walk_s("upright-walk"), sessions
+    assert len(fault_cues) == service.loop.stats.faults
+
+
+@functools.lru_cache(maxsize=None)
+def simulated_truth_walk_s(scenario: str) -> float:
+    from sim.walker import simulate
+
+    return simulate(scenario, 0).truth.walk_s
+
+
+def test_ready_is_sent_at_start_even_without_a_sensor(tmp_path):
+    from sim.chip_path import FaultPlan
+
+    service, _ = run_service_in_virtual_time(tmp_path, FaultPlan(unplugs=((0.0, 1e9),)), scenario="standing")
+    assert service.loop.stats.samples == 0 and not service.loop.sensor_ok
+    assert service.loop.stats.faults >= 5  # 5 min without a sensor: cued at 2 s, then every minute
