@@ -401,14 +401,14 @@ def _main(argv: list[str] | None = None) -> int:
                 _warn_config_problems(file_problems, "the running service keeps the config it loaded; "
                                       "this command uses the defaults")
         config = _directories(config, args)
-        if args.command == "run" and (args.service or args.backend == "pi" or args.record):
-            missing = _missing_system_directory(config)
-            if missing:
-                raise UsageError(missing)
         settings = config.settings
         if args.command == "run" and (args.service or args.backend == "pi" or args.record):
             from .service import run_service
 
+            faults = _fault_plan(args)  # its usage errors first
+            missing = _missing_system_directory(config)
+            if missing:
+                raise UsageError(missing)
             watcher = None
             if sys.stdout.isatty() and not args.json and not os.environ.get("JOURNAL_STREAM"):
                 from .live import StatusWatcher  # at a terminal: the live line from the service's status file
@@ -417,7 +417,7 @@ def _main(argv: list[str] | None = None) -> int:
             try:
                 return run_service(
                     config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record,
-                    faults=_fault_plan(args),
+                    faults=faults,
                 )
             finally:
                 if watcher is not None:
