@@ -2,8 +2,8 @@
 
 Exit statuses (the README's table): 0 done; 1 the command ran and found a problem
 (``config validate`` problems, ``calibrate`` not taken, the service failed); 2 usage or
-bad input (one line on stderr); 3 ``status``: the service is not running; 78 (EX_CONFIG)
-``run``: the config file is invalid; 130 interrupted (Ctrl-C); 141 the reader of our
+bad input (one line on stderr); 3 ``status``: the service is not running; 4 ``status``: its
+file cannot be read; 130 interrupted (Ctrl-C); 141 the reader of our
 output went away (``walkcoach history | head``), as for a program killed by SIGPIPE.
 """
 
@@ -21,7 +21,7 @@ import tomllib
 from pathlib import Path
 
 import hal
-from hal.errors import ConfigError, WalkcoachError
+from hal.errors import WalkcoachError
 from hal.mount import Mount
 
 from .config import Config, ServiceSettings, StoreSettings, config_path, load_config
@@ -386,13 +386,39 @@ def _main(argv: list[str] | None = None) -> int:
             logging.getLogger().setLevel(logging.DEBUG)
         if args.command == "config":  # before loading, so validate/set work on a broken file
             return run_config_command(args)
+        if args.command == "run" and (args.service or args.backend == "pi" or args.record):
+            from .service import run_service  # loads the config itself: a bad one means the last good one
+
+            faults = _fault_plan(args)  # its usage errors first
+
+            def with_directories(config: Config) -> Config:
+                config = _directories(config, args)
+                missing = _missing_system_directory(config)
+                if missing:
+                    raise UsageError(missing)
+                return config
+
+            watcher = None
+            if sys.stdout.isatty() and not args.json and not os.environ.get("JOURNAL_STREAM"):
+                from .live import StatusWatcher  # at a terminal: the live line from the service's status file
+
+                try:
+                    where = load_config(args.config)
+                except ConfigError:
+                    where = _config_beside_a_broken_file(args.config)
+                watcher = StatusWatcher(_directories(where, args).service.runtime_dir).start()
+            try:
+                return run_service(
+                    args.config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed,
+                    record=args.record, faults=faults, adjust_config=with_directories,
+                )
+            finally:
+                if watcher is not None:
+                    watcher.stop()
         file_problems: list[str] = []
         try:
             config = load_config(args.config)
         except ConfigError as exc:
-            if args.command == "run":  # the service: a bad config will not fix itself by restarting
-                print(f"walkcoach: {exc}", file=sys.stderr)
-                return EX_CONFIG
             if args.command not in TOLERANT_COMMANDS:
                 raise
             file_problems = list(getattr(exc, "problems", None) or [str(exc)])
@@ -402,26 +428,6 @@ def _main(argv: list[str] | None = None) -> int:
                                       "this command uses the defaults")
         config = _directories(config, args)
         settings = config.settings
-        if args.command == "run" and (args.service or args.backend == "pi" or args.record):
-            from .service import run_service
-
-            faults = _fault_plan(args)  # its usage errors first
-            missing = _missing_system_directory(config)
-            if missing:
-                raise UsageError(missing)
-            watcher = None
-            if sys.stdout.isatty() and not args.json and not os.environ.get("JOURNAL_STREAM"):
-                from .live import StatusWatcher  # at a terminal: the live line from the service's status file
-
-                watcher = StatusWatcher(config.service.runtime_dir).start()
-            try:
-                return run_service(
-                    config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record,
-                    faults=faults,
-                )
-            finally:
-                if watcher is not None:
-                    watcher.stop()
         if args.command in HISTORY_COMMANDS:
             return run_history_command(args, settings, state_dir=config.store.state_dir)
         if args.command == "status":

@@ -18,9 +18,10 @@ from .gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettin
 from .posture import RAD_TO_DEG, LeanDetector
 from .session import SessionTracker
 from .settings import CoachSettings
-from .upright import SOURCE_CALIBRATED, UprightTracker
+from .upright import SOURCE_CALIBRATED, SOURCE_PROVISIONAL, SOURCE_STANCE, SOURCE_WALKING, UprightTracker
 
 NO_EVENTS: tuple[Event, ...] = ()
+UPRIGHT_SOURCES = (SOURCE_PROVISIONAL, SOURCE_WALKING, SOURCE_STANCE, SOURCE_CALIBRATED)  # a restart may carry these over
 GAP_SAMPLES = 2.5  # a step in time longer than this many sample periods is a hole in the data
 FILTER_RESTART_GAP_S = 0.25  # shorter holes (a few lost samples) are smoothed over by the filters
 MAX_BRIDGED_GAP_S = 30.0  # a hole up to this long inside a bout is walked through if steps resume
@@ -210,6 +211,51 @@ class Coach:
         self.step_length.settings = _step_length_settings(settings)
         self.session.configure(settings.plan, cap_s)
         self._session_end_pause_s = settings.gait.session_end_pause_s
+
+    # -- carrying a session over a service restart (the shell saves and restores the data) --
+    def saved_state(self, t_s: float) -> dict:
+        """The session at ``t_s`` as plain data (times relative to ``t_s``): what a restart carries over.
+
+        A bout in progress counts as walked so far; the new coach detects walking afresh."""
+        session = self.session
+        since_walk_s = 0.0 if self.bouts.in_bout else t_s - self._last_walk_s
+        return {
+            "session_started": session.started,
+            "walk_s": self.walk_s(t_s),
+            "steps": session.completed_steps + self.bouts.live_steps(),
+            "cap_s": session.cap_s,
+            "planned_cap_s": session.planned_cap_s,
+            "pain_reports": session.pain_reports,
+            "cap_warned": session._warned,
+            "cap_stopped": session._stopped,
+            "stop_due_in_s": max(0.0, session._next_stop_s - t_s),
+            "since_walk_s": since_walk_s if math.isfinite(since_walk_s) else None,
+            "upright": list(self.upright.up) if self.upright.captured else None,
+            "upright_source": self.upright.source,
+        }
+
+    def restore_state(self, state: dict, t_s: float, away_s: float) -> None:
+        """Continue the session of :meth:`saved_state` at ``t_s``, ``away_s`` after it was saved
+        (time away counts as not walking). Raises ValueError/TypeError/KeyError on bad data."""
+        session = self.session
+        walk_s, cap_s, planned_s = float(state["walk_s"]), float(state["cap_s"]), float(state["planned_cap_s"])
+        steps, pain = int(state["steps"]), int(state["pain_reports"])
+        if not all(math.isfinite(v) and v >= 0 for v in (walk_s, cap_s, planned_s, away_s)) or steps < 0 or pain < 0:
+            raise ValueError("negative or non-finite values")
+        up = state.get("upright")
+        if up is not None:
+            up = [float(v) for v in up]
+            if len(up) != 3 or not all(math.isfinite(v) for v in up) or math.sqrt(sum(v * v for v in up)) < 0.5:
+                raise ValueError("upright is not a direction")
+            source = state.get("upright_source")
+            self.upright.set(up, source if source in UPRIGHT_SOURCES else SOURCE_CALIBRATED)
+        since = state.get("since_walk_s")
+        session.started = bool(state["session_started"])
+        session.completed_walk_s, session.completed_steps = walk_s, steps
+        session.cap_s, session.planned_cap_s, session.pain_reports = cap_s, planned_s, pain
+        session._warned, session._stopped = bool(state["cap_warned"]), bool(state["cap_stopped"])
+        session._next_stop_s = t_s + max(0.0, float(state["stop_due_in_s"]) - away_s)
+        self._last_walk_s = t_s - (float(since) + away_s) if since is not None else -math.inf
 
     def walk_s(self, t_s: float) -> float:
         return self.session.completed_walk_s + self.bouts.live_duration_s(t_s)

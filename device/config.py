@@ -613,6 +613,14 @@ def load_config(path: Path | str | None = None) -> Config:
     return dataclasses.replace(config, path=target)
 
 
+def config_from_bytes(data: bytes, source: Path) -> Config:
+    """The config in ``data`` (a saved copy the caller has read), named ``source`` in problems."""
+    config, problems = _check(data, str(source))
+    if problems:
+        raise ConfigProblems(problems)
+    return dataclasses.replace(config, path=Path(source))
+
+
 def load_settings(path: Path | str | None = None) -> DeviceSettings:
     """The effective device settings (see :func:`load_config`)."""
     return load_config(path).settings

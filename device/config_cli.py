@@ -17,6 +17,7 @@ from typing import TextIO
 
 from hal.errors import ConfigError
 
+from .state_files import UnsafeFile, exclusive_lock, read_regular
 from .status import is_walkcoach_service
 from .config import (
     Config,
@@ -93,8 +94,27 @@ def _format_get(config: Config, key: str) -> str:
     return toml_value(value, hex_int=key == "imu.address")
 
 
+def _lock_path(path: Path) -> Path:
+    real = Path(os.path.realpath(path))
+    return real.with_name(f".{real.name}.lock")
+
+
 def _set(cli_config, key: str, value_text: str, out: TextIO, err: TextIO, *, runtime_dir=None) -> int:
     path = config_path(cli_config)
+    lock = _lock_path(path)
+    if not lock.parent.is_dir():
+        return _set_locked(path, key, value_text, out, err, runtime_dir)  # set_value says what is missing
+    try:
+        # read-modify-write under one lock: two `config set` at once both land (no lost update)
+        with exclusive_lock(lock):
+            return _set_locked(path, key, value_text, out, err, runtime_dir)
+    except UnsafeFile as exc:
+        raise ConfigError(exc.strerror) from None
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot lock {lock}: permission denied (try sudo)") from None
+
+
+def _set_locked(path: Path, key: str, value_text: str, out: TextIO, err: TextIO, runtime_dir=None) -> int:
     try:
         before = load_config(path)
     except ConfigError:
@@ -161,7 +181,7 @@ def signal_reload(runtime_dirs: list[Path], restart_key: str | None = None) -> s
     for runtime_dir in runtime_dirs:
         pid_file = Path(runtime_dir) / "walkcoach.pid"
         try:
-            pid = int(pid_file.read_text().strip())
+            pid = int(read_regular(pid_file, 64).decode().strip())
         except FileNotFoundError:
             continue
         except (OSError, ValueError) as exc:

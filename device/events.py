@@ -16,6 +16,7 @@ class Cue(StrEnum):
     STOP = "stop"
     FAULT = "fault"
     PAIN_ACK = "pain_ack"
+    CONFIG_ERROR = "config_error"
     BELT_MOVED = "belt_moved"  # the upright was re-zeroed: the belt moved, or its forward axis was corrected
 
 
@@ -31,6 +32,7 @@ class EventKind(StrEnum):
     PAIN_REPORTED = "pain_reported"
     SESSION_ENDED = "session_ended"
     FAULT = "fault"
+    CONFIG_ERROR = "config_error"  # the config file at start was invalid: coaching on the last good one
     BELT_MOVED = "belt_moved"
 
 

@@ -51,6 +51,8 @@ PATTERNS: Mapping[Cue, Pattern] = {
     Cue.PAIN_ACK: Pattern(priority=4, buzzer=((0.05, 0.1), (0.3, 0.0)), led=((0.5, 0.0),), motor=((0.05, 0.0),)),
     Cue.CAP_WARNING: Pattern(priority=5, buzzer=((0.6, 0.0),), led=_repeat((0.3, 0.3), 3), motor=((0.6, 0.0),)),
     Cue.FAULT: Pattern(priority=6, buzzer=_repeat((0.05, 0.1), 5), led=_repeat((0.1, 0.1), 10)),
+    # long-short-long-short: unlike any coaching cue; once at start, the belt then coaches on
+    Cue.CONFIG_ERROR: Pattern(priority=6, buzzer=((0.4, 0.15), (0.1, 0.15), (0.4, 0.15), (0.1, 0.0)), led=_repeat((0.4, 0.2), 4)),
     Cue.STOP: Pattern(priority=7, buzzer=_repeat((0.5, 0.25), 3), led=((2.25, 0.0),), motor=_repeat((0.5, 0.25), 3)),
 }
 

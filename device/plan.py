@@ -18,6 +18,10 @@ weekly increase, only as far as the pain does not worsen.
 
 A week without any session counts as pain-free (there is no evidence of
 pain); the plan's clock runs on regardless of use.
+
+A session dated before :data:`EARLIEST_PLAUSIBLE_DATE` was dated by a clock that was
+not set yet (a Pi boots at 1970): it is left out of the plan, so weeks never count
+from an impossible date (``device.clock_trust`` re-dates such sessions when it can).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import datetime as dt
 from typing import NamedTuple, Sequence
 
 from .settings import PlanSettings
+
+EARLIEST_PLAUSIBLE_DATE = dt.date(2024, 1, 1)  # no walkcoach ran before this: an earlier date is an unset clock
 
 PLAN_RULE = (
     "The cap grows by the weekly increase each week, but only after a week without pain reports; "
@@ -87,8 +93,8 @@ def plan_start_date(settings: PlanSettings, sessions: Sequence[SessionRecord], t
 
 
 def effective_plan(settings: PlanSettings, sessions: Sequence[SessionRecord], today: dt.date) -> PlanState:
-    """Today's cap and the reasons for it. Sessions after ``today`` are ignored."""
-    sessions = [s for s in sessions if s.date <= today]
+    """Today's cap and the reasons for it. Sessions after ``today``, or before any walkcoach ran, are ignored."""
+    sessions = [s for s in sessions if EARLIEST_PLAUSIBLE_DATE <= s.date <= today]
     start = plan_start_date(settings, sessions, today)
     week_index = max(0, (today - start).days // 7)
     pain_weeks = {(s.date - start).days // 7 for s in sessions if s.pain_reports > 0 and s.date >= start}

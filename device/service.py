@@ -11,14 +11,26 @@ Order of things, and why:
    the last log line, the :class:`~device.status.StatusTracker`).
 4. ``loop.on_tick``: a pending reload is applied at the next tick (the coach keeps its
    session, walk time and upright; settings that need a restart are logged and shown
-   in the status); about once a wall-clock second: the calibrate request file, the
-   status file and ``STATUS=``. ``WATCHDOG=1`` about once a second of loop time
-   whenever the loop ticks, sensor or not: it means "the loop is alive"; a missing
-   or faulty sensor is a fault state (status, cue), not a reason for systemd to kill
-   the walk. ``READY=1`` once the loop starts, with or without a sensor.
+   in the status); ``WATCHDOG=1`` about once a second of loop time whenever the loop
+   ticks, sensor or not: it means "the loop is alive"; a missing or faulty sensor is a
+   fault state (status, cue), not a reason for systemd to kill the walk. About once a
+   wall-clock second a capture of the coach's snapshot for
+   :class:`~device.status.StatusWriter`, whose thread writes the status file, sends
+   ``STATUS=`` and looks for the calibrate request (nothing slow in the 10 ms tick);
+   every few seconds the session in progress for the state directory
+   (:mod:`device.saved_state`), written on that thread. ``READY=1`` once the loop
+   starts, with or without a sensor.
 5. On exit (SIGTERM, or the end of a simulated scenario): the loop's ``finish()``
    closes the bout and lean in progress and turns the outputs off; ``STOPPING=1``;
-   the backend is closed; a final status (``"state": "stopped"``); exit status 0.
+   the backend is closed; the session is saved; a final status (``"state": "stopped"``);
+   exit status 0.
+
+A config file that is invalid at start does not stop the belt: it coaches with the last
+good config (a copy kept in the state directory) or the defaults, plays the
+``config_error`` cue once, and says which in the status and the log
+(:func:`device.saved_state.load_boot_config`). A restart within the session-end pause
+carries the session over: walk time, cap (with a pain report's shortening), upright,
+and the same history row.
 
 Logs go to stderr with journald's ``<N>`` priority prefixes (:class:`JournalFormatter`).
 
@@ -36,17 +48,21 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import hal
 from hal.errors import ConfigError, EndOfStream, WalkcoachError
 from hal.mount import Mount
 
+from .clock_trust import WallClock
 from .config import KEYS, Config, ConfigProblems, get_value, load_config, toml_value
+from .events import Cue, Event, EventKind
 from .loop import CoachLoop
 from .runner import make_coach, make_loop
+from .saved_state import SAVE_EVERY_S, BootConfig, load_boot_config, load_saved_session, save_last_good, save_session, session_record
 from .sdnotify import Notifier
-from .status import StatusTracker, is_walkcoach_service, read_pid, status_line, take_calibration_request, write_status
+from .state_files import read_regular, write_atomic
+from .status import StatusTracker, StatusWriter, is_walkcoach_service, read_pid, status_line, write_status
 from .store import Store, attach_store
 from .summary import RunSummary
 
@@ -131,6 +147,8 @@ class Service:
         record=None,
         notifier: Notifier | None = None,
         faults=None,
+        boot: BootConfig | None = None,
+        make_clock: Callable[[Any], WallClock] | None = None,
     ) -> None:
         self.config = config  # the config in force
         self.started_config = config  # what the hardware was opened with
@@ -150,6 +168,16 @@ class Service:
         self.store: Store | None = None
         self.record_tap = None  # `walkcoach record` asks it, through the runtime directory
         self.tracker = StatusTracker(backend=backend, config_path=config.path)
+        self.boot = boot or BootConfig(config, "file", [], config.path)
+        self.tracker.config_source = self.boot.source
+        self.tracker.config_problems = list(self.boot.problems)
+        self._config_cue_due = self.boot.source != "file"
+        self._make_clock = make_clock
+        self.clock: WallClock | None = None  # the host's clocks (carry-over; dating the history)
+        self.status_writer: StatusWriter | None = None
+        self._calibrate_taken = 0
+        self._next_save_s = 0.0
+        self._store_hook = None
         self._ready_sent = False
         self._next_status_wall = 0.0
         self._next_watchdog_s = -1.0
@@ -176,14 +204,11 @@ class Service:
     # -- the pid file ------------------------------------------------------------------------
     def write_pid_file(self) -> None:
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
-        temp = self.pid_file.with_name(f".{self.pid_file.name}.{os.getpid()}.tmp")
-        temp.write_text(f"{os.getpid()}\n")
-        os.chmod(temp, 0o644)
-        os.replace(temp, self.pid_file)
+        write_atomic(self.pid_file, f"{os.getpid()}\n".encode(), mode=0o644)  # never through a planted link
 
     def remove_pid_file(self) -> None:
         try:
-            if self.pid_file.read_text().strip() == str(os.getpid()):
+            if read_regular(self.pid_file, 64).decode().strip() == str(os.getpid()):
                 self.pid_file.unlink()
         except (OSError, ValueError):
             pass
@@ -240,7 +265,7 @@ class Service:
             os.getpid(),
             self.backend_name,
             f", scenario {self.scenario or 'default'}" if self.backend_name == "sim" else "",
-            self.config.path or "none: all defaults",
+            self.config.path or ("none: all defaults" if self.boot.source == "file" else f"the defaults ({self.boot.asked} is invalid)"),
         )
         try:
             backend = self.open_backend()
@@ -255,12 +280,20 @@ class Service:
                 log.info("stopped during start-up")
                 return 0
             settings = self.config.settings
-            self.coach = coach = make_coach(settings, dt.date.today())
+            self.clock = self._make_clock(backend) if self._make_clock is not None else WallClock()
+            trusted = self.clock.trust().trusted
+            self.coach = coach = make_coach(settings, dt.date.today() if trusted else dt.date.min)
             summary = RunSummary(hold_s=settings.coach.lean.hold_s)
             self.loop = loop = make_loop(
                 settings, backend, coach, [summary, self.tracker, self._log_event], on_tick=self.on_tick)
             self.tracker.bind(coach, loop)
-            self.store = self._open_store(loop, backend)  # before the recording: it sets today's cap
+            saved = load_saved_session(self.config.store.state_dir, clock=self.clock,
+                                       max_age_s=settings.coach.gait.session_end_pause_s)
+            self.store = self._open_store(loop, backend, resume=saved.store_session_id if saved else None)
+            self.tracker.store = self.store
+            if saved is not None:
+                self._restore(saved, loop)
+            self.status_writer = StatusWriter(self.tracker, self.runtime_dir, notify_status=self.notifier.status)
             from .record_request import RecordingTap
 
             self.record_tap = RecordingTap(loop, self.runtime_dir, rate_hz=settings.loop.rate_hz,
@@ -279,6 +312,10 @@ class Service:
         finally:
             if self.record_tap is not None:
                 self.record_tap.finish("the service stopped")
+            if self.status_writer is not None:
+                self.status_writer.close()
+            if self.loop is not None and self.coach is not None:
+                self._save_session(self.loop.now_s, now=True)
             if writer is not None:
                 writer.close()
             if self.store is not None:
@@ -300,18 +337,60 @@ class Service:
         self._write_status(self.loop.now_s if self.loop is not None else 0.0)
         return 0
 
-    def _open_store(self, loop: CoachLoop, backend) -> Store:
+    def _open_store(self, loop: CoachLoop, backend, *, resume: int | None = None) -> Store:
         """The history store as a sink with its progress hook; never raises (unhealthy: coaching goes on)."""
         plan = self.config.settings.coach.plan
+        # real time (the belt, a paced simulation) or an injected clock: the store dates with the WallClock;
+        # else virtual time: wall = mapped loop time
+        dated = self.backend_name != "sim" or self.speed == "realtime" or self._make_clock is not None
         store = Store.open(
             self.config.store.state_dir, mono_at_open=backend.clock.monotonic(), wall_at_open=time.time(),
             planned_cap_s=loop.coach.session.planned_cap_s, plan_settings=plan,
+            clock=self.clock if dated else None, resume_session_id=resume,
         )
-        paced = self.backend_name != "sim" or self.speed == "realtime"  # else virtual time: wall = mapped loop time
-        attach_store(loop, store, wall_clock=time.time if paced else None)
+        self._store_hook = attach_store(loop, store, wall_clock=None)
         if store.healthy:
             log.info("history in %s; today's cap %.0f min", store.path, loop.coach.session.planned_cap_s / 60)
         return store
+
+    # -- carrying a session over a restart (device.saved_state) ------------------------------
+    def _restore(self, saved, loop: CoachLoop) -> None:
+        try:
+            self.coach.restore_state(saved.coach, loop.now_s, saved.downtime_s)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("the saved session is not usable (%s): a new session starts", exc)
+            return
+        if self._store_hook is not None:
+            self._store_hook.reoffer_cap()  # the plan's cap applies again once the carried session ends
+        snap = self.coach.snapshot(loop.now_s)
+        self.tracker.restored = {"walk_s": round(snap.walk_s, 1), "cap_s": round(snap.cap_s, 1),
+                                 "downtime_s": round(saved.downtime_s, 1), "judged_by": saved.judged_by,
+                                 "store_session_id": self.store.resumed_session_id if self.store is not None else None}
+        if snap.upright_captured:
+            self.tracker.upright_why = "carried over from before the restart"
+        log.info("carried the session over a restart %.0f s ago: %.1f of %.0f min walked, %d pain report(s)%s",
+                 saved.downtime_s, snap.walk_s / 60, snap.cap_s / 60, snap.pain_reports,
+                 ", upright kept" if snap.upright_captured else "")
+
+    def _save_session(self, now_s: float, *, now: bool = False) -> None:
+        """The session for a restart: captured here (the loop thread), written on the status thread or ``now``."""
+        store = self.store
+        coach_state = self.coach.saved_state(now_s)  # ~1 us; the clock readings and the file on the thread
+        session_id = store.session_id if store is not None and store.healthy else None
+        state_dir = self.config.store.state_dir
+        if now:
+            self._write_saved_session(state_dir, coach_state, session_id)
+        elif self.status_writer is not None:
+            self.status_writer.post_job(lambda: self._write_saved_session(state_dir, coach_state, session_id))
+
+    def _write_saved_session(self, state_dir, coach_state: dict, session_id: int | None) -> None:
+        clock = self.clock
+        record = session_record(coach_state, clock=clock, store_session_id=session_id,
+                                wall_trusted=clock.trust().level == "synchronized")
+        try:
+            save_session(state_dir, record)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot save the session in %s: %s", state_dir, getattr(exc, "strerror", None) or exc)
 
     def _start_recording(self, loop: CoachLoop, coach):
         from .recording import RecordingWriter, attach_recording
@@ -336,6 +415,9 @@ class Service:
         if self.reload_requested:
             self.reload_requested = False
             self.reload()
+        if self._config_cue_due:
+            self._config_cue_due = False
+            self._config_error_cue(now_s)
         if not self._ready_sent:
             self._ready_sent = True
             log.info("ready: the loop runs%s", "" if loop.sensor_ok and loop.stats.samples else " (no valid sample yet)")
@@ -343,18 +425,28 @@ class Service:
         if now_s >= self._next_watchdog_s:  # loop time: on the Pi the monotonic clock, in the sim the virtual one
             self._next_watchdog_s = now_s + WATCHDOG_EVERY_S
             self.notifier.watchdog()
+        writer = self.status_writer
+        if writer is not None and writer.calibrate_requests != self._calibrate_taken:  # found by the status thread
+            self._calibrate_taken = writer.calibrate_requests
+            self.coach.request_upright_capture()
+            self.tracker.calibration_requested_t_s = now_s
+            log.info("calibrate requested: capturing the upright reference at the next still moment")
         wall = time.monotonic()
         if wall >= self._next_status_wall:
             self._next_status_wall = wall + STATUS_EVERY_S
-            if take_calibration_request(self.runtime_dir):
-                self.coach.request_upright_capture()
-                self.tracker.calibration_requested_t_s = now_s
-                log.info("calibrate requested: capturing the upright reference at the next still moment")
+            if writer is not None:
+                writer.post(now_s)  # the file, STATUS= and the calibrate check happen on the status thread
             if self.record_tap is not None:
-                self.record_tap.poll(now_s)
-            status = self._write_status(now_s)
-            if status is not None:
-                self.notifier.status(status_line(status))
+                self.record_tap.poll(now_s)  # on the loop's thread: it starts and stops what read() writes
+            if wall >= self._next_save_s:
+                self._next_save_s = wall + SAVE_EVERY_S
+                self._save_session(now_s)
+
+    def _config_error_cue(self, now_s: float) -> None:
+        boot = self.boot
+        using = "the last good config" if boot.source == "last_good" else "the defaults"
+        why = f"{boot.asked or 'the config'} is invalid ({len(boot.problems)} problem(s)): coaching with {using}"
+        self.loop.emit([Event(now_s, EventKind.CONFIG_ERROR, Cue.CONFIG_ERROR, why)], now_s)
 
     def _write_status(self, now_s: float) -> dict | None:
         status = self.tracker.snapshot_dict(now_s)
@@ -368,7 +460,7 @@ class Service:
     def reload(self) -> bool:
         """Re-read the config file; apply what a running coach can take. True if the new config is in force."""
         self.notifier.reloading()
-        path = self.config.path
+        path = self.config.path if self.tracker.config_source == "file" else self.boot.asked  # not the saved copy
         try:
             new = load_config(path)
         except ConfigProblems as exc:
@@ -412,6 +504,11 @@ class Service:
                 ", ".join(f"{key} = {_show(self.started_config, key)}" for key in restart),
             )
         self.tracker.config_path = str(new.path) if new.path else None
+        if self.tracker.config_source != "file":
+            log.info("the config file is valid again: coaching with it")
+        self.tracker.config_source = "file"
+        self.tracker.config_problems = []
+        save_last_good(new)
         self.tracker.reload_errors = []
         self.tracker.restart_needed = restart
         self.tracker.last_reload = {"ok": True, "wall": when, "changed": changed}
@@ -426,10 +523,22 @@ def _output_value(device) -> int:
         return 0
 
 
-def run_service(config: Config, *, backend: str, scenario: str | None, seed: int, speed: str, record=None, faults=None) -> int:
-    """`walkcoach run --service`: run until SIGTERM (or the end of a simulated scenario); the exit status."""
+def run_service(config_file: Path | str | None, *, backend: str, scenario: str | None, seed: int, speed: str, record=None,
+                faults=None, adjust_config=None) -> int:
+    """`walkcoach run --service`: run until SIGTERM (or the end of a simulated scenario); the exit status.
+
+    An invalid ``config_file`` is logged line by line and the service coaches with the last
+    good copy or the defaults (see the module docstring)."""
     install_journal_logging()
-    return Service(config, backend=backend, scenario=scenario, seed=seed, speed=speed, record=record, faults=faults).run()
+    boot = load_boot_config(config_file)
+    if boot.source != "file":
+        log.error("config %s is invalid: coaching with %s", boot.asked,
+                  f"the last good copy {boot.config.path}" if boot.source == "last_good" else "the defaults (no good copy saved yet)")
+        for line in boot.problems:
+            log.error("%s", line)
+    config = adjust_config(boot.config) if adjust_config is not None else boot.config  # cli: --state-dir & co.
+    return Service(config, backend=backend, scenario=scenario, seed=seed, speed=speed, record=record, faults=faults,
+                   boot=boot).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -444,12 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"walkcoach: {exc}", file=sys.stderr)
-        return 2
-    return run_service(config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record)
+    return run_service(args.config, backend=args.backend, scenario=args.scenario, seed=args.seed, speed=args.speed, record=args.record)
 
 
 if __name__ == "__main__":

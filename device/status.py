@@ -5,13 +5,20 @@ through two files in its runtime directory (``[service] runtime_dir``, the syste
 ``RuntimeDirectory=``, ``/run/walkcoach``):
 
 - ``status.json``: written atomically (temp file + rename) about once a second by the
-  service from :class:`StatusTracker`; a final one with ``"state": "stopped"`` on exit.
+  service from :class:`StatusTracker`, on :class:`StatusWriter`'s thread (never inside the
+  10 ms tick); a final one with ``"state": "stopped"`` on exit. Mode 0640: the pain
+  reports in it are health data, readable by root and the service's group only.
   `walkcoach status` reads it; no file, a file older than :data:`STALE_AFTER_S`, a
   stopped state or a dead PID all mean "walkcoach is not running" (exit status 3,
   like ``systemctl status`` for a stopped unit).
-- ``calibrate.request``: created by :func:`request_calibration`; the service deletes
-  it at its next status write and asks the coach to capture the upright at the next
-  still moment (the same as holding the button).
+- ``calibrate.request``: created by :func:`request_calibration`; the service's status
+  thread looks for it once a second (one ``lstat``, off the tick: inotify would need
+  ctypes or a dependency to answer a once-a-second question), deletes it and the loop
+  asks the coach to capture the upright at the next still moment (the same as holding
+  the button). Anything there but a regular file (a directory, a symlink) is logged and
+  removed or ignored, never taken as a request and never a reason to stop.
+
+Every file here is opened without following symlinks (:mod:`device.state_files`).
 
 ``walkcoach calibrate`` with no service running captures nothing itself: it says so and
 explains the two ways the upright is taken anyway (stand still after the service starts,
@@ -22,13 +29,18 @@ starting would fight over the sensor, and a capture is only useful to a running 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import tempfile
+import stat
+import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, NamedTuple, TextIO
 
 from .events import Event, EventKind
+from .state_files import UnsafeFile, open_nofollow, read_regular, write_atomic
+
+log = logging.getLogger("walkcoach.status")
 
 STATUS_FILE_NAME = "status.json"
 CALIBRATE_REQUEST_NAME = "calibrate.request"
@@ -36,6 +48,20 @@ PID_FILE_NAME = "walkcoach.pid"  # same as device.config.PID_FILE_NAME
 STALE_AFTER_S = 10.0
 NOT_RUNNING_EXIT = 3
 STATUS_VERSION = 1
+STATUS_FILE_MODE = 0o640  # pain reports are health data: the service's group only
+UNKNOWN_EXIT = 4  # LSB: "program or service status is unknown" (the status file cannot be read)
+
+
+class Captured(NamedTuple):
+    """What the tick hands the status thread: cheap to take, everything read from the loop."""
+
+    now_s: float
+    wall_s: float
+    snap: object
+    sensor_ok: bool
+    sensor_error: str
+    samples: int
+    read_errors: int
 
 
 class StatusTracker:
@@ -63,6 +89,10 @@ class StatusTracker:
         self.last_reload: dict | None = None
         self.outputs: dict | None = None
         self.pain_reports_t_s: list[float] = []
+        self.store = None  # the history store, for its health
+        self.config_source = "file"  # "file" | "last_good" | "defaults": what the service coaches with
+        self.config_problems: list[str] = []  # why the file at boot was not used
+        self.restored: dict | None = None  # the session carried over from the last run
 
     def bind(self, coach, loop) -> None:
         self.coach = coach
@@ -80,17 +110,30 @@ class StatusTracker:
         elif kind is EventKind.PAIN_REPORTED:
             self.pain_reports_t_s.append(round(event.t_s, 2))
 
+    def capture(self, now_s: float) -> Captured:
+        """On the loop thread, once a second: the coach's snapshot and the loop's figures."""
+        loop = self.loop
+        snap = self.coach.snapshot(now_s) if self.coach is not None else None
+        if loop is None:
+            return Captured(now_s, time.time(), snap, True, "", 0, 0)
+        stats = loop.stats
+        return Captured(now_s, time.time(), snap, bool(loop.sensor_ok), loop.last_fault, stats.samples, stats.read_errors)
+
     def snapshot_dict(self, now_s: float) -> dict:
         """Everything `walkcoach status` shows, JSON-ready, at loop time ``now_s``."""
-        snap = self.coach.snapshot(now_s) if self.coach is not None else None
-        loop = self.loop
+        return self.build(self.capture(now_s))
+
+    def build(self, c: Captured) -> dict:
+        """The status dict from a :meth:`capture` (on the status thread)."""
+        now_s, snap = c.now_s, c.snap
         last_cue = dict(self.last_cue, ago_s=round(now_s - self.last_cue["t_s"], 1)) if self.last_cue else None
+        store = self.store
         return {
             "version": STATUS_VERSION,
             "state": self.state,
             "pid": self.pid,
             "backend": self.backend,
-            "updated_wall": round(time.time(), 3),
+            "updated_wall": round(c.wall_s, 3),
             "started_wall": round(self.started_wall, 3),
             "t_s": round(now_s, 2),
             "walking": bool(snap.walking) if snap else False,
@@ -103,8 +146,8 @@ class StatusTracker:
             "cadence_spm": round(snap.cadence_spm, 1) if snap else 0.0,
             "pain_reports": snap.pain_reports if snap else 0,
             "last_cue": last_cue,
-            "sensor_ok": bool(loop.sensor_ok) if loop is not None else True,
-            "sensor_error": (loop.last_fault or None) if loop is not None and not loop.sensor_ok else None,
+            "sensor_ok": c.sensor_ok,
+            "sensor_error": (c.sensor_error or None) if not c.sensor_ok else None,
             "last_fault": self.last_fault,
             "calibration": {
                 "captured": bool(snap.upright_captured) if snap else False,
@@ -113,12 +156,17 @@ class StatusTracker:
                 "requested_t_s": round(self.calibration_requested_t_s, 2) if self.calibration_requested_t_s is not None else None,
             },
             "config_path": self.config_path,
+            "config_source": self.config_source,
+            "config_problems": list(self.config_problems),
             "reload_errors": list(self.reload_errors),
             "restart_needed": list(self.restart_needed),
             "last_reload": self.last_reload,
+            "store": store.health() if store is not None else None,
+            "restored": self.restored,
+            "clock": store.clock() if store is not None else None,
             "outputs": self.outputs,
-            "samples": loop.stats.samples if loop is not None else 0,
-            "read_errors": loop.stats.read_errors if loop is not None else 0,
+            "samples": c.samples,
+            "read_errors": c.read_errors,
         }
 
 
@@ -132,42 +180,62 @@ def status_line(status: dict) -> str:
     text += f", lean {lean:.0f}°" if lean is not None else ", no upright yet (stand still)"
     if status.get("reload_errors"):
         text += "; config reload failed"
+    source = status.get("config_source")
+    if source in ("last_good", "defaults"):
+        text += "; CONFIG INVALID, coaching with " + ("the last good config" if source == "last_good" else "the defaults")
+    store = status.get("store")
+    if store and store.get("state") != "ok":
+        text += "; history " + _store_words(store)
+    if store and store.get("dropped"):
+        text += f"; {store['dropped']} event(s) not stored (queue full)"
     return text
 
 
+def _store_words(store: dict) -> str:
+    state = store.get("state")
+    why = f" ({store['why']})" if store.get("why") else ""
+    if state == "retrying":
+        since = store.get("since_wall")
+        when = time.strftime(" since %H:%M:%S", time.localtime(since)) if since else ""
+        return f"store retrying{when}{why}, {store.get('queued', 0)} item(s) waiting"
+    if state == "unavailable":
+        return f"store unavailable{why}"
+    return str(state)
+
+
 def write_status(runtime_dir: Path | str, status: dict) -> None:
-    """Write ``status.json`` atomically (readable by everyone: the unit's UMask is 0077)."""
-    directory = Path(runtime_dir)
-    fd, temp = tempfile.mkstemp(prefix=".status.", suffix=".tmp", dir=directory)
+    """Write ``status.json`` atomically, created 0640 (never wider), never through a symlink."""
+    data = (json.dumps(status, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    write_atomic(Path(runtime_dir) / STATUS_FILE_NAME, data, mode=STATUS_FILE_MODE)
+
+
+def _read_status(runtime_dir: Path | str) -> tuple[dict | None, str | None]:
+    """(status, None), or (None, why it could not be read) with why None when there is simply no file."""
+    path = Path(runtime_dir) / STATUS_FILE_NAME
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o644)
-            json.dump(status, handle, ensure_ascii=False, indent=1)
-            handle.write("\n")
-        os.replace(temp, directory / STATUS_FILE_NAME)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
+        data = json.loads(read_regular(path).decode("utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except PermissionError:
+        return None, f"cannot read {path}: permission denied (it holds health data: use sudo, or join the service's group)"
+    except UnsafeFile as exc:
+        return None, exc.strerror
+    except (OSError, ValueError):
+        return None, None
+    return (data, None) if isinstance(data, dict) else (None, None)
 
 
 def read_status(runtime_dir: Path | str) -> dict | None:
-    """The last status the service wrote, or None (no file, unreadable, not JSON).
+    """The last status the service wrote, or None (no file, unreadable, not JSON, a symlink).
 
     Whether it is current is :func:`running_status`'s question.
     """
-    try:
-        data = json.loads((Path(runtime_dir) / STATUS_FILE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return _read_status(runtime_dir)[0]
 
 
-def running_status(runtime_dir: Path | str, *, now_wall: float | None = None) -> dict | None:
+def running_status(runtime_dir: Path | str, *, now_wall: float | None = None, status: dict | None = None) -> dict | None:
     """The status if a service is running and wrote it in the last :data:`STALE_AFTER_S`; else None."""
-    status = read_status(runtime_dir)
+    status = read_status(runtime_dir) if status is None else status
     if status is None or status.get("state") == "stopped":
         return None
     now_wall = time.time() if now_wall is None else now_wall
@@ -216,7 +284,26 @@ def format_status(status: dict) -> str:
     if fault:
         lines.append(f"  last fault:  at {_clock(fault['t_s'])}: {fault['why']}")
     lines.append(f"  pain:        {status.get('pain_reports', 0)} report(s) this session")
-    lines.append(f"  config:      {status.get('config_path') or 'none (all defaults)'}")
+    restored = status.get("restored")
+    if restored:
+        lines.append(f"  carried over: {restored.get('walk_s', 0) / 60:.1f} min walked before a restart "
+                     f"{restored.get('downtime_s', 0):.0f} s ago")
+    store = status.get("store")
+    if store is not None:
+        lines.append("  history:     " + ("ok" if store.get("state") == "ok" else _store_words(store).upper())
+                     + (f"; {store['dropped']} event(s) not stored (queue full)" if store.get("dropped") else ""))
+    clock = status.get("clock")
+    if clock and not clock.get("trusted", True):
+        lines.append(f"  clock:       not trusted yet ({clock.get('why')}); sessions are dated once it is")
+    source = status.get("config_source")
+    if source in ("last_good", "defaults"):
+        lines.append("  config:      INVALID at start: coaching with "
+                     + (f"the last good copy ({status.get('config_path')})" if source == "last_good"
+                        else "the defaults (no good copy saved yet)"))
+        for line in status.get("config_problems") or []:
+            lines.append(f"    {line}")
+    else:
+        lines.append(f"  config:      {status.get('config_path') or 'none (all defaults)'}")
     reload = status.get("last_reload")
     if reload:
         lines.append(f"  last reload: {'ok' if reload.get('ok') else 'FAILED, previous config kept'}"
@@ -240,7 +327,11 @@ def run_status(runtime_dir: Path | str, *, as_json: bool = False, out: TextIO, e
 
     ``file_problems``: the config file on disk is invalid; shown with what the service runs on.
     """
-    status = running_status(runtime_dir)
+    raw, problem = _read_status(runtime_dir)
+    if problem is not None:
+        print(f"walkcoach: {problem}", file=err)
+        return UNKNOWN_EXIT
+    status = running_status(runtime_dir, status=raw) if raw is not None else None
     if status is None:
         print("walkcoach is not running", file=err)
         if file_problems:
@@ -263,7 +354,7 @@ def run_status(runtime_dir: Path | str, *, as_json: bool = False, out: TextIO, e
 
 def read_pid(runtime_dir: Path | str) -> int | None:
     try:
-        pid = int((Path(runtime_dir) / PID_FILE_NAME).read_text().strip())
+        pid = int(read_regular(Path(runtime_dir) / PID_FILE_NAME, 64).decode().strip())
     except (OSError, ValueError):
         return None
     return pid if pid > 1 else None
@@ -300,22 +391,146 @@ def service_pid(runtime_dir: Path | str) -> int | None:
 
 
 def request_calibration(runtime_dir: Path | str) -> bool:
-    """Ask the running service to capture the upright; False (nothing written) when none runs."""
+    """Ask the running service to capture the upright; False (nothing written) when none runs.
+
+    Raises UnsafeFile if a symlink (or a non-file) sits where the request goes."""
     if service_pid(runtime_dir) is None:
         return False
-    path = Path(runtime_dir) / CALIBRATE_REQUEST_NAME
-    with open(path, "w", encoding="utf-8") as handle:
+    fd = open_nofollow(Path(runtime_dir) / CALIBRATE_REQUEST_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(f"{time.time():.3f}\n")
     return True
 
 
-def take_calibration_request(runtime_dir: Path | str) -> bool:
-    """The service's side: True (and the request file gone) if a calibration was requested."""
-    try:
-        os.unlink(Path(runtime_dir) / CALIBRATE_REQUEST_NAME)
-    except FileNotFoundError:
+class CalibrateRequestWatch:
+    """The service's side of ``calibrate.request``: :meth:`check` is one ``lstat``.
+
+    True (and the file gone) for a regular file. A directory, a symlink or a FIFO there is
+    not a request: it is logged once and removed when that is safe (a link is removed
+    itself, never followed; an empty directory is removed; a full one is left alone).
+    Never raises."""
+
+    def __init__(self, runtime_dir: Path | str) -> None:
+        self.path = Path(runtime_dir) / CALIBRATE_REQUEST_NAME
+        self._warned: tuple[int, int, int] | None = None
+
+    def check(self) -> bool:
+        path = self.path
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            self._warn_once(None, f"cannot look at {path}: {exc.strerror or exc}")
+            return False
+        if stat.S_ISREG(info.st_mode):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                self._warn_once(info, f"cannot remove {path}: {exc.strerror or exc}; calibrate requests are ignored")
+                return False
+            return True
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+        try:
+            os.rmdir(path) if stat.S_ISDIR(info.st_mode) else os.unlink(path)
+            removed = "removed"
+        except OSError as exc:
+            removed = f"left there ({exc.strerror or exc})"
+        self._warn_once(info, f"{path} is {kind}, not a calibrate request: ignored and {removed}")
         return False
-    return True
+
+    def _warn_once(self, info, message: str) -> None:
+        key = (info.st_dev, info.st_ino, info.st_ctime_ns) if info is not None else (0, 0, 0)  # inodes are reused
+        if key != self._warned:
+            self._warned = key
+            log.warning("%s", message)
+
+
+def take_calibration_request(runtime_dir: Path | str) -> bool:
+    """True (and the request file gone) if a calibration was requested (see CalibrateRequestWatch)."""
+    return CalibrateRequestWatch(runtime_dir).check()
+
+
+class StatusWriter:
+    """``status.json``, systemd's ``STATUS=`` line and the calibrate request, on their own thread.
+
+    The tick calls :meth:`post` once a second (a :meth:`StatusTracker.capture` put in a
+    slot: a few microseconds, no lock, no thread woken: waking one from the tick hands it
+    the GIL there and then, ~80 us); the thread wakes on its own every ``period_s``, and if
+    there is a new capture builds the dict, writes the file, sends the status line, runs
+    the jobs posted (the saved session) and looks for ``calibrate.request``. A request found bumps
+    :attr:`calibrate_requests`, which the loop compares with the count it has taken (an
+    int compare per tick): the coach itself is only ever touched by the loop thread."""
+
+    def __init__(self, tracker: StatusTracker, runtime_dir: Path | str, *, notify_status: Callable[[str], object] | None = None,
+                 period_s: float = 0.25) -> None:
+        self.tracker = tracker
+        self.runtime_dir = Path(runtime_dir)
+        self.notify_status = notify_status
+        self.watch = CalibrateRequestWatch(runtime_dir)
+        self.calibrate_requests = 0
+        self.writes = 0
+        self._latest: Captured | None = None
+        self._jobs: list[Callable[[], object]] = []
+        self._period_s = period_s
+        self._wake = threading.Event()  # set only by close()
+        self._stop = False
+        self._last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="walkcoach-status", daemon=True)
+        self._thread.start()
+
+    def post(self, now_s: float) -> None:
+        self._latest = self.tracker.capture(now_s)
+
+    def post_job(self, job: Callable[[], object]) -> None:
+        """Run ``job`` on the status thread (the saved session's write) at its next wake-up."""
+        self._jobs.append(job)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._period_s)
+            if self._stop:
+                return
+            captured, self._latest = self._latest, None
+            if captured is not None:
+                self.write(captured)
+            while self._jobs:
+                job = self._jobs.pop(0)
+                try:
+                    job()
+                except Exception as exc:  # noqa: BLE001 - one failed job must not end the status thread
+                    self._log_error(f"status thread job failed: {type(exc).__name__}: {exc}")
+            if self.watch.check():
+                self.calibrate_requests += 1
+
+    def write(self, captured: Captured) -> dict | None:
+        try:
+            status = self.tracker.build(captured)
+        except Exception as exc:  # noqa: BLE001 - a status bug must not stop the status for good
+            self._log_error(f"cannot build the status: {type(exc).__name__}: {exc}")
+            return None
+        try:
+            write_status(self.runtime_dir, status)
+        except OSError as exc:
+            self._log_error(f"cannot write the status file in {self.runtime_dir}: {exc.strerror or exc}")
+        else:
+            self.writes += 1
+            self._last_error = None
+        if self.notify_status is not None:
+            self.notify_status(status_line(status))
+        return status
+
+    def _log_error(self, message: str) -> None:
+        if message != self._last_error:
+            self._last_error = message
+            log.warning("%s", message)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout_s)
 
 
 def run_calibrate(runtime_dir: Path | str, *, out: TextIO, err: TextIO, wait_s: float = 3.0) -> int:
@@ -325,6 +540,9 @@ def run_calibrate(runtime_dir: Path | str, *, out: TextIO, err: TextIO, wait_s: 
     """
     try:
         asked = request_calibration(runtime_dir)
+    except UnsafeFile as exc:
+        print(f"walkcoach: {exc.strerror}", file=err)
+        return 2
     except PermissionError:
         print(f"walkcoach: not allowed to write in {runtime_dir} (try sudo)", file=err)
         return 2

@@ -12,22 +12,39 @@ cut loses at most about that much (well inside the 30 s the design allows),
 with a few page writes every 10 s for the SD card.
 
 At the next start ``Store.open`` closes a session the last run left open
-(``closed_by='recovered_after_crash'``, ended at its last write). A corrupt or
-unwritable database makes the store unhealthy: one log line, ``healthy`` is
-False, ``reason`` says why (for status), every call becomes a no-op and
-coaching carries on. Nothing here raises into the loop.
+(``closed_by='recovered_after_crash'``, ended at its last write), unless a restart
+carries it over (``resume_session_id``, :mod:`device.saved_state`): then the same
+row is opened again. A corrupt or unwritable database makes the store
+unavailable: one log line, ``healthy`` is False, ``reason`` says why (for
+status), every call becomes a no-op and coaching carries on. Nothing here raises
+into the loop.
 
-Times: events carry the loop's monotonic seconds; the store maps them to wall
-time with the offset captured at open, ``wall = wall_at_open + (t_s -
-mono_at_open)``. A progress snapshot carries the wall time too, and if the wall
-clock has jumped (a Pi without a real-time clock setting its time from NTP
-after boot) the mapping is re-anchored to it.
+A database locked by another program for longer than the busy timeout (5 s), at
+open or mid-walk, is not a broken one: the store is ``retrying`` (``health()``,
+shown by `walkcoach status` and systemd's status line), keeps every event queued
+(the transaction lost to the lock is rolled back, the writer's own state restored
+and its items applied again), retries with backoff and is ``ok`` again once it
+commits. Past :data:`MAX_QUEUED` waiting items, events are counted
+(``dropped``) and reported, never silently lost.
 
-Schema (``PRAGMA user_version = 1``), wall times as ISO 8601 with the local
-UTC offset, ``date`` the local date a session started:
+Times: events carry the loop's monotonic seconds. With a :class:`WallClock`
+(the belt) the store maps them to the host's monotonic clock and dates them with
+the current ``wall - monotonic`` offset; each session row keeps the boot id,
+that offset and whether the clock was synchronized, plausible or not to be
+trusted (:mod:`device.clock_trust`). The writer checks the clock with each
+progress snapshot (about once a second, off the tick): when it becomes trusted,
+or moves while not synchronized, this boot's sessions not dated by a
+synchronized clock are shifted to the new offset. While the clock is not
+trusted the plan's today is the last date the history knows. Without a
+WallClock (the simulator, tests) loop time is mapped to the wall time given at
+open, re-anchored when a progress snapshot's wall time jumps.
+
+Schema (``PRAGMA user_version = 2``; v1 files gain the three dating columns),
+wall times as ISO 8601 with the local UTC offset, ``date`` the local date a
+session started:
 
     sessions(id, started, date, ended, updated, walk_s, steps, cap_s, planned_cap_s,
-             pain_reports, closed_by)
+             pain_reports, closed_by, boot_id, mono_offset_s, clock)
     bouts(id, session_id, started, ended, steps, cadence_spm, step_time_cv,
           step_length_m, speed_ms, mean_lean_deg, peak_lean_deg)
     cues(id, session_id, time, kind, why)
@@ -36,6 +53,7 @@ UTC offset, ``date`` the local date a session started:
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import os
@@ -43,18 +61,23 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from .clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, Trust, WallClock
 from .events import Event, EventKind
-from .plan import SessionRecord, effective_plan
+from .plan import EARLIEST_PLAUSIBLE_DATE, SessionRecord, effective_plan
 from .settings import PlanSettings
 
 log = logging.getLogger("walkcoach.store")
 
 DB_NAME = "history.sqlite3"
-SCHEMA_VERSION = 1
-MAX_QUEUED = 100_000  # far more than hours of events; beyond it items are dropped, not the loop blocked
+SCHEMA_VERSION = 2
+MAX_QUEUED = 100_000  # far more than hours of events; beyond it items are counted and reported, not the loop blocked
+BUSY_TIMEOUT_S = 5.0  # sqlite waits this long for another connection's lock before saying "locked"
+RETRY_START_S = 1.0  # then the writer retries, backing off to RETRY_MAX_S, keeping every event queued
+RETRY_MAX_S = 15.0
 WALL_JUMP_S = 5.0  # a progress wall time this far from the mapped one re-anchors the mapping
 
 SCHEMA = """
@@ -69,7 +92,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     cap_s REAL,
     planned_cap_s REAL,
     pain_reports INTEGER NOT NULL DEFAULT 0,
-    closed_by TEXT CHECK (closed_by IN ('session_end', 'shutdown', 'recovered_after_crash'))
+    closed_by TEXT CHECK (closed_by IN ('session_end', 'shutdown', 'recovered_after_crash')),
+    boot_id TEXT,
+    mono_offset_s REAL,
+    clock TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_date ON sessions(date);
 CREATE TABLE IF NOT EXISTS bouts (
@@ -140,6 +166,17 @@ def _optional(value) -> float | None:
 
 
 _STOP = object()
+_SNAPSHOT_FIELDS = (
+    "_session_id", "_walk_s", "_steps", "_bout_walk_s", "_bout_steps", "_pain", "_cap_s", "_last_bout_end_wall",
+    "_last_wall", "_plan_date", "_planned_cap_s", "_plan_settings", "plan_cap_s", "_offset_s", "_trust",
+    "_session_planned_cap_s",
+)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """Another connection holds the lock past the busy timeout: worth retrying, not a broken database."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 class Store:
@@ -155,15 +192,35 @@ class Store:
         plan_settings: PlanSettings | None = None,
         commit_every_s: float = 2.0,
         durable_every_s: float = 10.0,
+        clock: WallClock | None = None,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        resume_session_id: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.healthy = False
         self.reason = "not opened"
+        self.state = "unavailable"  # "ok" | "retrying" | "unavailable" (see health())
+        self.retrying_since_wall: float | None = None
         self.dropped = 0
         self.recovered_sessions = 0
+        self.resumed_session_id: int | None = None
+        self.redated_sessions = 0
         self.plan_cap_s: float | None = None  # today's plan cap, recomputed by the writer after each session
-        self._mono_at_open = mono_at_open
-        self._wall_at_open = wall_at_open
+        self._clock = clock
+        self._busy_timeout_s = busy_timeout_s
+        self._resume_session_id = resume_session_id
+        # loop time -> host monotonic -> wall: wall = t_s + _loop_to_host_s + _offset_s
+        if clock is not None:
+            self._loop_to_host_s = clock.monotonic() - mono_at_open
+            self._offset_s = clock.offset_s()
+            self.boot_id = clock.boot_id
+        else:  # a virtual mapping given by the caller (the simulator, tests)
+            self._loop_to_host_s = 0.0
+            self._offset_s = wall_at_open - mono_at_open
+            self.boot_id = f"process-{uuid.uuid4()}"
+        self._trust = Trust(PLAUSIBLE, "mapped from the wall clock at open") if clock is None else Trust(UNSYNCHRONIZED, "not checked yet")
+        self._last_stored_wall_s: float | None = None  # the latest session stored before this run
+        self._last_known_date = EARLIEST_PLAUSIBLE_DATE
         self._planned_cap_s = planned_cap_s
         self._plan_settings = plan_settings
         self._commit_every_s = commit_every_s
@@ -172,6 +229,8 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._closing_deadline: float | None = None
+        self._stop_wait = threading.Event()
         # writer-thread state
         self._session_id: int | None = None
         self._walk_s = 0.0
@@ -182,9 +241,14 @@ class Store:
         self._cap_s: float | None = None
         self._session_planned_cap_s: float | None = None
         self._last_bout_end_wall: float | None = None
-        self._last_wall = wall_at_open
+        self._last_wall = self.wall_time(mono_at_open)
         self._plan_date: dt.date | None = None
         self._in_transaction = False
+        self._pending: list = []  # items applied since BEGIN: replayed if the transaction is lost to a busy lock
+        self._saved: dict = {}
+        self._saved_cues: list[list] = []
+        self._redo: collections.deque = collections.deque()
+        self._sessionless_cues: list[list] = []  # [rowid, offset dated with] of this run, for re-dating
 
     # -- opening --------------------------------------------------------------
     @classmethod
@@ -198,8 +262,14 @@ class Store:
         plan_settings: PlanSettings | None = None,
         commit_every_s: float = 2.0,
         durable_every_s: float = 10.0,
+        clock: WallClock | None = None,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        resume_session_id: int | None = None,
     ) -> Store:
-        """Open (create, migrate, recover) the store at a state directory or database file. Never raises."""
+        """Open (create, migrate, recover) the store at a state directory or database file. Never raises.
+
+        A database locked by another process is retried from the writer thread (events are
+        queued meanwhile); a corrupt or unwritable one makes the store unavailable."""
         store = cls(
             db_path(location),
             mono_at_open=mono_at_open,
@@ -208,21 +278,33 @@ class Store:
             plan_settings=plan_settings,
             commit_every_s=commit_every_s,
             durable_every_s=durable_every_s,
+            clock=clock,
+            busy_timeout_s=busy_timeout_s,
+            resume_session_id=resume_session_id,
         )
         try:
             store._connect()
         except (sqlite3.Error, OSError, ValueError) as exc:
-            store._fail(f"cannot use {store.path}: {_describe(exc)}")
-            return store
+            if not _is_busy(exc):
+                store._fail(f"cannot use {store.path}: {_describe(exc)}")
+                return store
+            store._close_conn()
+            store._mark_retrying(exc)
+        else:
+            store.state = "ok"
+            store.reason = ""
         store.healthy = True
-        store.reason = ""
         store._thread = threading.Thread(target=store._run, name="walkcoach-store", daemon=True)
         store._thread.start()
         return store
 
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=5.0, isolation_level=None, check_same_thread=False)
+        for suffix in ("", "-wal", "-shm", "-journal"):  # sqlite opens these by name: refuse planted links
+            candidate = self.path.with_name(self.path.name + suffix)
+            if candidate.is_symlink():
+                raise OSError(f"refusing {candidate}: it is a symbolic link (the history must be a regular file)")
+        conn = sqlite3.connect(str(self.path), timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False)
         self._conn = conn
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
@@ -236,31 +318,114 @@ class Store:
         if version > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"database schema v{version} is newer than this walkcoach (v{SCHEMA_VERSION})")
         conn.execute("BEGIN IMMEDIATE")
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        cursor = conn.execute(
-            "UPDATE sessions SET ended = updated, closed_by = 'recovered_after_crash' WHERE closed_by IS NULL"
-        )
-        self.recovered_sessions = cursor.rowcount
-        conn.execute("COMMIT")
+        try:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+            for name, kind in (("boot_id", "TEXT"), ("mono_offset_s", "REAL"), ("clock", "TEXT")):
+                if name not in columns:  # v1 -> v2: how each session was dated, so it can be re-dated
+                    conn.execute(f"ALTER TABLE sessions ADD COLUMN {name} {kind}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            resume = self._resume_session_id
+            cursor = conn.execute(
+                "UPDATE sessions SET ended = updated, closed_by = 'recovered_after_crash' WHERE closed_by IS NULL AND id IS NOT ?",
+                (resume,),
+            )
+            self.recovered_sessions = cursor.rowcount
+            if resume is not None:
+                self._resume(resume)
+            conn.execute("COMMIT")
+        except BaseException:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise
         if self.recovered_sessions:
             log.info("history store: closed %d session(s) left open by the last run", self.recovered_sessions)
-        self._refresh_plan(local_date(self._wall_at_open))
+        self._read_last_stored()
+        self._check_clock(None, None, initial=True)
+        self._refresh_plan()
 
-    def _fail(self, reason: str) -> None:
-        was_healthy = self.healthy or self.reason == "not opened"
-        self.healthy = False
-        self.reason = reason
-        if was_healthy:
-            log.error("history store disabled, coaching goes on without it: %s", reason)
+    def _resume(self, session_id: int) -> None:
+        """Carry the session a restart interrupted on: the same row, open again (device.saved_state)."""
+        conn = self._conn
+        row = conn.execute(
+            "SELECT walk_s, steps, cap_s, pain_reports FROM sessions WHERE id = ? AND id = (SELECT max(id) FROM sessions)",
+            (session_id,),
+        ).fetchone()
+        if row is None:
+            log.info("history store: session %d to carry over is not the latest one; a new session starts", session_id)
+            return
+        conn.execute("UPDATE sessions SET ended = NULL, closed_by = NULL WHERE id = ?", (session_id,))
+        bouts = conn.execute("SELECT started, ended, steps FROM bouts WHERE session_id = ?", (session_id,)).fetchall()
+        self._session_id = session_id
+        self._walk_s, self._steps, self._cap_s, self._pain = float(row[0] or 0), int(row[1] or 0), row[2], int(row[3] or 0)
+        self._bout_walk_s = sum((_dt(b[1]) - _dt(b[0])).total_seconds() for b in bouts)
+        self._bout_steps = sum(int(b[2]) for b in bouts)
+        self.resumed_session_id = session_id
+
+    def _read_last_stored(self) -> None:
+        latest = None
+        for (text,) in self._conn.execute("SELECT updated FROM sessions"):
+            when = _dt(text)
+            if when is not None and when.date() >= EARLIEST_PLAUSIBLE_DATE and (latest is None or when > latest):
+                latest = when
+        if latest is not None:
+            self._last_stored_wall_s = latest.timestamp()
+            self._last_known_date = latest.astimezone().date()
+
+    def _close_conn(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
                 conn.close()
             except sqlite3.Error:
                 pass
+
+    def _fail(self, reason: str) -> None:
+        was_healthy = self.healthy or self.reason == "not opened"
+        self.healthy = False
+        self.state = "unavailable"
+        self.reason = reason
+        if was_healthy:
+            log.error("history store disabled, coaching goes on without it: %s", reason)
+        self._close_conn()
+
+    def _mark_retrying(self, exc: BaseException) -> None:
+        why = f"{_describe(exc)} (another program holds the history's lock)"
+        if self.state != "retrying":
+            self.retrying_since_wall = time.time()
+            log.warning("history store: %s; keeping events and retrying", why)
+        self.state = "retrying"
+        self.reason = why
+
+    def _mark_ok(self) -> None:
+        if self.state == "retrying":
+            log.info("history store: writing again after %.0f s", time.time() - (self.retrying_since_wall or time.time()))
+        self.state = "ok"
+        self.reason = ""
+        self.retrying_since_wall = None
+
+    def health(self) -> dict:
+        """For `walkcoach status`: ok / retrying since / unavailable, why, and what waits or was dropped."""
+        return {
+            "state": self.state,
+            "why": self.reason or None,
+            "since_wall": round(self.retrying_since_wall, 3) if self.retrying_since_wall is not None else None,
+            "queued": self._queue.qsize() + len(self._redo),
+            "dropped": self.dropped,
+        }
+
+    def clock(self) -> dict:
+        """Whether the store trusts the wall clock it dates sessions with (device.clock_trust)."""
+        return self._trust.to_json()
+
+    @property
+    def session_id(self) -> int | None:
+        """The session row being written (the writer's; for the saved state of a restart)."""
+        return self._session_id
 
     # -- the loop's side: never blocks, never raises ---------------------------
     def __call__(self, event: Event) -> None:
@@ -269,10 +434,10 @@ class Store:
 
     store = __call__
 
-    def progress(self, snapshot, wall_time: float, planned_cap_s: float | None = None) -> None:
-        """The coach's snapshot (about once a second), the wall time it was taken at, and the
-        plan's cap the coach holds (before a pain report's shortening): the session row keeps
-        the caps the coach used, not the ones the store was told at open."""
+    def progress(self, snapshot, wall_time: float | None = None, planned_cap_s: float | None = None) -> None:
+        """The coach's snapshot (about once a second), without a WallClock the wall time it was taken
+        at, and the plan's cap the coach holds (before a pain report's shortening): the session row
+        keeps the caps the coach used, not the ones the store was told at open."""
         if self.healthy:
             self._put(("progress", snapshot, wall_time, planned_cap_s))
 
@@ -288,13 +453,16 @@ class Store:
 
     def _put(self, item) -> None:
         if self._queue.qsize() >= MAX_QUEUED:
+            if not self.dropped:
+                log.error("history store: %d items wait (%s); further events are counted, not stored", MAX_QUEUED,
+                          self.reason or "the writer is behind")
             self.dropped += 1
             return
         self._queue.put(item)
 
     def wall_time(self, t_s: float) -> float:
-        """Wall-clock seconds (epoch) for a loop time."""
-        return self._wall_at_open + (t_s - self._mono_at_open)
+        """Wall-clock seconds (epoch) for a loop time, as the store currently believes the clock."""
+        return t_s + self._loop_to_host_s + self._offset_s
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until everything queued so far is committed; False if the store is unhealthy or too slow."""
@@ -305,23 +473,22 @@ class Store:
         return done.wait(timeout_s) and self.healthy
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Flush, close the open session ('shutdown') and the database. Safe to call twice."""
+        """Flush, close the open session ('shutdown') and the database. Safe to call twice.
+
+        A store still retrying a lock keeps trying until ``timeout_s``, then says how much was not stored."""
         if self._closed:
             return
         self._closed = True
         thread = self._thread
         if thread is not None and thread.is_alive():
+            self._closing_deadline = time.monotonic() + timeout_s * 0.8
+            self._stop_wait.set()  # a retry waiting out its backoff tries once more now
             self._queue.put(_STOP)
             thread.join(timeout_s)
             if thread.is_alive():
                 log.error("history store: writer did not finish within %.0f s", timeout_s)
                 return
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+        self._close_conn()
 
     def __enter__(self) -> Store:
         return self
@@ -333,18 +500,44 @@ class Store:
     def _run(self) -> None:
         q = self._queue
         last_commit = last_durable = time.monotonic()
+        delay_s = RETRY_START_S
         while True:
-            now = time.monotonic()
-            timeout = self._commit_every_s - (now - last_commit) if self._in_transaction else self._durable_every_s
-            try:
-                item = q.get(timeout=max(0.01, timeout))
-            except queue.Empty:
-                item = None
+            if self.state == "retrying":
+                if self._closing_deadline is not None and time.monotonic() > self._closing_deadline:
+                    lost = q.qsize() + len(self._redo)
+                    self._fail(f"still locked at shutdown: {lost} item(s) of this run's history not stored ({self.reason})")
+                    self._drain(q)
+                    return
+                self._stop_wait.wait(delay_s if self._closing_deadline is None else 0.1)
+                delay_s = min(RETRY_MAX_S, delay_s * 2)
+                if self._conn is None:
+                    try:
+                        self._connect()
+                    except (sqlite3.Error, OSError, ValueError) as exc:
+                        self._close_conn()
+                        if _is_busy(exc):
+                            self._mark_retrying(exc)
+                            continue
+                        self._fail(f"cannot use {self.path}: {_describe(exc)}")
+                        self._drain(q)
+                        return
+                    self._mark_ok()
+            if self._redo:
+                item = self._redo.popleft()
+            else:
+                now = time.monotonic()
+                timeout = self._commit_every_s - (now - last_commit) if self._in_transaction else self._durable_every_s
+                try:
+                    item = q.get(timeout=max(0.01, timeout))
+                except queue.Empty:
+                    item = None
             try:
                 if item is _STOP:
+                    self._pending_item(item)
                     self._close_session("shutdown", self._last_wall)
                     self._commit()
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._mark_ok()
                     return
                 if item is not None:
                     kind = item[0]
@@ -353,16 +546,17 @@ class Store:
                         item[1].set()
                         continue
                     self._begin()
+                    self._pending.append(item)
                     if kind == "event":
                         self._apply_event(item[1])
                     elif kind == "progress":
-                        self._apply_progress(item[1], item[2], item[3])
+                        self._apply_progress(item[1], item[2], item[3] if len(item) > 3 else None)
                     elif kind == "cap":
                         self._planned_cap_s = item[1]
                     elif kind == "plan":
                         self._plan_settings = item[1]
                         self._commit()
-                        self._refresh_plan(self._plan_date or local_date(self._last_wall))
+                        self._refresh_plan()
                 now = time.monotonic()
                 if self._in_transaction and now - last_commit >= self._commit_every_s:
                     self._commit()
@@ -373,7 +567,16 @@ class Store:
                     self._commit()
                     self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     last_durable = now
+                if self.state == "retrying":  # the lock is free again: commit what was redone at once
+                    self._commit()
+                    self._mark_ok()
+                    last_commit = now
+                delay_s = RETRY_START_S
             except (sqlite3.Error, OSError) as exc:
+                if _is_busy(exc):
+                    self._redo.extendleft(reversed(self._rollback(item)))
+                    self._mark_retrying(exc)
+                    continue
                 self._fail(f"writing {self.path} failed: {_describe(exc)}")
                 self._drain(q)
                 return
@@ -381,6 +584,29 @@ class Store:
                 self._fail(f"history store error: {type(exc).__name__}: {exc}")
                 self._drain(q)
                 return
+
+    def _pending_item(self, item) -> None:
+        self._begin()
+        self._pending.append(item)
+
+    def _rollback(self, item) -> list:
+        """Undo the transaction lost to a busy lock; the items to apply again, in order (``item`` last)."""
+        if self._in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self._in_transaction = False
+            for name, value in self._saved.items():
+                setattr(self, name, value)
+            self._sessionless_cues = [list(c) for c in self._saved_cues]
+            items = self._pending
+        else:
+            items = []
+        self._pending = []
+        if item is not None and not any(entry is item for entry in items):
+            items = items + [item]
+        return items
 
     @staticmethod
     def _drain(q: queue.SimpleQueue) -> None:
@@ -394,6 +620,9 @@ class Store:
 
     def _begin(self) -> None:
         if not self._in_transaction:
+            self._saved = {name: getattr(self, name) for name in _SNAPSHOT_FIELDS}
+            self._saved_cues = [list(c) for c in self._sessionless_cues]
+            self._pending = []
             self._conn.execute("BEGIN")
             self._in_transaction = True
 
@@ -401,16 +630,25 @@ class Store:
         if self._in_transaction:
             self._conn.execute("COMMIT")
             self._in_transaction = False
+            self._pending = []
 
     def _apply_event(self, event: Event) -> None:
         kind = event.kind
         wall = self.wall_time(event.t_s)
         self._last_wall = max(self._last_wall, wall)
         conn = self._conn
+        if event.cue is not None:  # first: a session_ended below commits, and the cue belongs to this transaction
+            if self._session_id is None and kind in (EventKind.WALK_STARTED, EventKind.PAIN_REPORTED):
+                self._open_session(wall)
+            cursor = conn.execute(
+                "INSERT INTO cues (session_id, time, kind, why) VALUES (?, ?, ?, ?)",
+                (self._session_id, iso_local(wall), event.cue.value, event.why),
+            )
+            if self._session_id is None:
+                self._sessionless_cues.append([cursor.lastrowid, self._offset_s])
         if kind is EventKind.WALK_STARTED:
             if self._session_id is None:
-                bout_start = wall
-                self._open_session(bout_start)
+                self._open_session(wall)
         elif kind is EventKind.WALK_ENDED and event.bout is not None:
             bout = event.bout
             if self._session_id is None:
@@ -446,22 +684,14 @@ class Store:
         elif kind is EventKind.SESSION_ENDED:
             end_wall = self._last_bout_end_wall if self._last_bout_end_wall is not None else wall
             self._close_session("session_end", end_wall)
-        if event.cue is not None:
-            conn.execute(
-                "INSERT INTO cues (session_id, time, kind, why) VALUES (?, ?, ?, ?)",
-                (self._session_id, iso_local(wall), event.cue.value, event.why),
-            )
 
-    def _apply_progress(self, snapshot, wall_time: float, planned_cap_s: float | None = None) -> None:
-        mapped = self.wall_time(snapshot.t_s)
-        if abs(wall_time - mapped) > WALL_JUMP_S:
-            log.info("history store: wall clock moved by %+.0f s; re-anchoring", wall_time - mapped)
-            self._wall_at_open = wall_time - (snapshot.t_s - self._mono_at_open)
-        self._last_wall = wall_time
-        today = local_date(wall_time)
-        if self._plan_date is not None and today != self._plan_date:
+    def _apply_progress(self, snapshot, wall_time: float | None, planned_cap_s: float | None = None) -> None:
+        self._check_clock(snapshot.t_s, wall_time)
+        wall = self.wall_time(snapshot.t_s)
+        self._last_wall = wall
+        if self._plan_today() != self._plan_date:
             self._commit()
-            self._refresh_plan(today)
+            self._refresh_plan()
         if self._session_id is None or not snapshot.session_started:
             return
         self._walk_s = max(self._bout_walk_s, snapshot.walk_s)
@@ -469,14 +699,89 @@ class Store:
         self._cap_s = snapshot.cap_s
         if planned_cap_s is not None:
             self._session_planned_cap_s = planned_cap_s
-        self._write_session(wall_time)
+        self._write_session(wall)
+
+    # -- the wall clock: trust and re-dating (device.clock_trust) -----------------
+    def _check_clock(self, t_s: float | None, wall_hint: float | None, *, initial: bool = False) -> None:
+        clock = self._clock
+        if clock is not None:
+            offset = clock.offset_s()
+            trust = clock.trust(self._last_stored_wall_s)
+        elif wall_hint is not None and t_s is not None:
+            offset = wall_hint - (t_s + self._loop_to_host_s)
+            trust = self._trust
+        else:
+            return
+        moved = abs(offset - self._offset_s) > WALL_JUMP_S
+        if initial:
+            self._offset_s, self._trust = offset, trust
+            if not trust.trusted:
+                log.warning("history store: wall clock not trusted (%s); sessions are re-dated once it is", trust.why)
+            return
+        if not moved and trust.level == self._trust.level:
+            return
+        if moved:
+            log.info("history store: wall clock moved by %+.0f s (%s)", offset - self._offset_s, trust.why)
+        elif trust.trusted and not self._trust.trusted:
+            log.info("history store: wall clock trusted now (%s)", trust.why)
+        self._offset_s, self._trust = offset, trust
+        if trust.trusted:
+            self._redate(offset, trust.level)
+
+    def _redate(self, offset: float, level: str) -> None:
+        """Shift the rows of this boot's sessions not dated by a synchronized clock to ``offset``."""
+        conn = self._conn
+        self._begin()
+        rows = conn.execute(
+            "SELECT id, mono_offset_s FROM sessions WHERE boot_id = ? AND (clock IS NULL OR clock != ?)",
+            (self.boot_id, SYNCHRONIZED),
+        ).fetchall()
+        for session_id, old_offset in rows:
+            delta = offset - (old_offset if old_offset is not None else offset)
+            if abs(delta) > WALL_JUMP_S:
+                self._shift_session(session_id, delta)
+                self.redated_sessions += 1
+                if session_id == self._session_id and self._last_bout_end_wall is not None:
+                    self._last_bout_end_wall += delta
+            conn.execute("UPDATE sessions SET mono_offset_s = ?, clock = ? WHERE id = ?", (offset, level, session_id))
+        for cue in self._sessionless_cues:
+            delta = offset - cue[1]
+            if abs(delta) > WALL_JUMP_S:
+                self._shift(conn, "cues", ("time",), "id", cue[0], delta)
+                cue[1] = offset
+        if rows:
+            log.info("history store: %d session(s) of this boot dated by the corrected clock", len(rows))
+        self._commit()
+        self._refresh_plan()
+
+    def _shift_session(self, session_id: int, delta: float) -> None:
+        conn = self._conn
+        self._shift(conn, "sessions", ("started", "ended", "updated"), "id", session_id, delta)
+        started = conn.execute("SELECT started FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
+        conn.execute("UPDATE sessions SET date = ? WHERE id = ?", (_dt(started).date().isoformat(), session_id))
+        self._shift(conn, "bouts", ("started", "ended"), "session_id", session_id, delta)
+        self._shift(conn, "cues", ("time",), "session_id", session_id, delta)
+        self._shift(conn, "pain_reports", ("time",), "session_id", session_id, delta)
+
+    @staticmethod
+    def _shift(conn, table: str, columns: tuple[str, ...], key: str, value: int, delta: float) -> None:
+        for row in conn.execute(f"SELECT id, {', '.join(columns)} FROM {table} WHERE {key} = ?", (value,)).fetchall():
+            moved = [iso_local(_dt(text).timestamp() + delta) if text is not None else None for text in row[1:]]
+            conn.execute(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?", (*moved, row[0]))
+
+    def _plan_today(self) -> dt.date:
+        """The plan's today: the clock's date when trusted, else the last date the history knows."""
+        if self._trust.trusted:
+            return local_date(self._last_wall)
+        return self._last_known_date
 
     def _open_session(self, wall: float) -> None:
         cap = self._planned_cap_s
         cursor = self._conn.execute(
-            "INSERT INTO sessions (started, date, updated, walk_s, steps, cap_s, planned_cap_s, pain_reports)"
-            " VALUES (?, ?, ?, 0, 0, ?, ?, 0)",
-            (iso_local(wall), local_date(wall).isoformat(), iso_local(wall), cap, cap),
+            "INSERT INTO sessions (started, date, updated, walk_s, steps, cap_s, planned_cap_s, pain_reports,"
+            " boot_id, mono_offset_s, clock) VALUES (?, ?, ?, 0, 0, ?, ?, 0, ?, ?, ?)",
+            (iso_local(wall), local_date(wall).isoformat(), iso_local(wall), cap, cap, self.boot_id, self._offset_s,
+             self._trust.level),
         )
         self._session_id = cursor.lastrowid
         self._walk_s = self._bout_walk_s = 0.0
@@ -504,9 +809,10 @@ class Store:
         )
         self._session_id = None
         self._commit()
-        self._refresh_plan(local_date(wall))
+        self._refresh_plan()
 
-    def _refresh_plan(self, today: dt.date) -> None:
+    def _refresh_plan(self) -> None:
+        today = self._plan_today()
         self._plan_date = today
         if self._plan_settings is None:
             return
@@ -525,8 +831,11 @@ def _describe(exc: BaseException) -> str:
 class StoreProgress:
     """``CoachLoop(on_tick=...)``: hands the store a snapshot every ``every_s`` and
     gives the coach the plan's cap when the store recomputes it (a session ended
-    with pain, a new day). ``wall_clock`` is ``time.time`` on the belt; None maps
-    loop time to wall time (the simulator's virtual clock)."""
+    with pain, a new day, the clock trusted at last). A new cap is handed over only
+    while no session runs: a running session's cap never changes because the clock
+    jumped or the date turned. ``wall_clock`` is ``time.time`` on the belt without a
+    WallClock in the store; None maps loop time to wall time (the simulator's
+    virtual clock) or lets the store's WallClock read the time on its own thread."""
 
     def __init__(self, store: Store, coach, *, every_s: float = 1.0, wall_clock: Callable[[], float] | None = time.time) -> None:
         self.store = store
@@ -537,6 +846,10 @@ class StoreProgress:
         self._cap_s = store.plan_cap_s
         self._store_cap_s: float | None = None
 
+    def reoffer_cap(self) -> None:
+        """Hand the plan's cap over again at the next chance (a carried-over session had its own)."""
+        self._cap_s = None
+
     def __call__(self, now_s: float) -> None:
         if now_s < self._next_s:
             return
@@ -544,16 +857,22 @@ class StoreProgress:
         store = self.store
         if not store.healthy:
             return
-        wall = self.wall_clock() if self.wall_clock is not None else store.wall_time(now_s)
+        snap = self.coach.snapshot(now_s)
+        if self.wall_clock is not None:
+            wall = self.wall_clock()
+        elif store._clock is None:
+            wall = store.wall_time(now_s)
+        else:
+            wall = None
         cap = store.plan_cap_s
-        if cap is not None and cap != self._cap_s:
+        if cap is not None and cap != self._cap_s and not snap.session_started:
             self._cap_s = cap
             self.coach.set_planned_cap(cap)
         planned = _coach_planned_cap_s(self.coach)
         if planned is not None and planned != self._store_cap_s:
             self._store_cap_s = planned  # a reload or a new day changed it: new sessions start with it
             store.set_planned_cap(planned)
-        store.progress(self.coach.snapshot(now_s), wall, planned)
+        store.progress(snap, wall, planned)
 
 
 def _coach_planned_cap_s(coach) -> float | None:
@@ -681,6 +1000,8 @@ def open_for_reading(location: Path | str) -> sqlite3.Connection | None:
     """
     path = db_path(location)
     try:
+        if path.is_symlink():  # `sudo walkcoach history` must not read a file planted as a link
+            raise HistoryUnavailable(f"refusing {path}: it is a symbolic link (the history must be a regular file)")
         if not path.exists():
             return None
     except PermissionError:

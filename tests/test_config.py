@@ -670,3 +670,59 @@ def test_set_either_writes_a_valid_file_or_leaves_it_untouched(fuzz_dir, key, va
         assert load_config(path) == config
         changed = [line for line in path.read_text().splitlines() if line not in before.decode().splitlines()]
         assert len(changed) == 1 and changed[0].startswith(key.split(".")[1] + " = ")
+
+
+# -- two `config set` at once ---------------------------------------------------------------------
+
+CONCURRENT_KEYS = ("lean.hold_s", "lean.repeat_s")
+
+
+def test_concurrent_config_sets_lose_no_update_in_100_tries(example_copy):
+    """Pairs of `config set` on different keys, released together by a barrier: both values land."""
+    import threading
+
+    lost = []
+    for attempt in range(100):
+        values = (str(5 + attempt % 50), str(100 + attempt))
+        barrier = threading.Barrier(2)
+        results = [None, None]
+
+        def set_one(index: int) -> None:
+            barrier.wait()
+            results[index] = run_cli("--config", str(example_copy), "config", "set", CONCURRENT_KEYS[index], values[index])
+
+        threads = [threading.Thread(target=set_one, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert [r[0] for r in results] == [0, 0], results
+        lean = load_config(example_copy).settings.coach.lean
+        if (lean.hold_s, lean.repeat_s) != (float(values[0]), float(values[1])):
+            lost.append(attempt)
+    assert lost == []
+    assert sorted(p.name for p in example_copy.parent.iterdir()) == [".config.toml.lock", "config.toml"]
+
+
+def test_concurrent_config_set_processes_lose_no_update(example_copy, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "WALKCOACH_CONFIG"}
+    root = Path(__file__).resolve().parents[1]
+    for attempt in range(5):
+        values = (str(6 + attempt), str(200 + attempt))
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "device.cli", "--config", str(example_copy), "config", "set", key, value],
+                             cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for key, value in zip(CONCURRENT_KEYS, values)
+        ]
+        assert [p.wait(60) for p in procs] == [0, 0]
+        lean = load_config(example_copy).settings.coach.lean
+        assert (lean.hold_s, lean.repeat_s) == (float(values[0]), float(values[1]))
+
+
+def test_config_set_refuses_a_planted_lock_symlink(example_copy, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    (example_copy.parent / ".config.toml.lock").symlink_to(victim)
+    with pytest.raises(cfg.ConfigError, match="symbolic link"):
+        run_cli("--config", str(example_copy), "config", "set", "lean.hold_s", "9")
+    assert victim.read_text() == "keep\n"

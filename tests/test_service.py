@@ -73,14 +73,17 @@ class NotifySocket:
 
 
 class ServiceProcess:
-    def __init__(self, tmp_path: Path, config_text: str = "", *, scenario: str = "upright-walk") -> None:
+    """``config_text`` None: a restart on the directories and config file a previous one used."""
+
+    def __init__(self, tmp_path: Path, config_text: str | None = "", *, scenario: str = "upright-walk") -> None:
         self.tmp = tmp_path
         self.runtime = tmp_path / "run"  # not created: the service makes it
         self.state = tmp_path / "state"
-        self.state.mkdir()
+        self.state.mkdir(exist_ok=config_text is None)
         self.config = tmp_path / "config.toml"
-        self.write_config(config_text)
-        self.log_path = tmp_path / "service.log"
+        if config_text is not None:
+            self.write_config(config_text)
+        self.log_path = tmp_path / f"service.{time.monotonic_ns()}.log"
         self.notify = NotifySocket()
         env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_USEC", "WATCHDOG_PID", "WALKCOACH_CONFIG")}
         env["NOTIFY_SOCKET"] = self.notify.path
@@ -315,7 +318,7 @@ def test_status_is_not_running_without_a_fresh_file(tmp_path, capsys):
     assert status_mod.read_status(tmp_path)["pid"] == os.getpid()
     assert status_mod.running_status(tmp_path) is None
     assert status_mod.running_status(tmp_path, now_wall=stale["updated_wall"] + 1) is not None
-    assert oct((tmp_path / "status.json").stat().st_mode & 0o777) == "0o644"
+    assert oct((tmp_path / "status.json").stat().st_mode & 0o777) == "0o640"  # pain reports: the service's group only
 
 
 def test_calibrate_without_a_service_writes_nothing(tmp_path, capsys):
@@ -327,17 +330,46 @@ def test_calibrate_without_a_service_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / status_mod.CALIBRATE_REQUEST_NAME).exists()
 
 
-def test_a_bad_config_at_start_exits_78_so_systemd_stops_restarting(tmp_path):
-    config = tmp_path / "config.toml"
-    config.write_text("[lean]\nthreshold_deg = 99\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "device.cli", "--config", str(config), "run", "--backend", "sim", "--service"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 78
-    assert done.stderr.strip().count("\n") == 0 and "lean.threshold_deg = 99" in done.stderr
+def test_a_bad_config_at_start_coaches_with_the_last_good_copy_and_says_so(service):
+    svc = service("[lean]\nthreshold_deg = 20.0\n")
+    svc.wait_running()
+    good_bytes = svc.config.read_bytes()
+    assert_clean_stop(svc)
+    copy = svc.state / "config.last-good.toml"
+    assert copy.read_bytes() == good_bytes and oct(copy.stat().st_mode & 0o777) == "0o600"
+    svc.write_config("[lean]\nthreshold_deg = 99\n")
+    again = service(None)  # the same directories, a broken file
+    first = again.wait_status(lambda s: s["pid"] == again.proc.pid and s["state"] == "running", START_TIMEOUT_S, "start")
+    assert again.proc.poll() is None  # coaching, not exit 78
+    assert first["config_source"] == "last_good" and first["config_path"] == str(copy)
+    assert any("lean.threshold_deg = 99" in line for line in first["config_problems"])
+    cued = again.wait_status(lambda s: s["last_cue"] is not None, 5.0, "the config_error cue")
+    assert cued["last_cue"]["cue"] == "config_error"
+    assert "cue config_error" in again.log and "is invalid: coaching with the last good copy" in again.log
+    assert any(f.startswith("STATUS=") and "CONFIG INVALID" in f for f in again.notify.fields())
+    text = status_mod.format_status(cued)
+    assert "INVALID at start: coaching with the last good copy" in text and "lean.threshold_deg = 99" in text
+    assert copy.read_bytes() == good_bytes  # a bad file never replaces the good copy
+    # fixing the file and reloading brings the file back in force
+    again.write_config("[lean]\nthreshold_deg = 18.0\n")
+    again.signal(signal.SIGHUP)
+    fixed = again.wait_status(lambda s: s["config_source"] == "file", 5.0, "the fixed config in force")
+    assert fixed["config_problems"] == [] and fixed["config_path"] == str(again.config)
+    assert copy.read_bytes() == again.config.read_bytes()
+    assert_clean_stop(again)
     unit = (ROOT / "systemd" / "walkcoach.service").read_text()
-    assert "RestartPreventExitStatus=78" in unit
+    assert "RestartPreventExitStatus" not in unit  # nothing exits 78 any more
+
+
+def test_a_bad_config_at_the_first_start_coaches_with_the_defaults(service):
+    svc = service("[lean]\nthreshold_deg = 99\n")
+    first = svc.wait_running()
+    assert first["config_source"] == "defaults" and first["config_problems"]
+    assert svc.runtime.is_dir() and (svc.state / "history.sqlite3").exists()  # the directories the bad file named
+    svc.wait_status(lambda s: s["last_cue"] is not None and s["last_cue"]["cue"] == "config_error", 5.0, "the cue")
+    assert "(no good copy saved yet)" in svc.log
+    assert not (svc.state / "config.last-good.toml").exists()
+    assert_clean_stop(svc)
 
 
 # -- the watchdog, in virtual time -------------------------------------------------------------

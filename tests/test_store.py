@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from device import status as status_mod
 from device.coach import CoachSnapshot
 from device.events import Bout, Cue, Event, EventKind
 from device.settings import PlanSettings
@@ -336,3 +337,118 @@ def test_walkcoach_run_killed_mid_walk_keeps_its_walk_and_its_recording(tmp_path
     assert s.closed_by == "recovered_after_crash"
     assert abs(s.walk_s - walked_s) <= 30.0
     assert rows(state, "PRAGMA integrity_check") == [("ok",)]
+
+
+# -- a database locked by another program ------------------------------------------------------------
+
+
+def _hold_lock(tmp_path) -> sqlite3.Connection:
+    """Another program writing: it holds the write lock until it commits."""
+    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None, timeout=5.0)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def _wait(predicate, timeout_s: float = 20.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _walk(store, t0: float, bouts: int = 3) -> None:
+    store(Event(t0, EventKind.WALK_STARTED))
+    for k in range(bouts):
+        start = t0 + 100.0 * k
+        store(Event(start + 50.0, EventKind.WALK_ENDED, why="bout", bout=Bout(start, start + 40.0, 40, 100.0, 0.03)))
+        store.progress(snapshot(start + 60.0, 40.0 * (k + 1), 40 * (k + 1)), store.wall_time(start + 60.0))
+    store(Event(t0 + 20.0, EventKind.PAIN_REPORTED, Cue.PAIN_ACK, "pain"))
+
+
+def test_a_lock_held_at_open_is_retried_and_nothing_queued_meanwhile_is_lost(tmp_path):
+    open_store(tmp_path).close()  # the database exists
+    other = _hold_lock(tmp_path)
+    store = open_store(tmp_path, busy_timeout_s=0.05)
+    try:
+        assert store.healthy and store.health()["state"] == "retrying"  # not given up for the run
+        health = store.health()
+        assert "locked" in health["why"] and health["since_wall"] is not None
+        _walk(store, 110.0)
+        time.sleep(1.5)  # well past the busy timeout: still retrying, still keeping everything
+        assert store.health()["state"] == "retrying" and store.health()["queued"] >= 8
+        text = status_mod.status_line({"sensor_ok": True, "walking": True, "walk_s": 60, "cap_s": 600, "lean_deg": 2,
+                                       "store": store.health()})
+        assert "history store retrying since" in text and "locked" in text
+        other.execute("COMMIT")
+        assert store.flush(30.0)
+        assert store.health()["state"] == "ok" and store.health()["why"] is None
+    finally:
+        other.close()
+        store.close()
+    [s] = load_sessions(tmp_path)
+    assert s.walk_s == pytest.approx(120.0) and s.steps == 120 and s.pain_reports == 1
+    assert rows(tmp_path, "SELECT count(*) FROM bouts") == [(3,)]
+
+
+def test_a_lock_taken_mid_walk_rolls_back_retries_and_keeps_every_event(tmp_path):
+    store = open_store(tmp_path, busy_timeout_s=0.05, commit_every_s=0.05)
+    other = None
+    try:
+        _walk(store, 110.0, bouts=2)
+        store(Event(900.0, EventKind.SESSION_ENDED))
+        assert store.flush()
+        other = _hold_lock(tmp_path)
+        _walk(store, 2000.0, bouts=4)  # a second session's worth, written while the lock is held
+        _wait(lambda: store.health()["state"] == "retrying")
+        store(Event(2900.0, EventKind.SESSION_ENDED))
+        other.execute("COMMIT")
+        assert store.flush(30.0) and store.health()["state"] == "ok"
+    finally:
+        if other is not None:
+            other.close()
+        store.close()
+    sessions = load_sessions(tmp_path)
+    assert [s.walk_s for s in sessions] == [pytest.approx(80.0), pytest.approx(160.0)]
+    assert [s.pain_reports for s in sessions] == [1, 1]
+    assert rows(tmp_path, "SELECT count(*) FROM bouts") == [(6,)]
+    assert rows(tmp_path, "SELECT count(*) FROM pain_reports") == [(2,)]
+    assert rows(tmp_path, "SELECT count(*) FROM cues WHERE kind = 'pain_ack'") == [(2,)]
+    assert sessions[1].closed_by == "session_end"
+
+
+def test_events_past_the_queue_limit_are_counted_and_reported(tmp_path, monkeypatch, caplog):
+    import device.store as store_mod
+
+    open_store(tmp_path).close()
+    other = _hold_lock(tmp_path)
+    monkeypatch.setattr(store_mod, "MAX_QUEUED", 50)
+    store = open_store(tmp_path, busy_timeout_s=0.05)
+    try:
+        with caplog.at_level(logging.ERROR, logger="walkcoach.store"):
+            for k in range(80):
+                store(Event(100.0 + k, EventKind.LEAN_STARTED))
+        assert store.health()["dropped"] == 30
+        assert sum("further events are counted, not stored" in r.message for r in caplog.records) == 1
+        assert "30 event(s) not stored" in status_mod.format_status(_status_with(store.health()))
+        assert "30 event(s) not stored" in status_mod.status_line(dict(_status_with(store.health()), sensor_ok=True,
+                                                                           lean_deg=None))
+    finally:
+        other.execute("COMMIT")
+        other.close()
+        store.close()
+
+
+def _status_with(store_health: dict) -> dict:
+    return {"state": "running", "pid": 1, "backend": "sim", "walk_s": 0, "cap_s": 600, "walking": False, "steps": 0,
+            "store": store_health}
+
+
+def test_a_store_still_locked_at_shutdown_says_what_it_could_not_store(tmp_path, caplog):
+    open_store(tmp_path).close()
+    other = _hold_lock(tmp_path)
+    store = open_store(tmp_path, busy_timeout_s=0.05)
+    _walk(store, 110.0, bouts=1)
+    with caplog.at_level(logging.ERROR, logger="walkcoach.store"):
+        store.close(timeout_s=1.0)
+    other.close()
+    assert any("still locked at shutdown" in r.message and "not stored" in r.message for r in caplog.records)
