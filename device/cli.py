@@ -21,7 +21,7 @@ import tomllib
 from pathlib import Path
 
 import hal
-from hal.errors import WalkcoachError
+from hal.errors import ConfigError, WalkcoachError
 from hal.mount import Mount
 
 from .config import Config, ServiceSettings, StoreSettings, config_path, load_config
