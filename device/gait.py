@@ -24,7 +24,12 @@ knocks fall in a walking rhythm. The bout is counted from its first step
 (and the less regular first steps of gait initiation before it); it goes on
 while steps keep coming (after a break, walking resumes with a stride: a lone
 contact does not extend the bout) and ends ``max_gap_s`` (or three missed
-steps of a slow walker) plus 0.25 s after its last step. (Testing the
+steps of a slow walker) plus 0.25 s after its last step. A contact after missed
+steps is counted once a step follows in the rhythm (or ``min_bout_steps`` such
+contacts in a row: alternate steps too faint to see); at the bout's end only
+``TERMINATION_STEPS`` unconfirmed ones count (gait termination), unless the
+bout's steps were often missed: sitting down or turning after a walk gives
+contacts about two step times apart that are not walking. (Testing the
 regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known 0.25 s
 after its 6th step. Its duration is first to last step plus one median step
 time (half a step before the first heel strike, half after the last: a walk of
@@ -64,6 +69,8 @@ REGULARITY_MAX_LAG_S = 3.0  # a stride at 40 steps/min
 MISSED_STEP_TOLERANCE = 0.2  # an interval is missed steps only if it is whole steps this close (steady rhythm)
 BREAK_SHARE = 1.5  # in a bout, an interval this many step times or more is a break (or missed steps)
 MAX_MISSED_STEPS = 2  # a slow walker's faint steps may go undetected: this many in a row keep the bout
+TERMINATION_STEPS = 3  # gait termination (a slowed last stride and the closing step): a walk's last contacts may come after missed steps
+FAINT_WALKER_MISSED_SHARE = 0.1  # a bout whose steps were this often missed is a faint walker's: its last missed steps count
 
 
 def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, float, float, float]:
@@ -289,9 +296,11 @@ class BoutTracker:
 
     def _reset_bout(self) -> None:
         self._held_s: float | None = None
+        self._unconfirmed: list[tuple[float, int]] = []  # (time, whole steps) of contacts after missed steps, counted once a step follows in rhythm
         self._first_s = 0.0
         self._last_s = 0.0
         self._steps = 0
+        self._missed_steps = 0
         self._intervals: list[float] = []
         self._all_intervals: list[float] = []
         self._median_s = 0.0
@@ -307,7 +316,11 @@ class BoutTracker:
 
     @property
     def last_step_s(self) -> float:
-        return self._last_s
+        """The last contact of the bout (counted, or waiting for the rhythm to confirm it)."""
+        return self._latest_s()
+
+    def _faint_walker(self) -> bool:
+        return self._missed_steps >= FAINT_WALKER_MISSED_SHARE * self._steps
 
     def bout_start_s(self) -> float:
         return self._first_s - 0.5 * self._median_s
@@ -334,7 +347,11 @@ class BoutTracker:
         self._step_times[:0] = steps_s
 
     def append_steps(self, steps_s: list[float]) -> None:
-        """Take in steps found after the bout's last step (before it is closed)."""
+        """Take in steps found after the bout's last step (before it is closed). Being faint, they
+        continue the rhythm but do not confirm steps that came after missed steps."""
+        if self._unconfirmed:
+            self._unconfirmed.extend((step_s, 0) for step_s in steps_s)
+            return
         for step_s in steps_s:
             self._continue_bout(step_s)
 
@@ -418,7 +435,7 @@ class BoutTracker:
         median_s = self._median_s
         held_s = self._held_s
         if held_s is None:
-            interval = step_s - self._last_s
+            interval = step_s - self._latest_s()
             if interval < DOUBLE_STEP_SHARE * median_s:
                 return
             if self._is_break(interval):
@@ -443,34 +460,67 @@ class BoutTracker:
             return False
         return not (whole_steps <= MAX_MISSED_STEPS + 1 and abs(interval_s / whole_steps - median_s) <= MISSED_STEP_TOLERANCE * median_s)
 
+    def _latest_s(self) -> float:
+        return self._unconfirmed[-1][0] if self._unconfirmed else self._last_s
+
     def _count_step(self, step_s: float) -> None:
-        interval = step_s - self._last_s
+        """Count a step; after missed steps it waits until a step follows in rhythm: a walk that goes on
+        confirms its missed steps, while the sparse contacts of sitting down or turning after a walk
+        (about two step times apart) never do, and are dropped when the bout ends."""
+        interval = step_s - self._latest_s()
         median_s = self._median_s
         self._gap_allowance_s = 0.0
         whole_steps = max(1, round(interval / median_s))
-        if whole_steps > 1 and abs(interval / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
-            whole_steps = 1  # a hesitation or a long step of an asymmetric gait, not missed steps: count the step that came
-        self._steps += whole_steps
-        self._last_s = step_s
-        self._step_times.append(step_s)
-        per_step = interval / whole_steps
-        self._all_intervals.append(per_step)
+        if whole_steps > 1 and abs(interval / whole_steps - median_s) <= MISSED_STEP_TOLERANCE * median_s:
+            self._unconfirmed.append((step_s, whole_steps))
+            self._follow_rhythm(interval / whole_steps)
+            if len(self._unconfirmed) >= self._min_steps:  # as many contacts in the rhythm as start a bout:
+                self._commit_unconfirmed(len(self._unconfirmed))  # walking whose alternate steps are faint
+            return
+        self._commit_unconfirmed(len(self._unconfirmed))
+        self._commit_step(step_s)
+
+    def _commit_unconfirmed(self, n: int) -> None:
+        for unconfirmed_s, whole_steps in self._unconfirmed[:n]:
+            self._commit_step(unconfirmed_s, whole_steps)
+        self._unconfirmed.clear()
+
+    def _follow_rhythm(self, step_time_s: float) -> None:
         recent = self._intervals
-        recent.append(per_step)
+        recent.append(step_time_s)
         if len(recent) > RECENT_INTERVALS:
             del recent[0]
         self._median_s = _median(recent)
 
+    def _commit_step(self, step_s: float, whole_steps: int = 0) -> None:
+        """Count a step (and ``whole_steps - 1`` missed steps before it, if known: its rhythm was followed)."""
+        interval = step_s - self._last_s
+        median_s = self._median_s
+        rhythm_followed = whole_steps > 0
+        if not rhythm_followed:
+            whole_steps = max(1, round(interval / median_s))
+            if whole_steps > 1 and abs(interval / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
+                whole_steps = 1  # a hesitation or a long step of an asymmetric gait, not missed steps: count the step that came
+        self._steps += whole_steps
+        self._missed_steps += whole_steps - 1
+        self._last_s = step_s
+        self._step_times.append(step_s)
+        per_step = interval / whole_steps
+        self._all_intervals.append(per_step)
+        if not rhythm_followed:
+            self._follow_rhythm(per_step)
+
     def check_end(self, t_s: float) -> bool:
         """Call every sample while in a bout: True once steps have stopped for longer than a gap."""
         missed_steps_s = (MAX_MISSED_STEPS + 1 + self._tolerance) * self._median_s
-        last_s = self._last_s if self._held_s is None else self._held_s  # a held contact keeps the bout open
+        last_s = self._latest_s() if self._held_s is None else self._held_s  # a held contact keeps the bout open
         return t_s - last_s > max(self._max_gap_s, missed_steps_s) + CONFIRM_S + self._gap_allowance_s
 
     def end(self) -> Bout | None:
         """Close the bout in progress (at its last step) and return it."""
         if not self.in_bout:
             return None
+        self._commit_unconfirmed(len(self._unconfirmed) if self._faint_walker() else TERMINATION_STEPS)
         half = 0.5 * self._median_s
         intervals = self._all_intervals
         # the median step time: pauses inside the bout (up to max_gap_s) and the slower first and last

@@ -160,6 +160,34 @@ def test_a_split_heel_strike_does_not_break_the_rhythm():
     assert any(tracker.add_step(s, p) for s, p in zip(steps, peaks))
 
 
+def _bout_of(step_times_s):
+    tracker = BoutTracker(GaitSettings())
+    for step_s in step_times_s:
+        tracker.add_step(step_s, 1.0)
+    t_s = step_times_s[-1]
+    while not tracker.check_end(t_s):
+        t_s += 0.01
+    return tracker.end()
+
+
+def test_sparse_contacts_after_a_walk_are_not_counted_as_missed_steps():
+    """Sitting down after 20 steps: contacts two step times apart that never return to the rhythm.
+    Gait termination (the last stride and the closing step) may come slower, the rest is not walking."""
+    walk_s = [0.55 * i for i in range(20)]
+    sitting_down_s = [walk_s[-1] + 1.1 * (i + 1) for i in range(5)]
+    bout = _bout_of(walk_s + sitting_down_s)
+    assert bout.steps <= 20 + 2 * 3  # at most three slowed termination contacts, each after one missed step
+    assert bout.end_s <= sitting_down_s[2] + 0.5
+
+
+def test_missed_steps_inside_a_walk_are_counted():
+    """A walk that goes on after missed steps confirms them; so does a faint walker's long run of
+    contacts at every other step (as many as start a bout), up to its end."""
+    steps_s = [0.55 * i for i in range(40)]
+    assert _bout_of([s for i, s in enumerate(steps_s) if i not in (10, 25)]).steps == 40
+    assert _bout_of([s for i, s in enumerate(steps_s) if i < 16 or i % 2 == 1]).steps == 40
+
+
 def test_empty_and_still_input_gives_no_events_of_walking():
     coach = _coach()
     events = _run(coach, 120, lambda t: 0.0)

@@ -28,14 +28,15 @@ TARGET_WALK_TIME_PER_BOUT_S = 2.0
 # Not met yet (peak detector + Mobilise-D bout rules + regularity test). The lab walks: the coach
 # counts one real step more at each end than the INDIP bout holds (11 vs 9), so its walking time
 # reaches past the reference bout (PPV ~0.75) and its walk time by ~2.1 s. Daily living (turns,
-# sit/stand): walking time 0.86 / 0.74, ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.5 % (mean).
+# sit/stand): walking time 0.86 / 0.77, ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.3 % (mean),
+# walk time per bout up to +3.6 s (+4.3 s before sitting down after a walk stopped adding steps).
 REACHED_WALKING_TIME_PPV = 0.7
 REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.8
 REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.75
 REACHED_DAILY_LIVING_IC_PPV = 0.85
 REACHED_DAILY_LIVING_STEP_COUNT_ERROR = 0.15
 REACHED_CADENCE_ERROR = 0.12
-REACHED_WALK_TIME_PER_BOUT_S = 5.0
+REACHED_WALK_TIME_PER_BOUT_S = 4.0
 
 
 @pytest.fixture(scope="module")
