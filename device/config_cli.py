@@ -43,7 +43,9 @@ def add_config_commands(subparsers) -> argparse.ArgumentParser:
     get.add_argument("key", metavar="KEY", help="e.g. lean.threshold_deg")
     set_ = actions.add_parser("set", help="check and write one value, then reload the running service")
     set_.add_argument("key", metavar="KEY", help="e.g. lean.threshold_deg")
-    set_.add_argument("value", metavar="VALUE", help='a TOML value; strings need no quotes; "" unsets a pin or date')
+    # REMAINDER, so a value starting with "-" (mount.forward -x, a negative number) needs no "--"
+    set_.add_argument("value", metavar="VALUE", nargs=argparse.REMAINDER,
+                      help='a TOML value; strings need no quotes; "" unsets a pin or date')
     validate = actions.add_parser("validate", help="check a config file: every problem, one per line")
     validate.add_argument("file", metavar="FILE", nargs="?", help="file to check (default: the config in use; - for stdin)")
     return config
@@ -61,10 +63,24 @@ def run_config_command(args, *, out: TextIO | None = None, err: TextIO | None = 
         print(_format_get(load_config(cli_config), args.key), file=out)
         return 0
     if command == "set":
-        return _set(cli_config, args.key, args.value, out, err)
+        return _set(cli_config, args.key, _one_value(args), out, err, runtime_dir=getattr(args, "runtime_dir", None))
     if command == "validate":
         return _validate(args.file, cli_config, out, err)
     raise ConfigError(f"unknown config command {command!r}")
+
+
+def _one_value(args) -> str:
+    """The VALUE of `config set` (a REMAINDER): one word; a "--" before it and a trailing -v are fine."""
+    words = list(args.value)
+    if words and words[0] == "--":
+        words = words[1:]
+    while len(words) > 1 and words[-1] in ("-v", "--verbose"):
+        words.pop()
+        args.verbose = True
+    if len(words) != 1:
+        shown = " ".join(words) if words else "nothing"
+        raise ConfigError(f"config set {args.key} takes one VALUE (quote a value with spaces), not {shown}")
+    return words[0]
 
 
 def _format_get(config: Config, key: str) -> str:
@@ -83,22 +99,22 @@ def _lock_path(path: Path) -> Path:
     return real.with_name(f".{real.name}.lock")
 
 
-def _set(cli_config, key: str, value_text: str, out: TextIO, err: TextIO) -> int:
+def _set(cli_config, key: str, value_text: str, out: TextIO, err: TextIO, *, runtime_dir=None) -> int:
     path = config_path(cli_config)
     lock = _lock_path(path)
     if not lock.parent.is_dir():
-        return _set_locked(path, key, value_text, out, err)  # set_value says what is missing
+        return _set_locked(path, key, value_text, out, err, runtime_dir)  # set_value says what is missing
     try:
         # read-modify-write under one lock: two `config set` at once both land (no lost update)
         with exclusive_lock(lock):
-            return _set_locked(path, key, value_text, out, err)
+            return _set_locked(path, key, value_text, out, err, runtime_dir)
     except UnsafeFile as exc:
         raise ConfigError(exc.strerror) from None
     except PermissionError:
         raise ConfigError(f"{path}: cannot lock {lock}: permission denied (try sudo)") from None
 
 
-def _set_locked(path: Path, key: str, value_text: str, out: TextIO, err: TextIO) -> int:
+def _set_locked(path: Path, key: str, value_text: str, out: TextIO, err: TextIO, runtime_dir=None) -> int:
     try:
         before = load_config(path)
     except ConfigError:
@@ -115,7 +131,13 @@ def _set_locked(path: Path, key: str, value_text: str, out: TextIO, err: TextIO)
     runtime_dirs = [config.service.runtime_dir]
     if before is not None and before.service.runtime_dir not in runtime_dirs:
         runtime_dirs.insert(0, before.service.runtime_dir)
-    print(signal_reload(runtime_dirs), file=out)
+    if os.environ.get("RUNTIME_DIRECTORY"):  # systemd's, as every command finds the service
+        runtime_dirs.append(Path(os.environ["RUNTIME_DIRECTORY"].split(":")[0]))
+    if runtime_dir:  # --runtime-dir: that service and no other
+        runtime_dirs = [Path(runtime_dir)]
+    from .service import needs_restart  # which keys a running service cannot take on a reload
+
+    print(signal_reload(runtime_dirs, restart_key=key if needs_restart(key) else None), file=out)
     return 0
 
 
@@ -129,8 +151,11 @@ def _validate(file: str | None, cli_config, out: TextIO, err: TextIO) -> int:
             if file:
                 problems = validate_text(Path(file).read_bytes(), name)
             else:
-                load_config(cli_config)
+                config = load_config(cli_config)
                 problems = []
+                if config.path is None:  # the file in use is missing, and may be: nothing to check
+                    print(f"{name}: no such file; the defaults apply (`walkcoach config show` lists them)", file=out)
+                    return 0
         except ConfigProblems as exc:
             problems = exc.problems
         except FileNotFoundError:
@@ -147,8 +172,12 @@ def _validate(file: str | None, cli_config, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def signal_reload(runtime_dirs: list[Path]) -> str:
-    """Ask a running service to reload (SIGHUP to the PID in its pid file); what happened, in words."""
+def signal_reload(runtime_dirs: list[Path], restart_key: str | None = None) -> str:
+    """Ask a running service to reload (SIGHUP to the PID in its pid file); what happened, in words.
+
+    ``restart_key``: the key changed is read only at start (pins, the loop rate): the reload
+    keeps the service's other settings in step, but this one applies at the next restart.
+    """
     for runtime_dir in runtime_dirs:
         pid_file = Path(runtime_dir) / "walkcoach.pid"
         try:
@@ -165,5 +194,8 @@ def signal_reload(runtime_dirs: list[Path]) -> str:
             continue
         except PermissionError:
             return f"not allowed to signal the service (PID {pid}); run `sudo systemctl reload walkcoach`"
+        if restart_key is not None:
+            return (f"asked the running service (PID {pid}) to reload, but {restart_key} is read only at start: "
+                    "it applies at the next restart (sudo systemctl restart walkcoach)")
         return f"asked the running service (PID {pid}) to reload: the change applies now"
     return "walkcoach is not running: the change applies at next start"

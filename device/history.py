@@ -65,9 +65,10 @@ def add_history_commands(subparsers) -> None:
     output.add_argument("--json", action="store_true", help="print a JSON list")
     output.add_argument("--csv", action="store_true", help="print CSV")
 
-    report = subparsers.add_parser("report", help="a PNG of walk time against the plan and gait trends (needs matplotlib)")
+    report = subparsers.add_parser("report", help="one self-contained HTML file: this week, trends, every walk (--png: a PNG)")
     _state_dir_option(report)
-    report.add_argument("--out", type=Path, required=True, help="the PNG file to write")
+    report.add_argument("--out", type=Path, help="the file to write (default walkcoach-report-DATE.html, or .png with --png)")
+    report.add_argument("--png", action="store_true", help="a PNG of walk time and gait trends instead (needs matplotlib)")
     report.add_argument("--days", type=_positive_int, default=56, help="the last N days (default 56)")
 
     replay = subparsers.add_parser("replay", help="run the coach over a recording (walkcoach or plain CSV)")
@@ -83,7 +84,8 @@ def add_history_commands(subparsers) -> None:
 
 
 def _state_dir_option(parser) -> None:
-    parser.add_argument("--state-dir", type=Path, help="where the history database is (default from the config)")
+    parser.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS,  # so `walkcoach --state-dir D plan` holds too
+                        help="where the history database is (default from the config)")
 
 
 def _date(text: str) -> dt.date:
@@ -170,7 +172,8 @@ class SessionRow(NamedTuple):
     date: str
     started: str  # local time HH:MM
     walk_min: float
-    cap_min: float  # the plan's cap for this session
+    cap_min: float  # the cap the coach held this session to (the plan's, shortened by a pain report)
+    planned_cap_min: float  # the plan's cap the coach started from
     steps: int
     cadence_spm: float | None
     speed_ms: float | None
@@ -196,6 +199,11 @@ def _weighted(bouts: Sequence[BoutRecord], attr: str) -> float | None:
     return total / weight if weight > 0 else None
 
 
+def session_cap_s(session: SessionRecord) -> float:
+    """The cap the coach held the session to (what its cap cues said), from the stored row."""
+    return session.cap_s or session.planned_cap_s
+
+
 def session_rows(history: History) -> list[SessionRow]:
     bouts_by = defaultdict(list)
     for bout in history.bouts:
@@ -212,7 +220,8 @@ def session_rows(history: History) -> list[SessionRow]:
                 date=s.date.isoformat(),
                 started=s.started.strftime("%H:%M"),
                 walk_min=s.walk_s / 60.0,
-                cap_min=(s.planned_cap_s or s.cap_s) / 60.0,
+                cap_min=session_cap_s(s) / 60.0,
+                planned_cap_min=(s.planned_cap_s or s.cap_s) / 60.0,
                 steps=s.steps,
                 cadence_spm=_weighted(bouts, "cadence_spm"),
                 speed_ms=_weighted(bouts, "speed_ms"),
@@ -248,13 +257,19 @@ def _fmt(value, spec: str, width: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}{spec}}"
 
 
+def _minutes(value: float) -> str:
+    """A cap in minutes: whole minutes plain, a pain-shortened one to a tenth."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def format_history(rows: Sequence[SessionRow], days: int, path: Path) -> str:
     if not rows:
         return f"no sessions in the last {days} day(s) ({path})"
     lines = ["date        start  walk/cap min  steps  cadence  speed  lean  straighten  pain"]
     for r in rows:
         lines.append(
-            f"{r.date}  {r.started}  {r.walk_min:5.1f}/{r.cap_min:<5.0f}  {r.steps:5d}  "
+            f"{r.date}  {r.started}  {r.walk_min:5.1f}/{_minutes(r.cap_min):<5}  {r.steps:5d}  "
             f"{_fmt(r.cadence_spm, '.0f', 7)}  {_fmt(r.speed_ms, '.2f', 5)}  {_fmt(r.mean_lean_deg, '.0f', 3)}°  "
             f"{r.straighten_up_cues:10d}  {r.pain_reports:4d}"
             + ("  (recovered after a crash)" if r.closed_by == "recovered_after_crash" else "")
@@ -271,16 +286,42 @@ def format_history(rows: Sequence[SessionRow], days: int, path: Path) -> str:
 
 # -- report --------------------------------------------------------------------------
 def _cmd_report(args, plan: PlanSettings, location, out) -> int:
-    out_path: Path = args.out
-    if out_path.suffix.lower() != ".png":
-        raise HistoryError(f"--out {out_path} must be a .png file")
+    today = dt.date.today()
+    as_png = getattr(args, "png", False)
+    out_path: Path = args.out or Path(f"walkcoach-report-{today.isoformat()}.{'png' if as_png else 'html'}")
+    suffix = out_path.suffix.lower()
+    if as_png and suffix != ".png":
+        raise HistoryError(f"--out {out_path} must be a .png file with --png")
+    if not as_png and suffix == ".png":
+        as_png = True  # --out walks.png: what the name asks for
+    elif not as_png and suffix not in (".html", ".htm"):
+        raise HistoryError(f"--out {out_path} must be an .html file (or .png with --png)")
     history = _load(location)
     if not history.sessions:
         raise HistoryError(f"no sessions to report yet ({db_path(location)})")
-    today = dt.date.today()
-    render_report(history, plan, out_path, first_day=today - dt.timedelta(days=args.days - 1), last_day=today)
+    first_day = today - dt.timedelta(days=args.days - 1)
+    if as_png:
+        render_report(history, plan, out_path, first_day=first_day, last_day=today)
+    else:
+        from .report_html import render_html
+
+        text = render_html(history, plan, first_day=first_day, last_day=today, generated=dt.datetime.now().astimezone())
+        _write_text_atomically(out_path, text)
     print(f"wrote {out_path}", file=out)
     return 0
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        temp.replace(path)
+    except OSError as exc:
+        try:
+            temp.unlink()
+        except OSError:
+            pass
+        raise HistoryError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _weekly(rows, first_day: dt.date, last_day: dt.date, start: dt.date):
@@ -340,10 +381,11 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
         width = 0.8 / n
         for k, s in enumerate(sorted(day_sessions, key=lambda s: s.started)):
             x = mdates.date2num(day) - 0.4 + width * (k + 0.5)
-            over = s.walk_s / 60.0 > (s.planned_cap_s or s.cap_s) / 60.0 + 0.5
+            over = s.walk_s / 60.0 > session_cap_s(s) / 60.0 + 0.5
             ax.bar(x, s.walk_s / 60.0, width=width * 0.9, color="#d98b2b" if over else "#3b7dd8", edgecolor="none")
             if s.pain_reports:
                 ax.plot(x, s.walk_s / 60.0 + 1.0, marker="v", color="#c0392b", markersize=8, linestyle="none")
+    caps_min = [c if d >= start else float("nan") for d, c in zip(days, caps_min)]  # no cap before the plan began
     ax.step([mdates.date2num(d) - 0.5 for d in days] + [mdates.date2num(days[-1]) + 0.5], caps_min + [caps_min[-1]],
             where="post", color="#222222", linewidth=1.6, label="plan's cap per walk")
     handles, _ = ax.get_legend_handles_labels()
@@ -355,7 +397,7 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
     ax.set_ylabel("walk time (min)")
     ax.set_title(f"walkcoach: walks from {first_day.isoformat()} to {last_day.isoformat()}")
     ax.legend(handles=handles, loc="upper left", fontsize=8, ncol=4)
-    ax.set_ylim(0, max([c for c in caps_min] + [s.walk_s / 60.0 for s in sessions]) * 1.25 + 1)
+    ax.set_ylim(0, max([c for c in caps_min if c == c] + [s.walk_s / 60.0 for s in sessions] + [1.0]) * 1.25 + 1)
 
     panels = [
         ("cadence_spm", "cadence (steps/min)", "#2c8c5a"),
@@ -422,7 +464,7 @@ def _cmd_replay(args, settings: DeviceSettings, out) -> int:
         f = recording.frame
         print(f"body frame: upright from the {f.upright_method}; forward: {f.forward_method}; gravity: {f.gravity_method}", file=out)
     for warning in recording.warnings:
-        print(f"warning: {warning}", file=out)
+        print(f"walkcoach: warning: {warning}", file=sys.stderr)
     print(format_human(result.summary, result.duration_s), file=out)
     print(f"replayed {result.duration_s / 60:.1f} min in {result.elapsed_s:.2f} s ({result.speed_x:.0f}x real time)", file=out)
     return 0

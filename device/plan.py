@@ -2,7 +2,7 @@
 
 Pure: the caller loads the sessions (``device.store``) and passes today's date.
 
-The rules (DESIGN.md, "The coaching rules"): walks start short and grow by the
+The rules (docs/design.md, "The coaching rules"): walks start short and grow by the
 weekly increase, only as far as the pain does not worsen.
 
 - The plan's weeks count from ``start_date`` (or the first recorded session,

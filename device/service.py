@@ -109,7 +109,9 @@ def install_journal_logging(level: int | None = None) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JournalFormatter())
+    # journald sets JOURNAL_STREAM on a unit's stderr; at a terminal "<6>" is noise
+    under_journald = bool(os.environ.get("JOURNAL_STREAM"))
+    handler.setFormatter(JournalFormatter() if under_journald else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
 
@@ -164,6 +166,7 @@ class Service:
         self.loop: CoachLoop | None = None
         self.coach = None
         self.store: Store | None = None
+        self.record_tap = None  # `walkcoach record` asks it, through the runtime directory
         self.tracker = StatusTracker(backend=backend, config_path=config.path)
         self.boot = boot or BootConfig(config, "file", [], config.path)
         self.tracker.config_source = self.boot.source
@@ -291,6 +294,10 @@ class Service:
             if saved is not None:
                 self._restore(saved, loop)
             self.status_writer = StatusWriter(self.tracker, self.runtime_dir, notify_status=self.notifier.status)
+            from .record_request import RecordingTap
+
+            self.record_tap = RecordingTap(loop, self.runtime_dir, rate_hz=settings.loop.rate_hz,
+                                           meta={"backend": self.backend_name})
             if self.record is not None:
                 writer = self._start_recording(loop, coach)
             if self.stop_requested:  # a SIGTERM between the check above and the loop existing
@@ -303,6 +310,8 @@ class Service:
             self.notifier.stopping()
             self.tracker.state = "stopping"
         finally:
+            if self.record_tap is not None:
+                self.record_tap.finish("the service stopped")
             if self.status_writer is not None:
                 self.status_writer.close()
             if self.loop is not None and self.coach is not None:
@@ -427,6 +436,8 @@ class Service:
             self._next_status_wall = wall + STATUS_EVERY_S
             if writer is not None:
                 writer.post(now_s)  # the file, STATUS= and the calibrate check happen on the status thread
+            if self.record_tap is not None:
+                self.record_tap.poll(now_s)  # on the loop's thread: it starts and stops what read() writes
             if wall >= self._next_save_s:
                 self._next_save_s = wall + SAVE_EVERY_S
                 self._save_session(now_s)
@@ -513,7 +524,7 @@ def _output_value(device) -> int:
 
 
 def run_service(config_file: Path | str | None, *, backend: str, scenario: str | None, seed: int, speed: str, record=None,
-                faults=None) -> int:
+                faults=None, adjust_config=None) -> int:
     """`walkcoach run --service`: run until SIGTERM (or the end of a simulated scenario); the exit status.
 
     An invalid ``config_file`` is logged line by line and the service coaches with the last
@@ -525,7 +536,8 @@ def run_service(config_file: Path | str | None, *, backend: str, scenario: str |
                   f"the last good copy {boot.config.path}" if boot.source == "last_good" else "the defaults (no good copy saved yet)")
         for line in boot.problems:
             log.error("%s", line)
-    return Service(boot.config, backend=backend, scenario=scenario, seed=seed, speed=speed, record=record, faults=faults,
+    config = adjust_config(boot.config) if adjust_config is not None else boot.config  # cli: --state-dir & co.
+    return Service(config, backend=backend, scenario=scenario, seed=seed, speed=speed, record=record, faults=faults,
                    boot=boot).run()
 
 

@@ -315,8 +315,18 @@ def format_status(status: dict) -> str:
     return "\n".join(lines)
 
 
-def run_status(runtime_dir: Path | str, *, as_json: bool = False, out: TextIO, err: TextIO) -> int:
-    """`walkcoach status [--json]`: 0 and the status, or 3 and "walkcoach is not running"."""
+def format_file_problems(problems: list[str], running: bool) -> str:
+    """The config file's problems under the status: the service runs on what it loaded before."""
+    keeps = "the running service keeps the config it loaded" if running else "the service will not start with it"
+    return "\n".join([f"  config file: {len(problems)} problem(s) on disk ({keeps}):"] + [f"    {line}" for line in problems])
+
+
+def run_status(runtime_dir: Path | str, *, as_json: bool = False, out: TextIO, err: TextIO,
+               file_problems: list[str] | None = None) -> int:
+    """`walkcoach status [--json]`: 0 and the status, or 3 and "walkcoach is not running".
+
+    ``file_problems``: the config file on disk is invalid; shown with what the service runs on.
+    """
     raw, problem = _read_status(runtime_dir)
     if problem is not None:
         print(f"walkcoach: {problem}", file=err)
@@ -324,11 +334,18 @@ def run_status(runtime_dir: Path | str, *, as_json: bool = False, out: TextIO, e
     status = running_status(runtime_dir, status=raw) if raw is not None else None
     if status is None:
         print("walkcoach is not running", file=err)
+        if file_problems:
+            print(format_file_problems(file_problems, running=False), file=err)
         return NOT_RUNNING_EXIT
     if as_json:
+        if file_problems is not None:
+            status = dict(status, config_file_problems=list(file_problems))
         print(json.dumps(status, ensure_ascii=False), file=out)
     else:
-        print(format_status(status), file=out)
+        text = format_status(status)
+        if file_problems:
+            text += "\n" + format_file_problems(file_problems, running=True)
+        print(text, file=out)
     return 0
 
 

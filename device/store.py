@@ -169,6 +169,7 @@ _STOP = object()
 _SNAPSHOT_FIELDS = (
     "_session_id", "_walk_s", "_steps", "_bout_walk_s", "_bout_steps", "_pain", "_cap_s", "_last_bout_end_wall",
     "_last_wall", "_plan_date", "_planned_cap_s", "_plan_settings", "plan_cap_s", "_offset_s", "_trust",
+    "_session_planned_cap_s",
 )
 
 
@@ -238,6 +239,7 @@ class Store:
         self._bout_steps = 0
         self._pain = 0
         self._cap_s: float | None = None
+        self._session_planned_cap_s: float | None = None
         self._last_bout_end_wall: float | None = None
         self._last_wall = self.wall_time(mono_at_open)
         self._plan_date: dt.date | None = None
@@ -432,10 +434,12 @@ class Store:
 
     store = __call__
 
-    def progress(self, snapshot, wall_time: float | None = None) -> None:
-        """The coach's snapshot (about once a second) and, without a WallClock, the wall time it was taken at."""
+    def progress(self, snapshot, wall_time: float | None = None, planned_cap_s: float | None = None) -> None:
+        """The coach's snapshot (about once a second), without a WallClock the wall time it was taken
+        at, and the plan's cap the coach holds (before a pain report's shortening): the session row
+        keeps the caps the coach used, not the ones the store was told at open."""
         if self.healthy:
-            self._put(("progress", snapshot, wall_time))
+            self._put(("progress", snapshot, wall_time, planned_cap_s))
 
     def set_planned_cap(self, cap_s: float) -> None:
         """The plan's cap for sessions that start from now on."""
@@ -546,7 +550,7 @@ class Store:
                     if kind == "event":
                         self._apply_event(item[1])
                     elif kind == "progress":
-                        self._apply_progress(item[1], item[2])
+                        self._apply_progress(item[1], item[2], item[3] if len(item) > 3 else None)
                     elif kind == "cap":
                         self._planned_cap_s = item[1]
                     elif kind == "plan":
@@ -681,7 +685,7 @@ class Store:
             end_wall = self._last_bout_end_wall if self._last_bout_end_wall is not None else wall
             self._close_session("session_end", end_wall)
 
-    def _apply_progress(self, snapshot, wall_time: float | None) -> None:
+    def _apply_progress(self, snapshot, wall_time: float | None, planned_cap_s: float | None = None) -> None:
         self._check_clock(snapshot.t_s, wall_time)
         wall = self.wall_time(snapshot.t_s)
         self._last_wall = wall
@@ -693,6 +697,8 @@ class Store:
         self._walk_s = max(self._bout_walk_s, snapshot.walk_s)
         self._steps = max(self._bout_steps, snapshot.steps)
         self._cap_s = snapshot.cap_s
+        if planned_cap_s is not None:
+            self._session_planned_cap_s = planned_cap_s
         self._write_session(wall)
 
     # -- the wall clock: trust and re-dating (device.clock_trust) -----------------
@@ -782,12 +788,15 @@ class Store:
         self._steps = self._bout_steps = 0
         self._pain = 0
         self._cap_s = cap
+        self._session_planned_cap_s = cap
         self._last_bout_end_wall = None
 
     def _write_session(self, wall: float) -> None:
         self._conn.execute(
-            "UPDATE sessions SET walk_s = ?, steps = ?, cap_s = ?, pain_reports = ?, updated = ? WHERE id = ?",
-            (self._walk_s, self._steps, self._cap_s, self._pain, iso_local(wall), self._session_id),
+            "UPDATE sessions SET walk_s = ?, steps = ?, cap_s = ?, planned_cap_s = ?, pain_reports = ?, updated = ?"
+            " WHERE id = ?",
+            (self._walk_s, self._steps, self._cap_s, self._session_planned_cap_s, self._pain, iso_local(wall),
+             self._session_id),
         )
 
     def _close_session(self, closed_by: str, wall: float) -> None:
@@ -835,6 +844,7 @@ class StoreProgress:
         self.wall_clock = wall_clock
         self._next_s = -float("inf")
         self._cap_s = store.plan_cap_s
+        self._store_cap_s: float | None = None
 
     def reoffer_cap(self) -> None:
         """Hand the plan's cap over again at the next chance (a carried-over session had its own)."""
@@ -854,12 +864,20 @@ class StoreProgress:
             wall = store.wall_time(now_s)
         else:
             wall = None
-        store.progress(snap, wall)
         cap = store.plan_cap_s
         if cap is not None and cap != self._cap_s and not snap.session_started:
             self._cap_s = cap
             self.coach.set_planned_cap(cap)
-            store.set_planned_cap(cap)
+        planned = _coach_planned_cap_s(self.coach)
+        if planned is not None and planned != self._store_cap_s:
+            self._store_cap_s = planned  # a reload or a new day changed it: new sessions start with it
+            store.set_planned_cap(planned)
+        store.progress(snap, wall, planned)
+
+
+def _coach_planned_cap_s(coach) -> float | None:
+    session = getattr(coach, "session", None)
+    return getattr(session, "planned_cap_s", None)
 
 
 def attach_store(loop, store: Store, *, wall_clock: Callable[[], float] | None = time.time, every_s: float = 1.0) -> StoreProgress:
@@ -880,6 +898,10 @@ def attach_store(loop, store: Store, *, wall_clock: Callable[[], float] | None =
     if store.plan_cap_s is not None:
         loop.coach.set_planned_cap(store.plan_cap_s)
         hook._cap_s = store.plan_cap_s
+    planned = _coach_planned_cap_s(loop.coach)
+    if planned is not None:  # the first session opens with the cap the coach holds, not the one given at open
+        store.set_planned_cap(planned)
+        hook._store_cap_s = planned
     return hook
 
 
@@ -962,18 +984,46 @@ class HistoryUnavailable(Exception):
     """Reading the history failed (corrupt file, wrong schema); the message says why."""
 
 
+READ_ACCESS_HINT = ("add yourself to the group walkcoach (sudo usermod -aG walkcoach $USER, then log in again), "
+                    "or use sudo")
+
+
 def open_for_reading(location: Path | str) -> sqlite3.Connection | None:
-    """A connection to read the history, or None if there is no history yet. Raises HistoryUnavailable."""
+    """A connection to read the history, or None if there is no history yet. Raises HistoryUnavailable.
+
+    Never writes and never creates anything. A reader that may not write in the state
+    directory (an operator in the service's group) opens a WAL database ``mode=ro``,
+    which works while the service runs (its ``-wal`` and ``-shm`` are group-readable:
+    the unit's UMask=0027). With the service stopped there is no ``-wal`` (it is
+    checkpointed away at close) and ``mode=ro`` cannot create the ``-shm``: then the
+    file is complete and nobody writes it, so it is opened ``immutable``.
+    """
     path = db_path(location)
-    if path.is_symlink():  # `sudo walkcoach history` must not read a file planted as a link
-        raise HistoryUnavailable(f"refusing {path}: it is a symbolic link (the history must be a regular file)")
-    if not path.exists():
-        return None
     try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=5.0)
-        conn.execute("SELECT count(*) FROM sessions").fetchone()
+        if path.is_symlink():  # `sudo walkcoach history` must not read a file planted as a link
+            raise HistoryUnavailable(f"refusing {path}: it is a symbolic link (the history must be a regular file)")
+        if not path.exists():
+            return None
+    except PermissionError:
+        raise HistoryUnavailable(f"cannot read {path}: permission denied on {path.parent}; {READ_ACCESS_HINT}") from None
+    if not os.access(path, os.R_OK):
+        raise HistoryUnavailable(f"cannot read {path}: permission denied; {READ_ACCESS_HINT}")
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=5.0)
+        try:
+            conn.execute("SELECT count(*) FROM sessions").fetchone()
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            wal = path.with_name(path.name + "-wal")
+            if wal.exists() or os.access(path.parent, os.W_OK):
+                raise
+            log.debug("history: %s (%s); no writer: reading it as immutable", path, exc)
+            conn = sqlite3.connect(uri + "?immutable=1", uri=True, timeout=5.0)
+            conn.execute("SELECT count(*) FROM sessions").fetchone()
     except sqlite3.Error as exc:
-        raise HistoryUnavailable(f"cannot read {path}: {_describe(exc)}") from None
+        hint = f"; {READ_ACCESS_HINT}" if "readonly" in str(exc) or "unable to open" in str(exc) else ""
+        raise HistoryUnavailable(f"cannot read {path}: {_describe(exc)}{hint}") from None
     return conn
 
 

@@ -80,8 +80,10 @@ class RunSummary:
 
 
 def format_clock(t_s: float) -> str:
-    minutes, seconds = divmod(max(0.0, t_s), 60.0)
-    return f"{int(minutes):3d}:{seconds:04.1f}"
+    """``m:ss.s``; rounded to the tenth first, so 59.96 s is ``1:00.0``, never ``0:60.0``."""
+    tenths = round(max(0.0, t_s) * 10.0)
+    minutes, tenths = divmod(tenths, 600)
+    return f"{minutes:3d}:{tenths // 10:02d}.{tenths % 10}"
 
 
 def format_human(summary: RunSummary, duration_s: float) -> str:

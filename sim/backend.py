@@ -47,6 +47,34 @@ class DirectImu:
         pass
 
 
+PRESS_S = 0.2  # a short press ("pain got worse"): well past the debounce, far from the hold
+
+
+class ScheduledButton:
+    """The belt's button pressed by a script: ``presses`` are (start_s, held_s) in the clock's time
+    (the scenario's own, ``sim --press``/``--hold``); the real (mock) button still counts too."""
+
+    def __init__(self, button, clock, presses) -> None:
+        self.button = button
+        self.clock = clock
+        self.presses = sorted((float(t), float(held)) for t, held in presses)
+
+    @property
+    def is_pressed(self) -> bool:
+        now_s = self.clock.monotonic()
+        if any(t <= now_s < t + held for t, held in self.presses):
+            return True
+        return bool(self.button.is_pressed) if self.button is not None else False
+
+    @property
+    def pin(self):  # the mock pin, for tests that press it by hand
+        return self.button.pin
+
+    def close(self) -> None:
+        if self.button is not None:
+            self.button.close()
+
+
 @dataclass
 class SimBackend:
     imu: object
@@ -78,8 +106,10 @@ def open_backend(
     state_dir: Path | None = None,
     fusion_mode: str = "IMUPLUS",
     faults=None,
+    presses=(),
 ) -> SimBackend:
-    """Open the simulated belt. ``true_mount`` is how the walker wears it (default: as configured)."""
+    """Open the simulated belt. ``true_mount`` is how the walker wears it (default: as configured).
+    ``presses``: (start_s, held_s) button presses on top of the scenario's own."""
     from gpiozero.pins.mock import MockFactory
 
     walk = simulate(scenario, seed, rate_hz=rate_hz, mount=true_mount or mount)
@@ -92,6 +122,11 @@ def open_backend(
         pin_factory=pin_factory,
     )
     button = open_button(getattr(pins, "button", "GPIO22"), pin_factory=pin_factory)
+    from .scenarios import SCENARIOS
+
+    scripted = tuple(getattr(SCENARIOS.get(scenario), "button", ())) + tuple(presses)
+    if scripted:
+        button = ScheduledButton(button, clock, scripted)
     bus = None
     if via_chip:
         from .chip_path import open_chip_imu

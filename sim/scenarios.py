@@ -28,6 +28,7 @@ class Scenario:
     name: str
     description: str  # one line, shown by `walkcoach sim --list`
     build: Callable[[np.random.Generator], list[Activity]]
+    button: tuple[tuple[float, float], ...] = ()  # (start_s, held_s): the wearer presses the belt's button
 
 
 def healthy_gait(rng: np.random.Generator) -> dict:
@@ -142,6 +143,17 @@ def long_walk(rng):
     return [Stand(5.0),
             Walk(1800.0, **gait, turns=tuple(some_turn(rng, start_s, start_s + 200) for start_s in range(200, 1600, 400))),
             Stand(5.0)]
+
+
+def pain_walk(rng):
+    """A 9-min walk on a 10-min cap; the wearer reports pain at 3 min and again at 4.5 min."""
+    return [Stand(5.0), Walk(540.0, **healthy_gait(rng), turns=(some_turn(rng, 200, 300),)), Stand(10.0)]
+
+
+def recalibrate(rng):
+    """A walk, a pause in which the wearer holds the button to capture the upright again, a walk."""
+    gait = healthy_gait(rng)
+    return [Stand(5.0), Walk(90.0, **gait), Stand(12.0), Walk(120.0, **gait), Stand(5.0)]
 
 
 # -- upright, stairs and the belt (issue 10): starts seated, flights of stairs, a belt that moves ---------
@@ -329,6 +341,10 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("long-walk", "30 min of steady walking with turns (the soak for sensor faults)", long_walk),
         Scenario("full-session", "a ~16 min outing: ~13.5 min walking in three bouts, two leans, a bend",
                  full_session),
+        Scenario("pain-walk", "9 min of walking; the button pressed for pain at 3:00 (cap shortened) and 4:30 (stop)",
+                 pain_walk, button=((185.0, 0.2), (275.0, 0.2))),
+        Scenario("recalibrate", "walking, then the button held 3.5 s in a pause (calibrate), then walking again",
+                 recalibrate, button=((96.5, 3.5),)),
         *MESSY_SCENARIOS,
         *ISSUE_10_SCENARIOS,
     )

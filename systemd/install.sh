@@ -9,17 +9,23 @@
 #      Raspberry Pi OS is used, and pip-installs this repository into it;
 #   3. installs the unit as /etc/systemd/system/walkcoach.service;
 #   4. installs the example config as /etc/walkcoach/config.toml, only if there is none;
-#   5. systemctl daemon-reload, enable --now (restart if it was already running).
+#   5. links /usr/local/bin/walkcoach to the venv's command (on the PATH, also under sudo);
+#   6. adds the user who ran sudo ($SUDO_USER) to the group walkcoach, which may read the
+#      history (history, plan, report) and ask the service to calibrate or record;
+#   7. systemctl daemon-reload, enable --now (restart if it was already running).
 #
 # Before: enable I2C (`sudo raspi-config nonint do_i2c 0`) and install the GPIO library
 # (`sudo apt-get install -y python3-lgpio python3-venv`).
 # After: `walkcoach config validate`, `systemctl status walkcoach`, `journalctl -u walkcoach -f`.
-# Environment: PREFIX (default /opt/walkcoach), SKIP_SYSTEMCTL=1 to only install files.
+# Other operators: sudo usermod -aG walkcoach NAME (then log in again).
+# Environment: PREFIX (default /opt/walkcoach), BIN_DIR (default /usr/local/bin),
+# SKIP_SYSTEMCTL=1 to only install files.
 set -eu
 
 REPO=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 PREFIX=${PREFIX:-/opt/walkcoach}
 VENV="$PREFIX/venv"
+BIN_DIR=${BIN_DIR:-/usr/local/bin}
 USER_NAME=walkcoach
 UNIT_DST=/etc/systemd/system/walkcoach.service
 CONFIG_DIR=/etc/walkcoach
@@ -73,7 +79,22 @@ fi
 "$VENV/bin/walkcoach" --config "$CONFIG_DST" config validate \
     || die "fix $CONFIG_DST (problems above), then run this again"
 
-# 5. systemd
+# 5. the command on the PATH (sudo's secure_path has /usr/local/bin too)
+install -d -m 0755 "$BIN_DIR"
+if [ -e "$BIN_DIR/walkcoach" ] && [ ! -L "$BIN_DIR/walkcoach" ]; then
+    say "keeping $BIN_DIR/walkcoach (not a link of ours); the command is $VENV/bin/walkcoach"
+else
+    ln -sfn "$VENV/bin/walkcoach" "$BIN_DIR/walkcoach"
+    say "linked $BIN_DIR/walkcoach -> $VENV/bin/walkcoach"
+fi
+
+# 6. the operator who ran sudo may read the history without sudo
+if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && id "$SUDO_USER" >/dev/null 2>&1; then
+    usermod --append --groups "$USER_NAME" "$SUDO_USER"
+    say "added $SUDO_USER to the group $USER_NAME (log in again for it to count)"
+fi
+
+# 7. systemd
 if [ "${SKIP_SYSTEMCTL:-0}" = 1 ]; then
     say "SKIP_SYSTEMCTL=1: not touching systemd"
     exit 0

@@ -1,4 +1,5 @@
-"""The history commands over a simulated month of sessions: plan, history, report (PNG), replay errors."""
+"""The history commands over a simulated month of sessions: plan, history, report (PNG; the HTML
+report is tests/test_report_html.py), replay errors, and the caps the coach used."""
 
 import argparse
 import csv
@@ -53,8 +54,10 @@ def write_month(state_dir: Path, *, seed: int = 0) -> list[dict]:
                 store(Event(t + bout_s + 2.0, EventKind.WALK_ENDED, bout=bout))
                 t += bout_s + 30.0
                 steps += bout_steps
-            for c in range(max(0, int(round(lean / 3 + rng.normal(0, 1))))):
-                store(Event(10.0 + 20 * c, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning"))
+            for c in range(max(0, int(round(lean / 3 + rng.normal(0, 1))))):  # one cued lean each, as the coach ends them
+                store(Event(10.0 + 40 * c, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning"))
+                held_s = 5.0 + rng.uniform(1, 25)
+                store(Event(5.0 + 40 * c + held_s, EventKind.LEAN_CLEARED, Cue.UPRIGHT_AGAIN, f"upright again after {held_s:.0f} s"))
             pain = PAIN_DAYS.get(n, 0) if k == 0 else 0
             for p in range(pain):
                 store(Event(60.0 + p, EventKind.PAIN_REPORTED, Cue.PAIN_ACK, "pain"))
@@ -158,8 +161,8 @@ def test_report_without_matplotlib_says_how_to_install_it(month, tmp_path, monke
 def test_report_needs_sessions_and_a_png_name(tmp_path, month):
     with pytest.raises(HistoryError, match="no sessions to report yet"):
         run(["report", "--out", str(tmp_path / "r.png")], tmp_path)
-    with pytest.raises(HistoryError, match="must be a .png file"):
-        run(["report", "--out", str(tmp_path / "r.pdf")], month[0])
+    with pytest.raises(HistoryError, match=r"must be a \.png file with --png"):
+        run(["report", "--png", "--out", str(tmp_path / "r.html")], month[0])
 
 
 def test_replay_command_errors_are_one_line(tmp_path):
@@ -183,3 +186,89 @@ def test_replay_command_on_a_plain_csv(tmp_path):
     assert "stop" in [c["kind"] for c in data["cues"]]
     status, text = run(["replay", str(path)])
     assert "plain CSV, 50 Hz resampled to 100 Hz" in text and "body frame: upright from the first still period" in text
+
+
+# -- the caps the coach used -------------------------------------------------------------------
+def _seed_pain_sessions(state_dir: Path, days_ago: tuple[int, ...]) -> None:
+    for n in days_ago:
+        start = dt.datetime.combine(TODAY - dt.timedelta(days=n), dt.time(9, 0)).astimezone()
+        store = Store.open(state_dir, mono_at_open=0.0, wall_at_open=start.timestamp(), planned_cap_s=300.0)
+        store(Event(5.0, EventKind.WALK_STARTED))
+        store(Event(100.0, EventKind.WALK_ENDED, bout=Bout(5.0, 100.0, 170, 107.0, 0.03)))
+        store(Event(60.0, EventKind.PAIN_REPORTED, Cue.PAIN_ACK, "pain"))
+        store(Event(800.0, EventKind.SESSION_ENDED))
+        store.close()
+
+
+def test_history_keeps_the_caps_the_coach_used_across_plan_history_reload_and_pain(tmp_path):
+    """The service on the simulated belt: the plan from the history (stepped back for repeated
+    pain), a config reload that changes the plan mid-walk (a running session's cap does not move:
+    the new plan applies from the next session), and a button press that shortens the session.
+    The stored caps and `history` must be the ones the coach's cues announced."""
+    pytest.importorskip("sim.walker")
+    from device.config import load_config
+    from device.service import Service
+
+    state_dir, runtime_dir = tmp_path / "state", tmp_path / "run"
+    state_dir.mkdir()
+    start = TODAY - dt.timedelta(days=14)
+    _seed_pain_sessions(state_dir, (5, 4))  # two sessions with pain in the last 7 days, in the plan's week 2
+    config_file = tmp_path / "config.toml"
+
+    def write_config(start_min: float) -> None:
+        config_file.write_text(
+            f'[store]\nstate_dir = "{state_dir}"\n[service]\nruntime_dir = "{runtime_dir}"\n'
+            f"[plan]\nstart_date = {start.isoformat()}\nstart_min = {start_min}\nweekly_increase_min = 2.0\n"
+            "max_min = 30.0\npain_shorten_min = 2.0\n"
+        )
+
+    write_config(5.0)
+    config = load_config(config_file)
+    bare_cap_s = config.settings.coach.plan.cap_s(TODAY)
+    prior = load_sessions(state_dir)
+    cap_before_s = effective_plan(config.settings.coach.plan, prior, TODAY).cap_s
+    write_config(6.0)
+    cap_after_reload_s = effective_plan(load_config(config_file).settings.coach.plan, prior, TODAY).cap_s
+    write_config(5.0)
+    # week 3 of the plan: 5 + 2 x 2 = 9 min bare; the pain held week 2's increase and steps it back: 5 min
+    assert (bare_cap_s, cap_before_s, cap_after_reload_s) == (540.0, 300.0, 360.0)
+
+    RELOAD_AT_S, PRESS_AT_S = 60.0, 150.0  # both while walking the first bout (5 s to ~310 s)
+
+    class ScriptedService(Service):
+        def open_backend(self):
+            self.backend = super().open_backend()
+            return self.backend
+
+        def on_tick(self, now_s: float) -> None:
+            if now_s >= RELOAD_AT_S and not hasattr(self, "_reloaded"):
+                self._reloaded = True
+                write_config(6.0)
+                self.reload_requested = True
+            pin = self.backend.button.pin
+            if PRESS_AT_S <= now_s < PRESS_AT_S + 0.3:
+                pin.drive_low()  # the button pulls the pin to ground
+            elif now_s >= PRESS_AT_S + 0.3 and pin.state == 0:
+                pin.drive_high()
+            super().on_tick(now_s)
+
+    service = ScriptedService(config, backend="sim", scenario="full-session", seed=2, speed="max")
+    assert service.run() == 0
+    coach = service.coach
+    [session] = [s for s in load_sessions(state_dir) if s.id not in {p.id for p in prior}]
+    assert session.pain_reports == 1
+    # what the coach held: the plan's 5 min from the history (kept through the reload), shortened by 2 at the press
+    assert coach.session.planned_cap_s == cap_before_s
+    assert coach.session.cap_s == cap_before_s - 120.0
+    assert session.planned_cap_s == cap_before_s
+    assert session.cap_s == coach.session.cap_s
+    conn = __import__("sqlite3").connect(state_dir / DB_NAME)
+    stop_whys = [why for (why,) in conn.execute("SELECT why FROM cues WHERE kind = 'stop' AND session_id = ?", (session.id,))]
+    conn.close()
+    assert stop_whys and stop_whys[0].endswith(f"cap {session.cap_s / 60:.0f} min")
+
+    status, text = run(["history", "--json", "--days", "1"], state_dir)
+    [row] = json.loads(text)
+    assert row["cap_min"] == 3.0 and row["planned_cap_min"] == 5.0
+    status, text = run(["history", "--days", "1"], state_dir)
+    assert f"{row['walk_min']:5.1f}/3 " in text

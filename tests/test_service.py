@@ -87,6 +87,7 @@ class ServiceProcess:
         self.notify = NotifySocket()
         env = {k: v for k, v in os.environ.items() if k not in ("WATCHDOG_USEC", "WATCHDOG_PID", "WALKCOACH_CONFIG")}
         env["NOTIFY_SOCKET"] = self.notify.path
+        env["JOURNAL_STREAM"] = "8:12345"  # as under systemd: the log lines carry journald's <N> priorities
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "device.cli", "--config", str(self.config), "run", "--backend", "sim",

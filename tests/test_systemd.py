@@ -119,7 +119,7 @@ def test_unit_sandbox_keeps_what_the_hardware_needs(service):
         ("RestrictAddressFamilies", "AF_UNIX"),  # sd_notify and the journal
         ("MemoryDenyWriteExecute", "yes"),
         ("CapabilityBoundingSet", ""),
-        ("UMask", "0077"),
+        ("UMask", "0027"),  # history readable by the group walkcoach (operators), nobody else
     ]:
         assert one(service, key) == value, key
 

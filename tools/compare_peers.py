@@ -44,15 +44,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 G_MS2 = 9.80665
 DEFAULT_PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
-# The mobgap-lab participant (../shared/real/README.md): HA/001, 1.59 m tall, sensor 0.96 m above the floor.
+# The mobgap-lab participant (tests/data/real/README.md): HA/001, 1.59 m tall, sensor 0.96 m above the floor.
 LAB_HEIGHT_M, LAB_SENSOR_HEIGHT_M = 1.59, 0.96
 
 
 def real_dir() -> Path:
-    for candidate in (ROOT / "tests" / "data" / "real", ROOT.parent / "shared" / "real"):
-        if (candidate / "mobgap-lab").is_dir():
-            return candidate
-    raise SystemExit("no real recordings: expected tests/data/real/mobgap-lab or ../shared/real/mobgap-lab")
+    candidate = ROOT / "tests" / "data" / "real"  # shipped with the project: nothing points outside it
+    if (candidate / "mobgap-lab").is_dir():
+        return candidate
+    raise SystemExit("no real recordings: expected tests/data/real/mobgap-lab")
 
 
 # -- the mobgap side (runs in the peer venv; imports nothing of walkcoach) ----------------------------

@@ -49,9 +49,7 @@ import numpy as np
 
 G_MS2 = 9.80665
 _ROOT = Path(__file__).resolve().parent.parent
-# The copy shipped with the tests, else the shared folder beside the worktree.
-REAL_DIR = next((d for d in (_ROOT / "tests" / "data" / "real", _ROOT.parent / "shared" / "real")
-                 if (d / "mobgap-lab").is_dir()), _ROOT / "tests" / "data" / "real")
+REAL_DIR = _ROOT / "tests" / "data" / "real"  # shipped with the project: nothing points outside it
 
 
 def lowpass(x: np.ndarray, rate_hz: float, corner_hz: float) -> np.ndarray:
