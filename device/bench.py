@@ -387,18 +387,28 @@ def _belt_has_numpy(pid: int) -> bool:
         return False
 
 
-def run_bench(settings: DeviceSettings | None = None) -> dict:
+def run_bench(settings: DeviceSettings | None = None, progress=None) -> dict:
+    """Every figure of ``walkcoach bench``; ``progress(text)`` is told each stage as it starts."""
     settings = settings or DeviceSettings()
+    say = progress or (lambda text: None)
+    say("coach update per sample")
     core_median, core_p99 = bench_core(settings)
+    say("simulator, direct path")
     direct = run_simulation(settings, scenario=BENCH_SCENARIO, seed=0)
+    say("tick through the emulated chip")
     chip, tick_median, tick_p99 = bench_tick(settings)
     ticks = max(1, chip.loop.stats.ticks)
     transactions = chip.i2c_stats.transactions / ticks
     wire_bytes = chip.i2c_stats.wire_bytes / ticks
+    say("peak memory and start-up of run --backend sim")
     peak_rss_mb, first_sample_s = bench_process()
+    say("device path at full speed")
     device = bench_device_path()
+    say(f"device path at the belt's pace ({PACED_S:g} s)")
     paced = bench_device_path(PACED_SCENARIO, paced_s=PACED_S, prefix="belt")
+    say("simulator as a whole process")
     sim_process_x, sim_process_s, sim_process_cpu_s, sim_duration_s = bench_sim_process()
+    say("running belt's memory")
     belt = bench_belt_memory()
     result = {
         "machine": machine(),
@@ -464,7 +474,15 @@ def format_bench(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _stage_printer():
+    """On a terminal, each stage on stderr as it starts (the whole bench takes a minute or more)."""
+    if not sys.stderr.isatty():
+        return None
+    stages = iter(range(1, 100))
+    return lambda text: print(f"bench [{next(stages)}/8] {text} ...", file=sys.stderr, flush=True)
+
+
 def main_bench(as_json: bool) -> int:
-    result = run_bench()
+    result = run_bench(progress=_stage_printer())
     print(json.dumps(result) if as_json else format_bench(result))
     return 0

@@ -58,3 +58,35 @@ def test_the_running_belt_maps_no_numpy():
     result = bench_belt_memory(run_s=1.0)
     assert result["belt_maps_numpy"] is False
     assert 5.0 < result["belt_rss_mb"] <= result["belt_hwm_mb"]
+
+
+def test_bench_says_each_stage_before_it_runs(monkeypatch):
+    """The bench takes a minute or more: a person at a terminal is told each stage as it starts."""
+    from types import SimpleNamespace
+
+    from device import bench
+
+    ran: list[str] = []
+    said: list[str] = []
+
+    def stage(name, value):
+        def run(*args, **kwargs):
+            ran.append(name)
+            assert said and len(said) == len(ran), f"{name} ran before its stage was said"
+            return value
+
+        return run
+
+    stats = SimpleNamespace(transactions=10, wire_bytes=170)
+    chip = SimpleNamespace(loop=SimpleNamespace(stats=SimpleNamespace(ticks=10)), i2c_stats=stats, speed_x=1.0)
+    device = {"device_tick_us_mean": 2.0}
+    monkeypatch.setattr(bench, "bench_core", stage("core", (1.0, 2.0)))
+    monkeypatch.setattr(bench, "run_simulation", stage("sim", SimpleNamespace(speed_x=1.0)))
+    monkeypatch.setattr(bench, "bench_tick", stage("tick", (chip, 1.0, 2.0)))
+    monkeypatch.setattr(bench, "bench_process", stage("process", (50.0, 0.3)))
+    monkeypatch.setattr(bench, "bench_device_path", stage("device", device))
+    monkeypatch.setattr(bench, "bench_sim_process", stage("sim process", (500.0, 1.0, 1.0, 500.0)))
+    monkeypatch.setattr(bench, "bench_belt_memory", stage("belt", {}))
+    monkeypatch.setattr(bench, "bench_device_footprint", lambda: 24.0)
+    bench.run_bench(progress=said.append)
+    assert len(said) == len(ran) == 8
