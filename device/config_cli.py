@@ -17,7 +17,7 @@ from typing import TextIO
 
 from hal.errors import ConfigError
 
-from .state_files import UnsafeFile, exclusive_lock, read_regular
+from hal.state_files import UnsafeFile, exclusive_lock, read_regular
 from .status import is_walkcoach_service
 from .config import (
     Config,

@@ -18,7 +18,7 @@ session-end pause ago, judged on the monotonic clock when the boot is the same, 
 the wall clock when both readings were from a synchronized clock. Otherwise the
 session ended while the service was away, and a new one starts.
 
-Files are read and written without following symlinks (:mod:`device.state_files`).
+Files are read and written without following symlinks (:mod:`hal.state_files`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from hal.errors import ConfigError
 
 from .clock_trust import SYNCHRONIZED, WallClock
 from .config import Config, ConfigProblems, StoreSettings, ServiceSettings, config_from_bytes, load_config
-from .state_files import UnsafeFile, read_regular, write_atomic
+from hal.state_files import UnsafeFile, read_regular, write_atomic
 
 log = logging.getLogger("walkcoach.state")
 

@@ -18,7 +18,7 @@ through two files in its runtime directory (``[service] runtime_dir``, the syste
   the button). Anything there but a regular file (a directory, a symlink) is logged and
   removed or ignored, never taken as a request and never a reason to stop.
 
-Every file here is opened without following symlinks (:mod:`device.state_files`).
+Every file here is opened without following symlinks (:mod:`hal.state_files`).
 
 ``walkcoach calibrate`` with no service running captures nothing itself: it says so and
 explains the two ways the upright is taken anyway (stand still after the service starts,
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple, TextIO
 
 from .events import Event, EventKind
-from .state_files import UnsafeFile, open_nofollow, read_regular, write_atomic
+from hal.state_files import UnsafeFile, open_nofollow, read_regular, write_atomic
 
 log = logging.getLogger("walkcoach.status")
 

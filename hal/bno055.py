@@ -36,6 +36,7 @@ from pathlib import Path
 
 from .errors import ConfigError, ImuError
 from .mount import Mount
+from .state_files import read_regular, write_atomic
 from .types import Clock, ImuSample
 
 CALIBRATION_FILE = "bno055_calibration.bin"
@@ -362,7 +363,8 @@ class Bno055Imu:
         if self._calibration_path is None:
             return
         try:
-            _write_atomically(self._calibration_path, offsets)
+            self._calibration_path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self._calibration_path, offsets, mode=0o640, durable=True)
         except OSError as exc:
             self._log.error("could not save BNO055 calibration to %s: %s", self._calibration_path, exc)
         else:
@@ -373,7 +375,7 @@ class Bno055Imu:
         if path is None:
             return None
         try:
-            data = path.read_bytes()
+            data = read_regular(path, max_bytes=64)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -411,19 +413,3 @@ class Bno055Imu:
             transfer(*args)
         finally:
             bus.unlock()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Temp file + fsync + rename + fsync of the directory: the file is old or new, never torn."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -615,3 +615,21 @@ def test_gravity_check_rejects_implausible_magnitudes():
         gravity_ms2[0] = (0.0, 11.4, 0.0)
         with pytest.raises(ImuError):
             rig.tick(imu, 0.01)
+
+
+def test_a_planted_link_at_the_offsets_file_is_neither_read_nor_written_through(tmp_path):
+    """The state directory belongs to the service user: a link there must not make the driver
+    read another file as offsets, nor write the offsets over the file it points to."""
+    target = tmp_path / "elsewhere"
+    target.write_bytes(PLAUSIBLE_OFFSETS)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / CALIBRATION_FILE).symlink_to(target)
+    rig = Rig()
+    with patch_driver_sleep(rig.clock):
+        imu = rig.imu(state_dir=state)
+        assert not rig.chip.offsets_restored  # the link was not read
+        rig.tick(imu, ACCEL_CALIBRATION_S[-1] + 3.0)
+    assert target.read_bytes() == PLAUSIBLE_OFFSETS  # nothing written through the link
+    saved = state / CALIBRATION_FILE
+    assert not saved.is_symlink() and saved.read_bytes() == DEFAULT_LEARNED_OFFSETS  # the rename replaced the link itself

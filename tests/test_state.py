@@ -17,7 +17,7 @@ from device import status as status_mod
 from device.coach import Coach
 from device.events import Cue, EventKind
 from device.settings import CoachSettings
-from device.state_files import UnsafeFile, exclusive_lock, read_regular, write_atomic
+from hal.state_files import UnsafeFile, exclusive_lock, read_regular, write_atomic
 from device.store import load_sessions
 
 from .test_service import assert_clean_stop, service, wait_for  # noqa: F401  (the fixture)

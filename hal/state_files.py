@@ -1,5 +1,8 @@
 """Files in the state and runtime directories, opened without following symlinks.
 
+In ``hal`` because both the shell (``device/``: status, saved session, last-good config,
+locks) and the sensor driver (the BNO055's saved calibration offsets) keep files there.
+
 ``/var/lib/walkcoach`` and ``/run/walkcoach`` belong to the service user. A command run
 as root (``sudo walkcoach calibrate``, ``sudo walkcoach run``, ``sudo walkcoach config
 set``) that followed a symlink planted there could overwrite or read any file on the
@@ -63,7 +66,8 @@ def read_regular(path: Path | str, max_bytes: int = 1 << 20) -> bytes:
 
 
 def write_atomic(path: Path | str, data: bytes, *, mode: int = 0o600, durable: bool = False) -> None:
-    """Replace ``path`` with ``data`` atomically; the file is created with ``mode`` and never wider."""
+    """Replace ``path`` with ``data`` atomically; the file is created with ``mode`` and never wider.
+    ``durable``: the data and the rename reach the disk before this returns (fsync of file and directory)."""
     path = Path(path)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -79,6 +83,12 @@ def write_atomic(path: Path | str, data: bytes, *, mode: int = 0o600, durable: b
             if durable:
                 os.fsync(handle.fileno())
         os.replace(temp, path)
+        if durable:
+            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
     except BaseException:
         try:
             os.unlink(temp)
