@@ -62,7 +62,7 @@ from .runner import make_coach, make_loop
 from .saved_state import SAVE_EVERY_S, BootConfig, load_boot_config, load_saved_session, save_last_good, save_session, session_record
 from .sdnotify import Notifier
 from hal.state_files import read_regular, write_atomic
-from .status import StatusTracker, StatusWriter, is_walkcoach_service, read_pid, status_line, write_status
+from .status import StatusTracker, StatusWriter, is_walkcoach_service, read_pid, write_status
 from .store import Store, attach_store
 from .summary import RunSummary
 

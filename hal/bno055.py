@@ -30,7 +30,6 @@ from __future__ import annotations
 import errno
 import logging
 import math
-import os
 import struct
 from pathlib import Path
 

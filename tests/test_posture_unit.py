@@ -8,17 +8,8 @@ from device.activity import STAIR_RISE_M, StairDetector
 from device.events import Cue, EventKind
 from device.gait import StepDetector
 from device.settings import GaitSettings
-from tests.test_coach_unit import RATE_HZ, _coach, _cues, _sample
-
-
-def _feed(coach, duration_s, lean_fn, walking_fn, start_s=0.0, cadence_spm=110.0):
-    events = []
-    step_hz = cadence_spm / 60.0
-    for i in range(int(duration_s * RATE_HZ)):
-        t = start_s + i / RATE_HZ
-        acc = 2.5 * math.cos(2 * math.pi * step_hz * t) if walking_fn(t) else 0.0
-        events.extend(coach.update(_sample(t, lean_fn(t), acc)))
-    return events
+from tests.test_coach_unit import RATE_HZ, _coach, _cues
+from tests.test_coach_unit import _run as _feed
 
 
 def test_no_straighten_up_cue_once_steps_have_stopped():

@@ -3,7 +3,7 @@
 `.venv/bin/python -m tools.service_tick_cost [SECONDS]` prints the median and p99 on_tick, and the
 on_tick of the once-a-second ticks (status, watchdog, the saved session): issue 12's "nothing slow
 inside the tick". Store and recording hooks chained after on_tick are not included."""
-import os, signal, statistics, sys, tempfile, time
+import signal, statistics, sys, tempfile, time
 from pathlib import Path
 from device.config import load_config
 from device.service import Service
