@@ -188,6 +188,16 @@ def test_missed_steps_inside_a_walk_are_counted():
     assert _bout_of([s for i, s in enumerate(steps_s) if i < 16 or i % 2 == 1]).steps == 40
 
 
+def test_a_hesitant_step_is_one_step_not_a_missed_one():
+    """Slowing down for one step (1.5 step times: a hesitation, a turn) is one long step: only an
+    interval close to whole step times (a steady rhythm) stands for missed steps."""
+    steps_s, t = [], 0.0
+    for i in range(40):
+        steps_s.append(t)
+        t += 0.9 if i in (10, 20, 30) else 0.6
+    assert _bout_of(steps_s).steps == 40
+
+
 def test_empty_and_still_input_gives_no_events_of_walking():
     coach = _coach()
     events = _run(coach, 120, lambda t: 0.0)

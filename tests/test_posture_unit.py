@@ -44,6 +44,22 @@ def test_a_seated_stillness_is_not_the_standing_upright():
     assert any("was not standing" in why for why in whys), whys
 
 
+def test_a_stillness_long_before_walking_is_not_the_stance():
+    """Still for 3 s leaning back 10 deg against a wall, then a minute of standing about (small
+    movements, never still 2 s), then a walk 8 deg ahead of that stance: the old stillness is not
+    the stance before gait, so the walk is not measured against it (it would read 18 deg: a cue)."""
+    def lean(t):
+        if t < 3.0:
+            return -10.0
+        if t < 63.0:
+            return 3.0 * math.sin(2 * math.pi * 0.7 * t)  # shifting weight, looking around
+        return 8.0
+
+    coach = _coach()
+    events = _feed(coach, 100, lean, lambda t: t > 63.0)
+    assert _cues(events, Cue.STRAIGHTEN_UP) == []
+
+
 def test_a_stance_right_before_walking_becomes_the_upright():
     """Seated first (ready), then standing still 3 s, then walking: the stance is the upright."""
     lean = lambda t: -12.0 if t < 5 else 0.0  # noqa: E731  (a sit-to-stand between, quick and then still)
