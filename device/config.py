@@ -613,6 +613,16 @@ def load_config(path: Path | str | None = None) -> Config:
     return dataclasses.replace(config, path=target)
 
 
+def try_load_config(path: Path | str | None = None) -> tuple[Config | None, list[str]]:
+    """The config at ``path`` and no problems, or None and every problem (one line each)."""
+    try:
+        return load_config(path), []
+    except ConfigProblems as exc:
+        return None, list(exc.problems)
+    except ConfigError as exc:
+        return None, [str(exc)]
+
+
 def config_from_bytes(data: bytes, source: Path) -> Config:
     """The config in ``data`` (a saved copy the caller has read), named ``source`` in problems."""
     config, problems = _check(data, str(source))

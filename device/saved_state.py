@@ -33,7 +33,7 @@ from typing import NamedTuple
 from hal.errors import ConfigError
 
 from .clock_trust import SYNCHRONIZED, WallClock
-from .config import Config, ConfigProblems, StoreSettings, ServiceSettings, config_from_bytes, load_config
+from .config import Config, StoreSettings, ServiceSettings, config_from_bytes, try_load_config
 from hal.state_files import UnsafeFile, read_regular, write_atomic
 
 log = logging.getLogger("walkcoach.state")
@@ -91,13 +91,8 @@ def load_boot_config(path: Path | str | None) -> BootConfig:
     from .config import config_path
 
     asked = config_path(path)
-    try:
-        config = load_config(path)
-    except ConfigProblems as exc:
-        problems = exc.problems
-    except ConfigError as exc:
-        problems = [str(exc)]
-    else:
+    config, problems = try_load_config(path)
+    if config is not None:
         save_last_good(config)
         return BootConfig(config, "file", [], asked)
     fallback = _dirs_named_in(asked)

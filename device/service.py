@@ -51,11 +51,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import hal
-from hal.errors import ConfigError, EndOfStream, WalkcoachError
+from hal.errors import EndOfStream, WalkcoachError
 from hal.mount import Mount
 
 from .clock_trust import WallClock
-from .config import KEYS, Config, ConfigProblems, get_value, load_config, toml_value
+from .config import KEYS, Config, get_value, toml_value, try_load_config
 from .events import Cue, Event, EventKind
 from .loop import CoachLoop
 from .runner import make_coach, make_loop
@@ -461,14 +461,7 @@ class Service:
         """Re-read the config file; apply what a running coach can take. True if the new config is in force."""
         self.notifier.reloading()
         path = self.config.path if self.tracker.config_source == "file" else self.boot.asked  # not the saved copy
-        try:
-            new = load_config(path)
-        except ConfigProblems as exc:
-            problems = exc.problems
-        except ConfigError as exc:
-            problems = [str(exc)]
-        else:
-            problems = []
+        new, problems = try_load_config(path)
         when = round(time.time(), 3)
         if problems:
             log.error("config reload failed: keeping the running config (%s)", self.config.path or "defaults")
