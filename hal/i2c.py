@@ -6,11 +6,15 @@ combined transaction with a repeated start, through ``SMBus.i2c_rdwr``) and ``sc
 Bus errors stay ``OSError`` (errno 121 EREMOTEIO on a NACK, 110 ETIMEDOUT on a stuck
 bus); the device classes above decide what they mean.
 
-The ctypes messages of a register read are built once per (address, register)
-and (address, length read) and reused: building them costs several
-microseconds, most of a burst read's time in Python, and the tick repeats the
-same burst read 100 times a second. Writes of data (the set-up's register
-values) are built each time; at most ``MESSAGE_CACHE_SIZE`` messages are kept.
+A register read (write the register address, read ``n`` bytes: the tick's burst
+read) and a plain read are built once per (address, register, length) as the
+whole ``I2C_RDWR`` request (the messages, their array and the read buffer) and
+handed to the kernel as they are: smbus2's ``i2c_rdwr`` builds the array anew on
+every call and the caller then copies the bytes out through ``bytes(msg)``, about
+7 us of the tick's Python on this path, where the kernel call itself is one
+syscall. The bytes read are copied out of the reused buffer through a memoryview.
+Writes of data (the set-up's register values) are built each time; at most
+``REQUEST_CACHE_SIZE`` requests are kept.
 
 Every transaction is counted in ``stats`` (transactions, bytes on the wire, errors):
 "on the wire" counts, per message, the address byte plus the data bytes, and
@@ -24,7 +28,7 @@ import threading
 # i2cdetect's rule: addresses where a quick write can upset some chips (EEPROMs and
 # the like) are probed with a one-byte read instead.
 _READ_PROBE_RANGES = (range(0x30, 0x38), range(0x50, 0x60))
-MESSAGE_CACHE_SIZE = 256
+REQUEST_CACHE_SIZE = 256
 
 
 class I2CStats:
@@ -67,34 +71,35 @@ class SMBusI2C:
 
     def __init__(self, bus_number: int = 1) -> None:
         import smbus2  # runtime dependency; imported here so importing hal never needs it
+        import smbus2.smbus2 as smbus2_impl
 
         self.bus_number = bus_number
         self.stats = I2CStats()
         self._msg = smbus2.i2c_msg
+        self._impl = smbus2_impl  # its ``ioctl`` looked up per call, as smbus2 itself does (a test can fake it)
         self._bus = smbus2.SMBus(bus_number)
         self._lock = threading.Lock()
-        self._writes: dict = {}  # (address, register) -> i2c_msg
-        self._reads: dict = {}  # (address, length) -> i2c_msg, its buffer reused
+        self._requests: dict = {}  # (address, register or None, length) -> (request, read view, the ctypes kept alive)
 
-    def _write_msg(self, address: int, data):
-        if len(data) != 1:  # a register address and its values: set-up, not the tick
-            return self._msg.write(address, data)
-        key = (address, data[0])
-        msg = self._writes.get(key)
-        if msg is None:
-            msg = self._msg.write(address, data)  # copies the byte into its own ctypes buffer
-            if len(self._writes) < MESSAGE_CACHE_SIZE:
-                self._writes[key] = msg
-        return msg
+    def _request(self, address: int, register: int | None, length: int):
+        """The prepared I2C_RDWR request reading ``length`` bytes (after writing ``register``) and a view of what it reads."""
+        key = (address, register, length)
+        entry = self._requests.get(key)
+        if entry is None:
+            import ctypes
 
-    def _read_msg(self, address: int, length: int):
-        key = (address, length)
-        msg = self._reads.get(key)
-        if msg is None:
-            msg = self._msg.read(address, length)
-            if len(self._reads) < MESSAGE_CACHE_SIZE:
-                self._reads[key] = msg
-        return msg
+            impl = self._impl
+            buffer = ctypes.create_string_buffer(length)
+            read = impl.i2c_msg(addr=address, flags=impl.I2C_M_RD, len=length, buf=buffer)
+            msgs = (read,) if register is None else (self._msg.write(address, bytes((register,))), read)
+            entry = (impl.i2c_rdwr_ioctl_data.create(*msgs), memoryview(buffer).cast("B"), (msgs, buffer))
+            if len(self._requests) < REQUEST_CACHE_SIZE:
+                self._requests[key] = entry
+        return entry
+
+    def _transfer(self, request) -> None:
+        impl = self._impl
+        impl.ioctl(self._bus.fd, impl.I2C_RDWR, request)
 
     # -- busio's locking: non-blocking, released by the same user ---------------------
     def try_lock(self) -> bool:
@@ -112,7 +117,7 @@ class SMBusI2C:
         stats.wire_bytes += 1 + len(data)
         try:
             if data:
-                self._bus.i2c_rdwr(self._write_msg(address, data))
+                self._bus.i2c_rdwr(self._msg.write(address, data))  # the set-up's writes: not worth keeping
             else:
                 # A zero-length write is an address-only probe: SMBus "quick write".
                 self._bus.write_quick(address)
@@ -124,16 +129,16 @@ class SMBusI2C:
         """Fill ``buffer[start:end]`` with bytes read from ``address``."""
         if end is None:
             end = len(buffer)
-        read = self._read_msg(address, end - start)
+        request, read, _ = self._request(address, None, end - start)
         stats = self.stats
         stats.transactions += 1
         stats.wire_bytes += 1 + end - start
         try:
-            self._bus.i2c_rdwr(read)
+            self._transfer(request)
         except OSError:
             stats.errors += 1
             raise
-        buffer[start:end] = bytes(read)
+        buffer[start:end] = read
 
     def writeto_then_readfrom(
         self,
@@ -150,16 +155,23 @@ class SMBusI2C:
         if in_end is None:
             in_end = len(buffer_in)
         data = buffer_out[out_start:out_end]
-        read = self._read_msg(address, in_end - in_start)
+        length = in_end - in_start
         stats = self.stats
         stats.transactions += 1
-        stats.wire_bytes += 2 + len(data) + in_end - in_start
+        stats.wire_bytes += 2 + len(data) + length
         try:
-            self._bus.i2c_rdwr(self._write_msg(address, data), read)
+            if len(data) == 1:  # a register read: the tick's burst read, prepared once
+                request, read, _ = self._request(address, data[0], length)
+                impl = self._impl
+                impl.ioctl(self._bus.fd, impl.I2C_RDWR, request)
+            else:  # a longer write before the read: built for this once
+                read_msg = self._msg.read(address, length)
+                self._bus.i2c_rdwr(self._msg.write(address, data), read_msg)
+                read = bytes(read_msg)
         except OSError:
             stats.errors += 1
             raise
-        buffer_in[in_start:in_end] = bytes(read)
+        buffer_in[in_start:in_end] = read
 
     def scan(self) -> list[int]:
         """Addresses 0x08..0x77 that acknowledge, probed the way ``i2cdetect`` does."""

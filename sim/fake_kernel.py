@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import struct
 import sys
 import time
 from typing import Callable
@@ -43,34 +44,65 @@ def _oserror(code: int) -> OSError:
     return OSError(code, os.strerror(code))
 
 
-class FakeKernel:
-    """Stands in for ``fcntl.ioctl`` inside smbus2, answering from ``transfer``."""
+_RDWR_DATA = struct.Struct("@PI")  # struct i2c_rdwr_ioctl_data: msgs pointer, nmsgs
+_MSG = struct.Struct("@HHHP")  # struct i2c_msg: addr, flags, len, buf pointer
+PLAN_CACHE_SIZE = 64
 
-    def __init__(self, transfer: Transfer) -> None:
+
+class FakeKernel:
+    """Stands in for ``fcntl.ioctl`` inside smbus2, answering from ``transfer``.
+
+    An ``I2C_RDWR`` request is decoded once per request object (its messages' addresses,
+    flags, lengths and views of their buffers) and the decoding reused while the object
+    is alive and kept here (at most ``PLAN_CACHE_SIZE``): ``hal.i2c.SMBusI2C`` hands the
+    same prepared request every tick, so the fake costs about what a kernel call costs the
+    caller's Python, not ctypes decoding. The bytes written are read from the buffers at
+    each call. ``log`` (a list, if given) gets each I2C_RDWR call's messages as
+    ``(address, flags, length, bytes written or None)``."""
+
+    def __init__(self, transfer: Transfer, *, log: list | None = None) -> None:
         self.transfer = transfer
         self.calls = 0
+        self.log = log
         self._address: dict[int, int] = {}  # fd -> the I2C_SLAVE address
+        self._plans: dict[int, tuple] = {}  # id(request) -> (request, its messages decoded)
+
+    def _plan(self, data) -> tuple:
+        entry = self._plans.get(id(data))
+        if entry is None or entry[0] is not data:
+            msgs_address, count = _RDWR_DATA.unpack_from(data)
+            plan = tuple(
+                (address, bool(flags & smbus2_impl.I2C_M_RD), length,
+                 memoryview((ctypes.c_char * length).from_address(buffer)).cast("B") if length else memoryview(b""))
+                for address, flags, length, buffer in _MSG.iter_unpack(ctypes.string_at(msgs_address, count * _MSG.size))
+            )
+            if len(self._plans) >= PLAN_CACHE_SIZE:  # smbus2's own one-off requests: forget the oldest
+                del self._plans[next(iter(self._plans))]
+            entry = self._plans[id(data)] = (data, plan)  # kept alive, so its id is not reused meanwhile
+        return entry[1]
+
+    def _rdwr(self, data) -> int:
+        plan = self._plan(data)
+        transfer = self.transfer
+        if self.log is not None:
+            self.log.append([(a, smbus2_impl.I2C_M_RD if rd else 0, n, None if rd else bytes(v)) for a, rd, n, v in plan])
+        written = None  # a write followed by a read is one transfer (the register pointer, then the data)
+        for address, is_read, length, view in plan:
+            if is_read:
+                view[:] = transfer(address, bytes(written[1]) if written is not None else None, length)
+                written = None
+            else:
+                if written is not None:  # two writes in a row: the first on its own
+                    transfer(written[0], bytes(written[1]), 0)
+                written = (address, view)
+        if written is not None:
+            transfer(written[0], bytes(written[1]), 0)
+        return 0
 
     def __call__(self, fd: int, request: int, arg=0, *rest):
         self.calls += 1
         if request == smbus2_impl.I2C_RDWR:
-            data = arg
-            msgs = data.msgs
-            write_msg = None
-            for k in range(data.nmsgs):
-                msg = msgs[k]
-                if msg.flags & smbus2_impl.I2C_M_RD:
-                    out = bytes(write_msg) if write_msg is not None else None
-                    answer = self.transfer(msg.addr, out, msg.len)
-                    ctypes.memmove(msg.buf, bytes(answer), msg.len)
-                    write_msg = None
-                else:
-                    if write_msg is not None:  # two writes in a row: the first on its own
-                        self.transfer(write_msg.addr, bytes(write_msg), 0)
-                    write_msg = msg
-            if write_msg is not None:
-                self.transfer(write_msg.addr, bytes(write_msg), 0)
-            return 0
+            return self._rdwr(arg)
         if request in (smbus2_impl.I2C_SLAVE, smbus2_impl.I2C_SLAVE_FORCE):
             self._address[fd] = int(arg)
             return 0

@@ -1,10 +1,10 @@
-"""SMBusI2C against a mocked smbus2.SMBus, and the emulated bus's routing, stats and faults."""
+"""SMBusI2C against a mocked smbus2.SMBus or a real one over a faked kernel call, and the emulated bus's routing, stats and faults."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import inspect
+import os
 
 import pytest
 from smbus2 import i2c_msg
@@ -13,6 +13,7 @@ from smbus2.smbus2 import I2C_M_RD
 from hal.i2c import I2CStats, SMBusI2C
 from sim.bno055_chip import BOOT_S, CONFIG_MODE, NDOF_MODE, EmulatedBno055
 from sim.clock import VirtualClock
+from sim.fake_kernel import FakeKernel, KernelPatch, chip_transfer
 from sim.i2c_bus import EmulatedI2CBus
 
 ADDRESS = 0x28
@@ -29,17 +30,41 @@ def smbus(mocker):
     return mocker.patch("smbus2.SMBus").return_value
 
 
-def answer_reads_with(smbus, data: bytes) -> None:
-    def rdwr(*msgs):
-        for msg in msgs:
-            if msg.flags & I2C_M_RD:
-                ctypes.memmove(msg.buf, data, msg.len)
-
-    smbus.i2c_rdwr.side_effect = rdwr
-
-
 def messages(call) -> list[tuple[int, int, int, bytes]]:
     return [(m.addr, m.flags, m.len, bytes(m) if not m.flags & I2C_M_RD else None) for m in call.args]
+
+
+class Kernel:
+    """The kernel's side of ``/dev/i2c-N`` for one test (a real smbus2.SMBus, its ``ioctl`` faked):
+    ``transfer(address, written, n_read)`` answers; ``rdwr`` logs each I2C_RDWR call's messages
+    as ``(address, flags, length, bytes written or None)``, ``requests`` the request objects."""
+
+    def __init__(self) -> None:
+        self.rdwr: list[list[tuple]] = []
+        self.requests: list = []
+        self.transfer = lambda address, written, n_read: bytes(n_read)
+        self.error: int | None = None
+        kernel = self
+
+        class Recording(FakeKernel):
+            def _rdwr(self, data) -> int:
+                kernel.requests.append(data)
+                return super()._rdwr(data)
+
+        self.fake = Recording(self._transfer, log=self.rdwr)
+
+    def _transfer(self, address: int, written, n_read: int) -> bytes:
+        if self.error is not None:
+            raise OSError(self.error, os.strerror(self.error))
+        return self.transfer(address, written, n_read) if n_read else (self.transfer(address, written, 0), b"")[1]
+
+
+@pytest.fixture
+def kernel():
+    k = Kernel()
+    patch = KernelPatch(k.fake)
+    yield k
+    patch.restore()
 
 
 # -- SMBusI2C --------------------------------------------------------------------------
@@ -64,39 +89,37 @@ def test_empty_writeto_is_an_address_only_probe(smbus):
     smbus.i2c_rdwr.assert_not_called()
 
 
-def test_readfrom_into_fills_only_the_slice(smbus):
-    answer_reads_with(smbus, b"\x01\x02\x03")
+def test_readfrom_into_fills_only_the_slice(kernel):
+    kernel.transfer = lambda address, written, n: b"\x01\x02\x03"
     buf = bytearray(b"\xee" * 6)
     SMBusI2C().readfrom_into(ADDRESS, buf, start=2, end=5)
-    assert messages(smbus.i2c_rdwr.call_args) == [(ADDRESS, I2C_M_RD, 3, None)]
+    assert kernel.rdwr == [[(ADDRESS, I2C_M_RD, 3, None)]]
     assert buf == bytearray(b"\xee\xee\x01\x02\x03\xee")
 
 
-def test_writeto_then_readfrom_is_one_combined_transaction(smbus):
-    answer_reads_with(smbus, b"\x0a\x0b\x0c")
+def test_writeto_then_readfrom_is_one_combined_transaction(kernel):
+    kernel.transfer = lambda address, written, n: b"\x0a\x0b\x0c"
     out = bytearray([0x99, 0x28, 0x77])
     buf = bytearray(b"\xee" * 5)
     SMBusI2C().writeto_then_readfrom(
         ADDRESS, out, buf, out_start=1, out_end=2, in_start=1, in_end=4
     )
-    assert smbus.i2c_rdwr.call_count == 1  # repeated start: both messages in one ioctl
-    assert messages(smbus.i2c_rdwr.call_args) == [
+    assert kernel.rdwr == [[  # repeated start: both messages in one ioctl
         (ADDRESS, 0, 1, b"\x28"),
         (ADDRESS, I2C_M_RD, 3, None),
-    ]
+    ]]
     assert buf == bytearray(b"\xee\x0a\x0b\x0c\xee")
 
 
-def test_writeto_then_readfrom_defaults_to_whole_buffers(smbus):
-    answer_reads_with(smbus, bytes(range(14)))
+def test_writeto_then_readfrom_defaults_to_whole_buffers(kernel):
+    kernel.transfer = lambda address, written, n: bytes(range(14))
     buf = bytearray(14)
     SMBusI2C().writeto_then_readfrom(ADDRESS, b"\x28", buf)
-    assert messages(smbus.i2c_rdwr.call_args) == [(ADDRESS, 0, 1, b"\x28"), (ADDRESS, I2C_M_RD, 14, None)]
+    assert kernel.rdwr == [[(ADDRESS, 0, 1, b"\x28"), (ADDRESS, I2C_M_RD, 14, None)]]
     assert buf == bytearray(range(14))
 
 
-def test_stats_count_transactions_and_wire_bytes(smbus):
-    answer_reads_with(smbus, bytes(14))
+def test_stats_count_transactions_and_wire_bytes(kernel):
     bus = SMBusI2C()
     bus.writeto(ADDRESS, b"\x3d\x00")  # address + 2
     bus.writeto_then_readfrom(ADDRESS, b"\x28", bytearray(14))  # address + 1, address + 14
@@ -104,8 +127,8 @@ def test_stats_count_transactions_and_wire_bytes(smbus):
     assert (bus.stats.transactions, bus.stats.wire_bytes, bus.stats.errors) == (3, 3 + 17 + 5, 0)
 
 
-def test_nack_propagates_as_oserror_and_is_counted(smbus):
-    smbus.i2c_rdwr.side_effect = OSError(errno.EREMOTEIO, "Remote I/O error")
+def test_nack_propagates_as_oserror_and_is_counted(kernel):
+    kernel.error = errno.EREMOTEIO
     bus = SMBusI2C()
     with pytest.raises(OSError) as info:
         bus.writeto_then_readfrom(ADDRESS, b"\x28", bytearray(14))
@@ -139,47 +162,27 @@ def test_scan_lists_addresses_that_acknowledge(smbus):
     assert smbus.read_byte.call_count == 8 + 16  # i2cdetect's read-probe ranges
 
 
-def smbus_backed_by(smbus, chip: EmulatedBno055) -> None:
-    """Make the mocked SMBus behave like a kernel bus with ``chip`` on it."""
-
-    def present(address):
-        if address != chip.address:
-            raise OSError(errno.EREMOTEIO, "Remote I/O error")
-
-    def rdwr(*msgs):
-        for msg in msgs:
-            present(msg.addr)
-            if msg.flags & I2C_M_RD:
-                ctypes.memmove(msg.buf, bytes(chip.i2c_read(msg.len)), msg.len)
-            else:
-                chip.i2c_write(bytes(msg))
-
-    smbus.i2c_rdwr.side_effect = rdwr
-    smbus.write_quick.side_effect = lambda address: (present(address), chip.i2c_write(b""))
-
-
-def test_adafruit_driver_sets_up_a_chip_through_smbus_i2c(smbus):
+def test_adafruit_driver_sets_up_a_chip_through_smbus_i2c(kernel):
     import adafruit_bno055
 
     from sim.bno055_chip import patch_driver_sleep
 
     clock = VirtualClock()
     chip = EmulatedBno055(clock=clock, source=still_source)
-    smbus_backed_by(smbus, chip)
+    kernel.transfer = chip_transfer({chip.address: chip})
     with patch_driver_sleep(clock):
         driver = adafruit_bno055.BNO055_I2C(SMBusI2C(1), ADDRESS)
         assert chip.mode == NDOF_MODE
         assert chip.resets == 1
         assert driver.gravity == pytest.approx(GRAVITY_MS2, abs=0.01)
-    combined = [c for c in smbus.i2c_rdwr.call_args_list if len(c.args) == 2]
-    assert combined, "register reads must be write+read in one i2c_rdwr"
+    combined = [msgs for msgs in kernel.rdwr if len(msgs) == 2]
+    assert combined, "register reads must be write+read in one I2C_RDWR"
 
 
-def test_driver_probe_fails_cleanly_without_a_chip(smbus):
+def test_driver_probe_fails_cleanly_without_a_chip(kernel):
     import adafruit_bno055
 
-    smbus.write_quick.side_effect = OSError(errno.EREMOTEIO, "Remote I/O error")
-    smbus.i2c_rdwr.side_effect = OSError(errno.EREMOTEIO, "Remote I/O error")
+    kernel.error = errno.EREMOTEIO
     with pytest.raises(ValueError, match="No I2C device"):
         adafruit_bno055.BNO055_I2C(SMBusI2C(1), ADDRESS)
 
@@ -328,23 +331,26 @@ def test_i2c_msg_roundtrip_assumption():
     assert bytes(i2c_msg.write(ADDRESS, b"\x28")) == b"\x28"
 
 
-def test_repeated_burst_reads_reuse_their_messages_and_return_each_reads_bytes(smbus):
-    answers = iter([b"\x01\x02\x03", b"\x04\x05\x06"])
-
-    def rdwr(*msgs):
-        data = next(answers)
-        for msg in msgs:
-            if msg.flags & I2C_M_RD:
-                ctypes.memmove(msg.buf, data, msg.len)
-
-    smbus.i2c_rdwr.side_effect = rdwr
+def test_repeated_burst_reads_reuse_their_request_and_return_each_reads_bytes(kernel):
+    answers = iter([b"\x01\x02\x03", b"\x04\x05\x06", b"\x07\x08\x09"])
+    kernel.transfer = lambda address, written, n: next(answers)
     bus = SMBusI2C()
-    first, second = bytearray(3), bytearray(3)
+    first, second, other = bytearray(3), bytearray(3), bytearray(3)
     bus.writeto_then_readfrom(ADDRESS, b"\x28", first)
     bus.writeto_then_readfrom(ADDRESS, b"\x28", second)
-    assert first == b"\x01\x02\x03" and second == b"\x04\x05\x06"  # the reused buffer was copied out each time
-    calls = smbus.i2c_rdwr.call_args_list
-    assert [m is n for m, n in zip(calls[0].args, calls[1].args)] == [True, True]  # built once
+    bus.writeto_then_readfrom(ADDRESS, b"\x08", other)
+    assert (first, second, other) == (b"\x01\x02\x03", b"\x04\x05\x06", b"\x07\x08\x09")  # copied out each time
+    assert kernel.requests[0] is kernel.requests[1]  # the same prepared request handed to the kernel
+    assert kernel.requests[2] is not kernel.requests[0]
+    assert [msgs[0][3] for msgs in kernel.rdwr] == [b"\x28", b"\x28", b"\x08"]  # each its own register
+
+
+def test_the_set_ups_writes_reach_the_kernel_with_their_own_bytes(kernel):
+    """Writes are built per call by smbus2 (new requests, maybe at a freed one's address): never mixed up."""
+    bus = SMBusI2C()
+    for value in range(70):  # past the fake kernel's cache of decoded requests
+        bus.writeto(ADDRESS, bytes([0x3D, value]))
+    assert [msgs for msgs in kernel.rdwr] == [[(ADDRESS, 0, 2, bytes([0x3D, value]))] for value in range(70)]
 
 
 def test_timeouts_can_be_limited_to_a_window_of_virtual_time(rig):
