@@ -5,10 +5,12 @@ so the recording is made by the service into its runtime directory and copied
 out by the command, the way ``walkcoach calibrate`` asks (``device.status``):
 
 1. the command writes ``record.request`` (JSON: ``id``, ``seconds``) atomically;
-2. the service, about once a second (:meth:`RecordingTap.poll`), takes it and
-   records every sample (and the button's marks) to ``record-ID.csv``, a
-   "walkcoach recording v1" (``device.recording``), for ``seconds`` or until
-   ``record-ID.stop`` appears (the command's Ctrl-C);
+2. the service's status thread (:meth:`RecordingTap.check_files`, every 0.25 s) takes
+   it and opens ``record-ID.csv``, a "walkcoach recording v1" (``device.recording``);
+   at its next once-a-second tick the loop (:meth:`RecordingTap.poll`) starts
+   recording every sample (and the button's marks) into it, for ``seconds`` or until
+   the status thread sees ``record-ID.stop`` (the command's Ctrl-C). The tick never
+   asks the file system: it reads what the thread found;
 3. then it writes ``record-ID.done`` (JSON: samples, seconds, reason);
 4. the command copies the recording to FILE and removes the files.
 
@@ -65,6 +67,9 @@ class RecordingTap:
         self._request_id = ""
         self._until_s = 0.0
         self._started_s = 0.0
+        self._pending: tuple | None = None  # (request id, seconds, its open writer): found by check_files
+        self._stop_seen = False
+        self.defer = None  # the service's status thread's post_job: closing a finished recording off the tick
         loop.imu = self
         if loop.button is not None:
             loop.button = _TappedButton(self)
@@ -81,20 +86,25 @@ class RecordingTap:
         self.imu.reset()
 
     def close(self) -> None:
-        self.finish("shutdown")
+        self.stop("shutdown")
         self.imu.close()
 
-    # requests
-    def poll(self, now_s: float) -> None:
-        """About once a second from the service's tick: start, stop or finish a recording."""
-        if self.writer is not None:
-            _, stop, _ = _paths(self.runtime_dir, self._request_id)
-            if now_s >= self._until_s:
-                self.finish("done")
-            elif stop.exists():
-                self.finish("stopped")
-            elif not self.writer.healthy:
-                self.finish(self.writer.reason)
+    def stop(self, reason: str) -> None:
+        """At the service's exit (after the status thread ended): finish here, and answer a request taken but not started."""
+        self.finish(reason, now=True)
+        pending, self._pending = self._pending, None
+        if pending is not None:  # the command is told, not left waiting
+            self._close(pending[2], reason, pending[0], 0.0)
+
+    # requests: the file system on the status thread, the start and stop on the loop's
+    def check_files(self) -> None:
+        """On the status thread: take a new ``record.request`` (and open its file), or see its stop file."""
+        writer = self.writer
+        if writer is not None:
+            if not self._stop_seen and _paths(self.runtime_dir, self._request_id)[1].exists():
+                self._stop_seen = True
+            return
+        if self._pending is not None:  # taken, the loop has not started it yet
             return
         request = self.runtime_dir / REQUEST_NAME
         try:
@@ -119,31 +129,68 @@ class RecordingTap:
         path, _, done = _paths(self.runtime_dir, request_id)
         try:
             meta = dict(self.meta, cap_s=self.coach.session.cap_s, request=request_id)
-            self.writer = RecordingWriter(path, rate_hz=self.rate_hz, meta=meta)
+            writer = RecordingWriter(path, rate_hz=self.rate_hz, meta=meta)
         except Exception as exc:  # noqa: BLE001 - RecordingError or OSError: the recording fails, coaching goes on
             log.error("cannot start the requested recording: %s", exc)
             _write_json_atomically(done, {"samples": 0, "seconds": 0.0, "reason": str(exc)})
             return
+        self._pending = (request_id, seconds, writer)
+
+    def wants_poll(self, now_s: float) -> bool:
+        """On the loop thread, once a second: anything for :meth:`poll` to do? (attribute reads only)"""
+        writer = self.writer
+        if writer is not None:
+            return now_s >= self._until_s or self._stop_seen or not writer.healthy
+        return self._pending is not None
+
+    def poll(self, now_s: float) -> None:
+        """On the loop thread: start what :meth:`check_files` took, or end the recording when it is due."""
+        writer = self.writer
+        if writer is not None:
+            if now_s >= self._until_s:
+                self.finish("done")
+            elif self._stop_seen:
+                self.finish("stopped")
+            elif not writer.healthy:
+                self.finish(writer.reason)
+            return
+        pending = self._pending
+        if pending is None:
+            return
+        request_id, seconds, writer = pending
         self._request_id = request_id
+        self._stop_seen = False
         self._started_s = now_s
         self._until_s = now_s + seconds
-        self._recording_button = RecordingButton(self._button, self.writer) if self._button is not None else None
-        log.info("recording %.0f s of samples to %s (asked by walkcoach record)", seconds, path)
+        self._recording_button = RecordingButton(self._button, writer) if self._button is not None else None
+        self.writer = writer  # before the slot empties: check_files then never takes a second request meanwhile
+        self._pending = None
+        log.info("recording %.0f s of samples to %s (asked by walkcoach record)", seconds, writer.path)
 
-    def finish(self, reason: str) -> None:
+    def finish(self, reason: str, *, now: bool = False) -> None:
+        """End the recording in progress (the next sample is not written); its file is closed and marked
+        done on the status thread (``defer``), or here with ``now`` or without one."""
         writer, self.writer = self.writer, None
         if writer is None:
             return
         self._recording_button = None
+        request_id, started_s = self._request_id, self._started_s
+        job = lambda: self._close(writer, reason, request_id, started_s)  # noqa: E731
+        if self.defer is not None and not now:
+            self.defer(job)
+        else:
+            job()
+
+    def _close(self, writer: RecordingWriter, reason: str, request_id: str, started_s: float) -> None:
         writer.close()
-        seconds = (writer.last_t_s - self._started_s) if writer.last_t_s is not None else 0.0
-        _, _, done = _paths(self.runtime_dir, self._request_id)
+        seconds = (writer.last_t_s - started_s) if writer.last_t_s is not None else 0.0
+        _, _, done = _paths(self.runtime_dir, request_id)
         try:
             _write_json_atomically(done, {"samples": writer.samples, "seconds": round(max(0.0, seconds), 2),
                                           "reason": reason if writer.healthy else writer.reason})
         except OSError as exc:
             log.error("cannot mark the recording done: %s", exc.strerror or exc)
-        log.info("recording %s: %d samples (%s)", self._request_id, writer.samples, reason)
+        log.info("recording %s: %d samples (%s)", request_id, writer.samples, reason)
 
 
 class _TappedButton:

@@ -9,17 +9,21 @@ Order of things, and why:
 3. The backend ("pi": the belt; "sim": the simulated walker through the emulated chip),
    the coach, the cue player, the loop with the button, the sinks (a RunSummary for
    the last log line, the :class:`~device.status.StatusTracker`).
-4. ``loop.on_tick``: a pending reload is applied at the next tick (the coach keeps its
-   session, walk time and upright; settings that need a restart are logged and shown
-   in the status); ``WATCHDOG=1`` about once a second of loop time whenever the loop
-   ticks, sensor or not: it means "the loop is alive"; a missing or faulty sensor is a
-   fault state (status, cue), not a reason for systemd to kill the walk. About once a
-   wall-clock second a capture of the coach's snapshot for
-   :class:`~device.status.StatusWriter`, whose thread writes the status file, sends
-   ``STATUS=`` and looks for the calibrate request (nothing slow in the 10 ms tick);
-   every few seconds the session in progress for the state directory
-   (:mod:`device.saved_state`), written on that thread. ``READY=1`` once the loop
-   starts, with or without a sensor.
+4. ``loop.on_tick``: two compares per tick; the rest once a second of loop time (the
+   store's progress hook is called from here, not chained). A pending reload is applied
+   at the next tick (the coach keeps its session, walk time and upright; settings that
+   need a restart are logged and shown in the status); ``WATCHDOG=1`` once a second of
+   loop time whenever the loop ticks, sensor or not: it means "the loop is alive"; a
+   missing or faulty sensor is a fault state (status, cue), not a reason for systemd to
+   kill the walk. Once a second one coach snapshot, handed to the store's queue and,
+   about once a wall-clock second, to :class:`~device.status.StatusWriter`, whose thread
+   writes the status file, sends ``STATUS=`` and looks for the calibrate and record
+   requests (a file system question is never asked in the 10 ms tick); every few
+   seconds the session in progress for the state directory (:mod:`device.saved_state`),
+   written on that thread. ``READY=1`` once the loop starts, with or without a sensor.
+   After start-up the objects alive are frozen out of the garbage collector's work
+   (``gc.freeze``): a full collection during a walk then looks at what the walk made,
+   not at every module and function the service imported.
 5. On exit (SIGTERM, or the end of a simulated scenario): the loop's ``finish()``
    closes the bout and lean in progress and turns the outputs off; ``STOPPING=1``;
    the backend is closed; the session is saved; a final status (``"state": "stopped"``);
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -70,6 +75,7 @@ log = logging.getLogger("walkcoach.service")
 
 STATUS_EVERY_S = 1.0  # wall-clock seconds between status writes
 WATCHDOG_EVERY_S = 1.0  # loop-clock seconds between WATCHDOG=1 (the unit's WatchdogSec is far longer)
+ONCE_A_SECOND_S = WATCHDOG_EVERY_S  # loop-clock seconds between the tick's own work (watchdog, snapshot, store)
 # Keys a reload cannot apply to a running service (everything in these tables but the exceptions).
 RESTART_TABLES = ("loop", "pins", "imu", "mount", "store", "service")
 LIVE_KEYS = {"imu.fault_grace_s"}  # applied to the running loop on reload
@@ -179,8 +185,9 @@ class Service:
         self._next_save_s = 0.0
         self._store_hook = None
         self._ready_sent = False
+        self._attention = True  # the first tick: READY=1, maybe the config_error cue
         self._next_status_wall = 0.0
-        self._next_watchdog_s = -1.0
+        self._next_second_s = -float("inf")  # the first tick does the once-a-second work at once
         self._old_handlers: dict[int, Any] = {}
 
     # -- signals (handlers only set flags) -------------------------------------------------
@@ -199,7 +206,7 @@ class Service:
             self.loop.request_stop()
 
     def _on_hup(self, signum, frame) -> None:
-        self.reload_requested = True
+        self.reload_requested = True  # the next tick sees it (on_tick's fast path checks it)
 
     # -- the pid file ------------------------------------------------------------------------
     def write_pid_file(self) -> None:
@@ -300,9 +307,13 @@ class Service:
                                            meta={"backend": self.backend_name})
             if self.record is not None:
                 writer = self._start_recording(loop, coach)
+            if self.record_tap is not None:
+                self.status_writer.add_check(self.record_tap.check_files)  # its file questions on that thread
+                self.record_tap.defer = self.status_writer.post_job  # and closing a finished recording
             if self.stop_requested:  # a SIGTERM between the check above and the loop existing
                 loop.request_stop()
             self.tracker.state = "running"
+            freeze_start_up_objects()
             try:
                 loop.run()  # its finally: loop.finish() closes the bout and lean, turns every output off
             except EndOfStream:
@@ -310,10 +321,11 @@ class Service:
             self.notifier.stopping()
             self.tracker.state = "stopping"
         finally:
-            if self.record_tap is not None:
-                self.record_tap.finish("the service stopped")
+            gc.unfreeze()  # back to the collector's care (a service run inside a longer process: the tests)
             if self.status_writer is not None:
-                self.status_writer.close()
+                self.status_writer.close()  # runs what was posted and not yet done (a recording's close)
+            if self.record_tap is not None:
+                self.record_tap.stop("the service stopped")
             if self.loop is not None and self.coach is not None:
                 self._save_session(self.loop.now_s, now=True)
             if writer is not None:
@@ -349,6 +361,7 @@ class Service:
             clock=self.clock if dated else None, resume_session_id=resume,
         )
         self._store_hook = attach_store(loop, store, wall_clock=None)
+        loop.on_tick = self.on_tick  # the hook is called from on_tick's once-a-second part, not chained per tick
         if store.healthy:
             log.info("history in %s; today's cap %.0f min", store.path, loop.coach.session.planned_cap_s / 60)
         return store
@@ -411,7 +424,17 @@ class Service:
 
     # -- every tick --------------------------------------------------------------------------------
     def on_tick(self, now_s: float) -> None:
-        loop = self.loop
+        """Two compares, unless a second of loop time has passed or something asks (a reload, the start)."""
+        if now_s < self._next_second_s and not self.reload_requested and not self._attention:
+            return
+        if self.reload_requested or self._attention:
+            self._on_asked(now_s)
+        if now_s >= self._next_second_s:  # loop time: on the Pi the monotonic clock, in the sim the virtual one
+            self._next_second_s = now_s + ONCE_A_SECOND_S
+            self._once_a_second(now_s)
+
+    def _on_asked(self, now_s: float) -> None:
+        self._attention = False
         if self.reload_requested:
             self.reload_requested = False
             self.reload()
@@ -420,24 +443,30 @@ class Service:
             self._config_error_cue(now_s)
         if not self._ready_sent:
             self._ready_sent = True
+            loop = self.loop
             log.info("ready: the loop runs%s", "" if loop.sensor_ok and loop.stats.samples else " (no valid sample yet)")
             self.notifier.ready()
-        if now_s >= self._next_watchdog_s:  # loop time: on the Pi the monotonic clock, in the sim the virtual one
-            self._next_watchdog_s = now_s + WATCHDOG_EVERY_S
-            self.notifier.watchdog()
+
+    def _once_a_second(self, now_s: float) -> None:
+        """WATCHDOG=1, one coach snapshot for the store's queue and the status slot; nothing that waits."""
+        self.notifier.watchdog()
         writer = self.status_writer
         if writer is not None and writer.calibrate_requests != self._calibrate_taken:  # found by the status thread
             self._calibrate_taken = writer.calibrate_requests
             self.coach.request_upright_capture()
             self.tracker.calibration_requested_t_s = now_s
             log.info("calibrate requested: capturing the upright reference at the next still moment")
+        snap = self.coach.snapshot(now_s)
+        if self._store_hook is not None:
+            self._store_hook(now_s, snap)
+        tap = self.record_tap
+        if tap is not None and tap.wants_poll(now_s):
+            tap.poll(now_s)  # on the loop's thread: it starts and stops what read() writes
         wall = time.monotonic()
         if wall >= self._next_status_wall:
             self._next_status_wall = wall + STATUS_EVERY_S
             if writer is not None:
-                writer.post(now_s)  # the file, STATUS= and the calibrate check happen on the status thread
-            if self.record_tap is not None:
-                self.record_tap.poll(now_s)  # on the loop's thread: it starts and stops what read() writes
+                writer.post(now_s, snap)  # the file, STATUS= and the request checks happen on the status thread
             if wall >= self._next_save_s:
                 self._next_save_s = wall + SAVE_EVERY_S
                 self._save_session(now_s)
@@ -507,6 +536,13 @@ class Service:
         self.tracker.last_reload = {"ok": True, "wall": when, "changed": changed}
         self.notifier.ready()
         return True
+
+
+def freeze_start_up_objects() -> None:
+    """Collect once, then move every object alive (modules, functions, the config, the coach's tables)
+    into the collector's permanent generation: later collections never walk them again."""
+    gc.collect()
+    gc.freeze()
 
 
 def _output_value(device) -> int:

@@ -110,10 +110,11 @@ class StatusTracker:
         elif kind is EventKind.PAIN_REPORTED:
             self.pain_reports_t_s.append(round(event.t_s, 2))
 
-    def capture(self, now_s: float) -> Captured:
-        """On the loop thread, once a second: the coach's snapshot and the loop's figures."""
+    def capture(self, now_s: float, snap=None) -> Captured:
+        """On the loop thread, once a second: the coach's snapshot (``snap`` if the caller took it) and the loop's figures."""
         loop = self.loop
-        snap = self.coach.snapshot(now_s) if self.coach is not None else None
+        if snap is None and self.coach is not None:
+            snap = self.coach.snapshot(now_s)
         if loop is None:
             return Captured(now_s, time.time(), snap, True, "", 0, 0)
         stats = loop.stats
@@ -204,8 +205,11 @@ def _store_words(store: dict) -> str:
 
 
 def write_status(runtime_dir: Path | str, status: dict) -> None:
-    """Write ``status.json`` atomically, created 0640 (never wider), never through a symlink."""
-    data = (json.dumps(status, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    """Write ``status.json`` atomically, created 0640 (never wider), never through a symlink.
+
+    One line: ``indent`` would make json use its pure-Python encoder (twice the time, all of
+    it holding the GIL); `walkcoach status` is the way to read it."""
+    data = (json.dumps(status, ensure_ascii=False) + "\n").encode("utf-8")
     write_atomic(Path(runtime_dir) / STATUS_FILE_NAME, data, mode=STATUS_FILE_MODE)
 
 
@@ -460,7 +464,8 @@ class StatusWriter:
     slot: a few microseconds, no lock, no thread woken: waking one from the tick hands it
     the GIL there and then, ~80 us); the thread wakes on its own every ``period_s``, and if
     there is a new capture builds the dict, writes the file, sends the status line, runs
-    the jobs posted (the saved session) and looks for ``calibrate.request``. A request found bumps
+    the jobs posted (the saved session), looks for ``calibrate.request`` and runs the
+    checks added (:meth:`add_check`: the record request's files). A request found bumps
     :attr:`calibrate_requests`, which the loop compares with the count it has taken (an
     int compare per tick): the coach itself is only ever touched by the loop thread."""
 
@@ -474,6 +479,7 @@ class StatusWriter:
         self.writes = 0
         self._latest: Captured | None = None
         self._jobs: list[Callable[[], object]] = []
+        self._checks: list[Callable[[], object]] = []
         self._period_s = period_s
         self._wake = threading.Event()  # set only by close()
         self._stop = False
@@ -481,8 +487,12 @@ class StatusWriter:
         self._thread = threading.Thread(target=self._run, name="walkcoach-status", daemon=True)
         self._thread.start()
 
-    def post(self, now_s: float) -> None:
-        self._latest = self.tracker.capture(now_s)
+    def post(self, now_s: float, snap=None) -> None:
+        self._latest = self.tracker.capture(now_s, snap)
+
+    def add_check(self, check: Callable[[], object]) -> None:
+        """Run ``check()`` on the status thread at every wake-up (file system questions the tick must not ask)."""
+        self._checks.append(check)
 
     def post_job(self, job: Callable[[], object]) -> None:
         """Run ``job`` on the status thread (the saved session's write) at its next wake-up."""
@@ -504,6 +514,11 @@ class StatusWriter:
                     self._log_error(f"status thread job failed: {type(exc).__name__}: {exc}")
             if self.watch.check():
                 self.calibrate_requests += 1
+            for check in self._checks:
+                try:
+                    check()
+                except Exception as exc:  # noqa: BLE001 - as for a job
+                    self._log_error(f"status thread check failed: {type(exc).__name__}: {exc}")
 
     def write(self, captured: Captured) -> dict | None:
         try:
@@ -528,9 +543,18 @@ class StatusWriter:
             log.warning("%s", message)
 
     def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread; then run here any job posted that it did not run (a recording's close)."""
         self._stop = True
         self._wake.set()
         self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            return
+        while self._jobs:
+            job = self._jobs.pop(0)
+            try:
+                job()
+            except Exception as exc:  # noqa: BLE001
+                self._log_error(f"status thread job failed: {type(exc).__name__}: {exc}")
 
 
 def run_calibrate(runtime_dir: Path | str, *, out: TextIO, err: TextIO, wait_s: float = 3.0) -> int:
