@@ -8,10 +8,18 @@ Figures:
   --service`` in this process with its store, status file and sd_notify, the
   real ``SMBusI2C`` over a real ``smbus2.SMBus`` whose kernel calls alone are
   faked (``sim.fake_kernel``, answered by the emulated chip), on a virtual
-  clock: mean, median, p99, and the once-a-second ticks (the ones that ping the
-  watchdog: status file, calibrate request) - their median and the worst;
+  clock: mean, median, p99, worst, and the once-a-second ticks (the ones that
+  ping the watchdog: the coach snapshot for the store and the status) - their
+  median and the worst, every tick counted. Beside them, where the worst ticks'
+  time went: the loop thread's CPU time in them (a tick far longer than its CPU
+  time waited: for a CPU, or for the GIL), the thread's run-queue wait over the
+  run, the garbage collections during the loop and the longest, and the tick of
+  the BNO055's one-off offset capture (CONFIG mode and back: the chip's own
+  mode-switch waits) with the worst once-a-second tick beside it;
 - the same at the belt's own pace for ``PACED_S`` wall seconds (``belt_tick_*``): a
   tick every 10 ms, so the store's thread works between ticks as on the belt;
+- the bare emulated-chip tick (no service, no threads) at the belt's pace
+  (``chip_paced_*``): what any tick costs on this machine after a 10 ms sleep;
 - ``walkcoach sim --speed max`` as a whole process (start-up included);
 - the running belt's resident memory: a ``walkcoach run --service --backend pi``
   process on the faked bus (its chip answered from this process over a pipe,
@@ -24,6 +32,7 @@ Nothing here asserts a budget (machines are noisy).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -103,17 +112,28 @@ def _timer_overhead_ns() -> int:
 class _TickTimer:
     """Wraps the sim's clock: the real time between two waits is one tick's work.
 
-    ``mark()`` during a tick tags it (``marked``: indices into ``durations_ns``)."""
+    ``mark()`` during a tick tags it (``marked``: indices into ``durations_ns``); ``tag(name)``
+    names it (``tagged``). With ``cpu``, also the loop thread's CPU time in each tick
+    (``cpu_ns``, read outside the timed window): a tick much longer than its CPU time
+    waited, for the CPU (the machine) or the GIL (another thread)."""
 
-    def __init__(self, clock) -> None:
+    def __init__(self, clock, *, cpu: bool = False) -> None:
         self._clock = clock
         self.durations_ns: list[int] = []
+        self.cpu_ns: list[int] = []
         self.marked: list[int] = []
+        self.tagged: dict[str, int] = {}
         self._mark = False
+        self._tag: str | None = None
+        self._cpu = cpu
         self._work_started_ns: int | None = None
+        self._cpu_started_ns = 0
 
     def mark(self) -> None:
         self._mark = True
+
+    def tag(self, name: str) -> None:
+        self._tag = name
 
     def monotonic(self) -> float:
         return self._clock.monotonic()
@@ -122,10 +142,17 @@ class _TickTimer:
         now_ns = time.perf_counter_ns()
         if self._work_started_ns is not None:
             self.durations_ns.append(now_ns - self._work_started_ns)
+            if self._cpu:
+                self.cpu_ns.append(time.thread_time_ns() - self._cpu_started_ns)
             if self._mark:
                 self.marked.append(len(self.durations_ns) - 1)
                 self._mark = False
+            if self._tag is not None:
+                self.tagged.setdefault(self._tag, len(self.durations_ns) - 1)
+                self._tag = None
         self._clock.sleep_until(t_s)
+        if self._cpu:
+            self._cpu_started_ns = time.thread_time_ns()
         self._work_started_ns = time.perf_counter_ns()
 
     def sleep(self, duration_s: float) -> None:
@@ -205,6 +232,7 @@ def _bench_config(root: Path, settings_text: str = ""):
 
 
 PACED_S = 20.0  # wall seconds of the device path at the belt's own pace
+CHIP_PACED_S = 10.0  # wall seconds of the bare emulated-chip tick at the belt's pace
 PACED_SCENARIO = "upright-walk"
 
 
@@ -239,9 +267,10 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s:
                 imu_settings=settings.imu, pins=settings.pins, state_dir=self.config.store.state_dir,
                 pace="realtime" if paced_s else "max",
             )
-            timer = _TickTimer(backend.clock)
+            timer = _TickTimer(backend.clock, cpu=True)
             backend.clock = timer
             timer_box.append(timer)
+            _tag_offset_capture(backend.imu, timer)
             self.backend = backend
             return backend
 
@@ -256,33 +285,137 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s:
                 service.loop.request_stop()
 
         stopper = threading.Timer(paced_s, stop) if paced_s else None
+        collections = _CollectionTimer(lambda: bool(timer_box) and len(timer_box[0].durations_ns) >= WARM_UP_TICKS)
         started = time.perf_counter()
         if stopper is not None:
             stopper.start()
+        queue_wait_before_ns = _run_queue_wait_ns()
         try:
-            rc = service.run()
+            with collections:
+                rc = service.run()
         finally:
             if stopper is not None:
                 stopper.cancel()
+        queue_wait_ns = _run_queue_wait_ns() - queue_wait_before_ns
         elapsed_s = time.perf_counter() - started
     if rc != 0 or not timer_box:
         raise RuntimeError(f"the benchmark's service run failed (exit {rc})")
     timer = timer_box[0]
+    figures = _tick_figures(timer)
+    figures["watchdog_pings"] = len(timer.marked)  # with the warm-up's (the first tick pings at once)
+    figures["run_s"] = round(elapsed_s, 2)
+    figures["run_queue_wait_ms"] = round(queue_wait_ns / 1e6, 1) if queue_wait_ns >= 0 else None
+    figures["gc_collections"] = collections.count
+    figures["gc_worst_us"] = round(collections.worst_ns / 1000.0, 1)
+    return {f"{prefix}_{name}": value for name, value in figures.items()}
+
+
+def _tick_figures(timer: _TickTimer) -> dict:
+    """Mean, median, p99, worst of the ticks after the warm-up; the once-a-second ones (``marked``);
+    the loop thread's CPU time in the worst of each; the tick of the chip's one-off offset capture."""
     durations = timer.durations_ns[WARM_UP_TICKS:]
-    seconds = [timer.durations_ns[i] for i in timer.marked if i >= WARM_UP_TICKS]
+    cpu = timer.cpu_ns[WARM_UP_TICKS:] if timer.cpu_ns else None
+    seconds = [i for i in timer.marked if i >= WARM_UP_TICKS]
     median_us, p99_us = _percentiles_us(durations)
+    worst = max(range(len(durations)), key=durations.__getitem__)
     figures = {
         "tick_us_mean": round(statistics.fmean(durations) / 1000.0, 2),
         "tick_us_median": round(median_us, 2),
         "tick_us_p99": round(p99_us, 2),
-        "tick_us_second_median": round(statistics.median(seconds) / 1000.0, 1) if seconds else None,
-        "tick_us_second_worst": round(max(seconds) / 1000.0, 1) if seconds else None,
+        "tick_us_worst": round(durations[worst] / 1000.0, 1),
+        "ticks_over_100us": sum(1 for d in durations if d > 100_000),
+        "tick_us_second_median": None,
+        "tick_us_second_worst": None,
         "ticks": len(durations),
         "second_ticks": len(seconds),
-        "watchdog_pings": len(timer.marked),  # with the warm-up's (the first tick pings at once)
-        "run_s": round(elapsed_s, 2),
     }
-    return {f"{prefix}_{name}": value for name, value in figures.items()}
+    if cpu:
+        figures["tick_us_worst_cpu"] = round(cpu[worst] / 1000.0, 1)
+        figures["tick_us_cpu_median"] = round(statistics.median(cpu) / 1000.0, 2)
+    if seconds:
+        second_worst = max(seconds, key=timer.durations_ns.__getitem__)
+        figures["tick_us_second_median"] = round(statistics.median(timer.durations_ns[i] for i in seconds) / 1000.0, 1)
+        figures["tick_us_second_worst"] = round(timer.durations_ns[second_worst] / 1000.0, 1)
+        if cpu:
+            figures["tick_us_second_worst_cpu"] = round(timer.cpu_ns[second_worst] / 1000.0, 1)
+        capture = timer.tagged.get("offset capture")
+        others = [timer.durations_ns[i] for i in seconds if i != capture]
+        figures["tick_us_second_worst_beside_offset_capture"] = round(max(others) / 1000.0, 1) if others else None
+    capture = timer.tagged.get("offset capture")
+    figures["tick_us_offset_capture"] = round(timer.durations_ns[capture] / 1000.0, 1) if capture is not None else None
+    others = [d for i, d in enumerate(durations) if i + WARM_UP_TICKS != capture]
+    figures["tick_us_worst_beside_offset_capture"] = round(max(others) / 1000.0, 1) if others else None
+    return figures
+
+
+def _tag_offset_capture(imu, timer: _TickTimer) -> None:
+    """Name the tick in which the BNO055 driver reads its calibration offsets back (once per process:
+    CONFIG mode and back, the chip's own 19 + 7 ms mode switches, and a durable file write)."""
+    if not hasattr(imu, "_capture_offsets"):
+        imu = getattr(imu, "imu", None)  # the simulator's ChipImu wraps the driver
+    capture = getattr(imu, "_capture_offsets", None)
+    if capture is None:
+        return
+
+    def tagged() -> None:
+        timer.tag("offset capture")
+        capture()
+
+    imu._capture_offsets = tagged
+
+
+class _CollectionTimer:
+    """The garbage collector's collections while it is entered (any thread) and ``counting()``, and the longest one."""
+
+    def __init__(self, counting=lambda: True) -> None:
+        self.count = 0
+        self.worst_ns = 0
+        self._counting = counting
+        self._started_ns = 0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started_ns = time.perf_counter_ns()
+        elif self._counting():
+            self.count += 1
+            self.worst_ns = max(self.worst_ns, time.perf_counter_ns() - self._started_ns)
+
+    def __enter__(self) -> _CollectionTimer:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+def _run_queue_wait_ns() -> int:
+    """This thread's time spent runnable but not running (``/proc/thread-self/schedstat``), or -1."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def bench_chip_paced(settings: DeviceSettings, seconds: float = 10.0, seed: int = 0) -> dict:
+    """The emulated-chip tick alone (no service, store, status or threads) at the belt's pace for
+    ``seconds``: what a tick costs on this machine after a 10 ms sleep, whatever the service does."""
+    import threading
+
+    timers: list[_TickTimer] = []
+
+    def instrument(loop) -> None:
+        timer = _TickTimer(loop.clock, cpu=True)
+        loop.clock = timer
+        timers.append(timer)
+        _tag_offset_capture(loop.imu, timer)
+        threading.Timer(seconds, loop.request_stop).start()
+
+    run_simulation(settings, scenario=PACED_SCENARIO, seed=seed, via_chip=True, speed="realtime", on_loop=instrument)
+    figures = _tick_figures(timers[0])
+    return {f"chip_paced_{name}": figures[name] for name in
+            ("tick_us_mean", "tick_us_median", "tick_us_p99", "tick_us_worst", "tick_us_worst_cpu", "tick_us_cpu_median",
+             "tick_us_offset_capture", "tick_us_worst_beside_offset_capture", "ticks_over_100us", "ticks")}
 
 
 def bench_sim_process() -> tuple[float, float, float, float]:
@@ -378,6 +511,14 @@ def bench_belt_memory(run_s: float = BELT_RUN_S) -> dict:
     }
 
 
+def _load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages while the bench ran (a shared machine's timings wander with them)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def _belt_has_numpy(pid: int) -> bool:
     """Whether numpy is mapped into the process (it must not be on the belt)."""
     try:
@@ -406,6 +547,8 @@ def run_bench(settings: DeviceSettings | None = None, progress=None) -> dict:
     device = bench_device_path()
     say(f"device path at the belt's pace ({PACED_S:g} s)")
     paced = bench_device_path(PACED_SCENARIO, paced_s=PACED_S, prefix="belt")
+    say(f"the emulated-chip tick alone at the belt's pace ({CHIP_PACED_S:g} s)")
+    chip_paced = bench_chip_paced(settings, CHIP_PACED_S)
     say("simulator as a whole process")
     sim_process_x, sim_process_s, sim_process_cpu_s, sim_duration_s = bench_sim_process()
     say("running belt's memory")
@@ -427,6 +570,8 @@ def run_bench(settings: DeviceSettings | None = None, progress=None) -> dict:
         "memory_scenario": MEMORY_SCENARIO,
         **device,
         **paced,
+        **chip_paced,
+        "load_average": _load_average(),
         "device_tick_mean_over_chip_median": round(device["device_tick_us_mean"] / tick_median, 2) if tick_median else None,
         "sim_process_speed_x": round(sim_process_x, 1),
         "sim_process_s": round(sim_process_s, 2),
@@ -460,10 +605,18 @@ def format_bench(result: dict) -> str:
         f"median {result['device_tick_us_median']} us, p99 {result['device_tick_us_p99']} us; once-a-second ticks "
         f"median {result['device_tick_us_second_median']} us, worst {result['device_tick_us_second_worst']} us "
         f"({result['device_second_ticks']} of them)",
+        "  " + _worst_words(result, "device"),
         f"the same at the belt's pace ({result['belt_run_s']} s, a tick every 10 ms): tick mean {result['belt_tick_us_mean']} us, "
         f"median {result['belt_tick_us_median']} us, p99 {result['belt_tick_us_p99']} us; once-a-second ticks median "
         f"{result['belt_tick_us_second_median']} us, worst {result['belt_tick_us_second_worst']} us "
         f"({result['belt_second_ticks']} of them)",
+        "  " + _worst_words(result, "belt"),
+        f"the emulated-chip tick alone at the belt's pace (no service, no threads; {result['chip_paced_ticks']} ticks): "
+        f"mean {result['chip_paced_tick_us_mean']} us, median {result['chip_paced_tick_us_median']} us "
+        f"(CPU {result['chip_paced_tick_us_cpu_median']} us), p99 {result['chip_paced_tick_us_p99']} us, worst "
+        f"{result['chip_paced_tick_us_worst']} us (CPU {result['chip_paced_tick_us_worst_cpu']} us); "
+        f"{result['chip_paced_ticks_over_100us']} ticks over 100 us",
+        f"load average while it ran: {result['load_average']}",
         f"walkcoach sim --speed max as a whole process: {result['sim_process_speed_x']}x real time "
         f"({result['sim_process_s']} s wall, start-up included); by its CPU time ({result['sim_process_cpu_s']} s) "
         f"{result['sim_process_cpu_speed_x']}x",
@@ -474,12 +627,26 @@ def format_bench(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _worst_words(result: dict, prefix: str) -> str:
+    """Where the worst ticks' time went: the loop thread's CPU in them, its run-queue wait, the collector."""
+    def get(name):
+        return result.get(f"{prefix}_{name}")
+
+    capture = get("tick_us_offset_capture")
+    return (f"worst tick {get('tick_us_worst')} us (CPU {get('tick_us_worst_cpu')} us); worst once-a-second tick's CPU "
+            f"{get('tick_us_second_worst_cpu')} us; {get('ticks_over_100us')} ticks over 100 us; "
+            + (f"the chip's one-off offset capture {capture} us, the worst once-a-second tick beside it "
+               f"{get('tick_us_second_worst_beside_offset_capture')} us; " if capture is not None else "")
+            + f"the loop thread waited {get('run_queue_wait_ms')} ms for a CPU; {get('gc_collections')} collections, "
+            f"longest {get('gc_worst_us')} us")
+
+
 def _stage_printer():
     """On a terminal, each stage on stderr as it starts (the whole bench takes a minute or more)."""
     if not sys.stderr.isatty():
         return None
     stages = iter(range(1, 100))
-    return lambda text: print(f"bench [{next(stages)}/8] {text} ...", file=sys.stderr, flush=True)
+    return lambda text: print(f"bench [{next(stages)}/9] {text} ...", file=sys.stderr, flush=True)
 
 
 def main_bench(as_json: bool) -> int:

@@ -85,8 +85,9 @@ def test_bench_says_each_stage_before_it_runs(monkeypatch):
     monkeypatch.setattr(bench, "bench_tick", stage("tick", (chip, 1.0, 2.0)))
     monkeypatch.setattr(bench, "bench_process", stage("process", (50.0, 0.3)))
     monkeypatch.setattr(bench, "bench_device_path", stage("device", device))
+    monkeypatch.setattr(bench, "bench_chip_paced", stage("chip paced", {}))
     monkeypatch.setattr(bench, "bench_sim_process", stage("sim process", (500.0, 1.0, 1.0, 500.0)))
     monkeypatch.setattr(bench, "bench_belt_memory", stage("belt", {}))
     monkeypatch.setattr(bench, "bench_device_footprint", lambda: 24.0)
     bench.run_bench(progress=said.append)
-    assert len(said) == len(ran) == 8
+    assert len(said) == len(ran) == 9
