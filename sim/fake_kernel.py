@@ -68,26 +68,35 @@ class FakeKernel:
         self._plans: dict[int, tuple] = {}  # id(request) -> (request, its messages decoded)
 
     def _plan(self, data) -> tuple:
-        entry = self._plans.get(id(data))
-        if entry is None or entry[0] is not data:
-            msgs_address, count = _RDWR_DATA.unpack_from(data)
-            plan = tuple(
-                (address, bool(flags & smbus2_impl.I2C_M_RD), length,
-                 memoryview((ctypes.c_char * length).from_address(buffer)).cast("B") if length else memoryview(b""))
-                for address, flags, length, buffer in _MSG.iter_unpack(ctypes.string_at(msgs_address, count * _MSG.size))
-            )
-            if len(self._plans) >= PLAN_CACHE_SIZE:  # smbus2's own one-off requests: forget the oldest
-                del self._plans[next(iter(self._plans))]
-            entry = self._plans[id(data)] = (data, plan)  # kept alive, so its id is not reused meanwhile
-        return entry[1]
+        """(the pair, the messages): the pair is (address, write view, length, read view) when the request is
+        the usual register read (one write, then one read, one address), else None."""
+        msgs_address, count = _RDWR_DATA.unpack_from(data)
+        messages = tuple(
+            (address, bool(flags & smbus2_impl.I2C_M_RD), length,
+             memoryview((ctypes.c_char * length).from_address(buffer)).cast("B") if length else memoryview(b""))
+            for address, flags, length, buffer in _MSG.iter_unpack(ctypes.string_at(msgs_address, count * _MSG.size))
+        )
+        pair = None
+        if len(messages) == 2 and not messages[0][1] and messages[1][1] and messages[0][0] == messages[1][0]:
+            pair = (messages[0][0], messages[0][3], messages[1][2], messages[1][3])
+        if len(self._plans) >= PLAN_CACHE_SIZE:  # smbus2's own one-off requests: forget the oldest
+            del self._plans[next(iter(self._plans))]
+        plan = (pair, messages)
+        self._plans[id(data)] = (data, plan)  # kept alive, so its id is not reused meanwhile
+        return plan
 
     def _rdwr(self, data) -> int:
-        plan = self._plan(data)
+        entry = self._plans.get(id(data))
+        pair, messages = entry[1] if entry is not None and entry[0] is data else self._plan(data)
         transfer = self.transfer
         if self.log is not None:
-            self.log.append([(a, smbus2_impl.I2C_M_RD if rd else 0, n, None if rd else bytes(v)) for a, rd, n, v in plan])
+            self.log.append([(a, smbus2_impl.I2C_M_RD if rd else 0, n, None if rd else bytes(v)) for a, rd, n, v in messages])
+        if pair is not None:  # the tick's burst read
+            address, write, length, read = pair
+            read[:] = transfer(address, bytes(write), length)
+            return 0
         written = None  # a write followed by a read is one transfer (the register pointer, then the data)
-        for address, is_read, length, view in plan:
+        for address, is_read, length, view in messages:
             if is_read:
                 view[:] = transfer(address, bytes(written[1]) if written is not None else None, length)
                 written = None
