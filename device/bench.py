@@ -615,7 +615,10 @@ def format_bench(result: dict) -> str:
         f"mean {result['chip_paced_tick_us_mean']} us, median {result['chip_paced_tick_us_median']} us "
         f"(CPU {result['chip_paced_tick_us_cpu_median']} us), p99 {result['chip_paced_tick_us_p99']} us, worst "
         f"{result['chip_paced_tick_us_worst']} us (CPU {result['chip_paced_tick_us_worst_cpu']} us); "
-        f"{result['chip_paced_ticks_over_100us']} ticks over 100 us",
+        f"{result['chip_paced_ticks_over_100us']} ticks over 100 us"
+        + (f"; the chip's offset capture {result['chip_paced_tick_us_offset_capture']} us, the worst tick beside it "
+           f"{result['chip_paced_tick_us_worst_beside_offset_capture']} us"
+           if result.get("chip_paced_tick_us_offset_capture") is not None else ""),
         f"load average while it ran: {result['load_average']}",
         f"walkcoach sim --speed max as a whole process: {result['sim_process_speed_x']}x real time "
         f"({result['sim_process_s']} s wall, start-up included); by its CPU time ({result['sim_process_cpu_s']} s) "
