@@ -34,7 +34,7 @@ and the same history row.
 
 Logs go to stderr with journald's ``<N>`` priority prefixes (:class:`JournalFormatter`).
 
-``python -m device.service --config FILE --backend sim --scenario NAME --speed realtime``
+``python -m walkcoach.device.shell.service --config FILE --backend sim --scenario NAME --speed realtime``
 runs the same thing without cli.py (the tests use it).
 """
 
@@ -535,7 +535,7 @@ def run_service(config_file: Path | str | None, *, backend: str, scenario: str |
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m device.service``: run_service without cli.py (used by the tests)."""
+    """``python -m walkcoach.device.shell.service``: run_service without cli.py (used by the tests)."""
     parser = argparse.ArgumentParser(prog="python -m walkcoach.device.shell.service")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--backend", choices=("pi", "sim"), default="pi")
