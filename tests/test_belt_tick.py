@@ -6,9 +6,9 @@ from __future__ import annotations
 import gc
 import json
 
-from device.config import load_config
-from device.record_request import REQUEST_NAME, RecordingTap
-from device.service import Service
+from walkcoach.device.config.config import load_config
+from walkcoach.device.shell.record_request import REQUEST_NAME, RecordingTap
+from walkcoach.device.shell.service import Service
 
 
 def _config(tmp_path):
@@ -19,7 +19,7 @@ def _config(tmp_path):
 
 def test_the_service_takes_one_coach_snapshot_per_second_of_loop_time_and_none_in_between(tmp_path, monkeypatch):
     """Status and store share the tick's one snapshot; the ticks between two seconds only compare."""
-    from device.coach import Coach
+    from walkcoach.device.core.coach import Coach
 
     calls: list[float] = []
     snapshot = Coach.snapshot

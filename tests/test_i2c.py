@@ -10,11 +10,11 @@ import pytest
 from smbus2 import i2c_msg
 from smbus2.smbus2 import I2C_M_RD
 
-from hal.i2c import I2CStats, SMBusI2C
-from sim.bno055_chip import BOOT_S, CONFIG_MODE, NDOF_MODE, EmulatedBno055
-from sim.clock import VirtualClock
-from sim.fake_kernel import FakeKernel, KernelPatch, chip_transfer
-from sim.i2c_bus import EmulatedI2CBus
+from walkcoach.hal.i2c import I2CStats, SMBusI2C
+from walkcoach.sim.bno055_chip import BOOT_S, CONFIG_MODE, NDOF_MODE, EmulatedBno055
+from walkcoach.sim.clock import VirtualClock
+from walkcoach.sim.fake_kernel import FakeKernel, KernelPatch, chip_transfer
+from walkcoach.sim.i2c_bus import EmulatedI2CBus
 
 ADDRESS = 0x28
 GRAVITY_MS2 = (0.5, -0.3, 9.79)
@@ -165,7 +165,7 @@ def test_scan_lists_addresses_that_acknowledge(smbus):
 def test_adafruit_driver_sets_up_a_chip_through_smbus_i2c(kernel):
     import adafruit_bno055
 
-    from sim.bno055_chip import patch_driver_sleep
+    from walkcoach.sim.bno055_chip import patch_driver_sleep
 
     clock = VirtualClock()
     chip = EmulatedBno055(clock=clock, source=still_source)
