@@ -6,7 +6,7 @@ out by the command, the way ``walkcoach calibrate`` asks (``device.status``):
 
 1. the command writes ``record.request`` (JSON: ``id``, ``seconds``) atomically;
 2. the service's status thread (:meth:`RecordingTap.check_files`, every 0.25 s) takes
-   it and opens ``record-ID.csv``, a "walkcoach recording v1" (``device.recording``);
+   it and opens ``record-ID.csv``, a "walkcoach recording v1" (``walkcoach.device.shell.recording``);
    at its next once-a-second tick the loop (:meth:`RecordingTap.poll`) starts
    recording every sample (and the button's marks) into it, for ``seconds`` or until
    the status thread sees ``record-ID.stop`` (the command's Ctrl-C). The tick never

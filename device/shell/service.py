@@ -16,10 +16,10 @@ Order of things, and why:
    loop time whenever the loop ticks, sensor or not: it means "the loop is alive"; a
    missing or faulty sensor is a fault state (status, cue), not a reason for systemd to
    kill the walk. Once a second one coach snapshot, handed to the store's queue and,
-   about once a wall-clock second, to :class:`~device.status.StatusWriter`, whose thread
+   about once a wall-clock second, to :class:`~walkcoach.device.shell.status.StatusWriter`, whose thread
    writes the status file, sends ``STATUS=`` and looks for the calibrate and record
    requests (a file system question is never asked in the 10 ms tick); every few
-   seconds the session in progress for the state directory (:mod:`device.saved_state`),
+   seconds the session in progress for the state directory (:mod:`walkcoach.device.shell.saved_state`),
    written on that thread. ``READY=1`` once the loop starts, with or without a sensor.
    After start-up the objects alive are frozen out of the garbage collector's work
    (``gc.freeze``): a full collection during a walk then looks at what the walk made,
