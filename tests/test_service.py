@@ -466,8 +466,11 @@ def watch_outages(unplugs):
     def during(service, now_s):
         for at_s, duration_s in unplugs:
             if at_s not in seen["status"] and at_s + 5.0 <= now_s < at_s + duration_s:
-                service._write_status(now_s)  # what `walkcoach status` reads mid-outage
-                seen["status"][at_s] = status_mod.read_status(service.runtime_dir)
+                for _ in range(10):  # the status thread may rename an older capture over it meanwhile
+                    written = service._write_status(now_s)  # what `walkcoach status` reads mid-outage
+                    seen["status"][at_s] = status_mod.read_status(service.runtime_dir)
+                    if seen["status"][at_s] and seen["status"][at_s]["t_s"] == written["t_s"]:
+                        break
         if service.loop.stats.faults > seen["faults"]:
             seen["faults"] = service.loop.stats.faults
             seen["cues_s"].append(now_s)
