@@ -1,12 +1,12 @@
 """The history store: sessions, bouts, cues and pain reports in SQLite, crash-safe.
 
 ``Store`` is an event sink for the loop that never blocks the tick: ``store(event)``
-and ``progress(snapshot, wall_time)`` only put the item on a queue, waking nobody
-(a woken writer would want the GIL in the middle of the tick); a writer thread
-wakes on its own every :data:`POLL_S` (at once for ``flush`` and ``close``), owns
-the connection, applies items inside a transaction and commits every
-``commit_every_s`` (2 s). The running session's walk time and steps are
-written from the progress snapshots (about once a second), so a ``kill -9``
+and ``progress(snapshot, wall_time)`` only put the item on a queue; a writer
+thread owns the connection, applies items inside a transaction and commits
+every ``commit_every_s`` (2 s). The put wakes the writer: it reads the clock it
+dates with as each item arrives (the re-dating below depends on it; a writer
+polling on its own dated a simulated walk's items late). The running session's
+walk time and steps are written from the progress snapshots (about once a second), so a ``kill -9``
 loses at most the last couple of seconds. With ``journal_mode=WAL`` and
 ``synchronous=NORMAL`` a commit does not fsync; every ``durable_every_s``
 (10 s) the writer runs a passive checkpoint, which syncs the WAL, so a power
@@ -81,7 +81,6 @@ BUSY_TIMEOUT_S = 5.0  # sqlite waits this long for another connection's lock bef
 RETRY_START_S = 1.0  # then the writer retries, backing off to RETRY_MAX_S, keeping every event queued
 RETRY_MAX_S = 15.0
 WALL_JUMP_S = 5.0  # a progress wall time this far from the mapped one re-anchors the mapping
-POLL_S = 0.5  # the writer looks at its queue this often (flush and close wake it at once)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -234,7 +233,6 @@ class Store:
         self._closed = False
         self._closing_deadline: float | None = None
         self._stop_wait = threading.Event()
-        self._wake = threading.Event()  # set by flush() and close(), never by the loop's side
         # writer-thread state
         self._session_id: int | None = None
         self._walk_s = 0.0
@@ -474,7 +472,6 @@ class Store:
             return False
         done = threading.Event()
         self._queue.put(("flush", done))
-        self._wake.set()
         return done.wait(timeout_s) and self.healthy
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -489,7 +486,6 @@ class Store:
             self._closing_deadline = time.monotonic() + timeout_s * 0.8
             self._stop_wait.set()  # a retry waiting out its backoff tries once more now
             self._queue.put(_STOP)
-            self._wake.set()
             thread.join(timeout_s)
             if thread.is_alive():
                 log.error("history store: writer did not finish within %.0f s", timeout_s)
@@ -534,14 +530,9 @@ class Store:
                 now = time.monotonic()
                 timeout = self._commit_every_s - (now - last_commit) if self._in_transaction else self._durable_every_s
                 try:
-                    item = q.get_nowait()
-                except queue.Empty:  # wait on our own clock: put() never wakes this thread (module docstring)
-                    self._wake.wait(min(POLL_S, max(0.01, timeout)))
-                    self._wake.clear()
-                    try:
-                        item = q.get_nowait()
-                    except queue.Empty:
-                        item = None
+                    item = q.get(timeout=max(0.01, timeout))
+                except queue.Empty:
+                    item = None
             try:
                 if item is _STOP:
                     self._pending_item(item)
