@@ -19,6 +19,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any, NoReturn
 
 import hal
 from hal.errors import ConfigError, WalkcoachError
@@ -49,8 +50,13 @@ class UsageError(WalkcoachError, ValueError):
     pass
 
 
+def _run_hooks(hooks, loop) -> None:
+    for hook in hooks:
+        hook(loop)
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + message
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -71,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("pi", "sim"), default="pi")
     _add_sim_options(run)
     run.add_argument("--stats", action="store_true", help="print I2C transactions and bytes per tick")
-    run.add_argument("--service", action="store_true", help="run as the long-running service (systemd): signals, reload, status file, sd_notify")
+    run.add_argument("--service", action="store_true",
+                     help="run as the long-running service (systemd): signals, reload, status file, sd_notify")
     run.add_argument("--record", type=Path, help="record every sample to FILE (walkcoach recording v1)")
     run.add_argument("--faults", type=Path, metavar="FILE.toml", help="with --backend sim: inject the faults in FILE (see README)")
     status = commands.add_parser("status", help="what the running service is doing (exit 3 if it is not running)")
@@ -98,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 _DIRECTORY_OPTIONS = (
     ("--state-dir", "state_dir", "the history database's directory (default: the config's, $STATE_DIRECTORY, /var/lib/walkcoach)"),
-    ("--runtime-dir", "runtime_dir", "the running service's pid and status files (default: the config's, $RUNTIME_DIRECTORY, /run/walkcoach)"),
+    ("--runtime-dir", "runtime_dir",
+     "the running service's pid and status files (default: the config's, $RUNTIME_DIRECTORY, /run/walkcoach)"),
 )
 
 
@@ -198,7 +206,7 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
             speed=args.speed,
             via_chip=via_chip,
             faults=faults,
-            on_loop=lambda loop: [hook(loop) for hook in hooks],
+            on_loop=lambda loop: _run_hooks(hooks, loop),
         )
     finally:
         for view in live:
@@ -252,7 +260,7 @@ class _CtrlC:
 
     def __init__(self) -> None:
         self.pressed = False
-        self._old = None
+        self._old: Any = None  # the handler signal.signal returned
         self._installed = False
 
     def install(self, loop) -> None:
@@ -338,8 +346,8 @@ def _config_beside_a_broken_file(cli_config) -> Config:
         data = tomllib.loads(config_path(cli_config).read_text(encoding="utf-8-sig"))
     except (OSError, ValueError, UnicodeDecodeError):
         data = {}
-    store = data.get("store") if isinstance(data.get("store"), dict) else {}
-    service = data.get("service") if isinstance(data.get("service"), dict) else {}
+    store: dict = data["store"] if isinstance(data.get("store"), dict) else {}
+    service: dict = data["service"] if isinstance(data.get("service"), dict) else {}
     state_dir = store.get("state_dir") if isinstance(store.get("state_dir"), str) and store.get("state_dir") else None
     runtime_dir = service.get("runtime_dir") if isinstance(service.get("runtime_dir"), str) and service.get("runtime_dir") else None
     return Config(

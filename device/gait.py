@@ -252,7 +252,7 @@ def _merge_double_detections(steps: list[float], peaks: list[float], tolerance: 
     """One heel strike seen twice (a slow walker's strike can show two peaks): of two
     detections much closer than the rhythm, drop the one whose removal leaves normal step
     times around the other (the smaller peak if either would do)."""
-    typical_s = _median([b - a for a, b in zip(steps, steps[1:])])
+    typical_s = _median([b - a for a, b in zip(steps, steps[1:], strict=False)])
 
     def whole_step(a: int, b: int) -> bool:
         return 0 <= a and b < len(steps) and abs(steps[b] - steps[a] - typical_s) <= tolerance * typical_s
@@ -341,7 +341,7 @@ class BoutTracker:
         if not steps_s or not self.in_bout:
             return
         times = steps_s + [self._first_s]
-        self._all_intervals[:0] = [b - a for a, b in zip(times, times[1:])]
+        self._all_intervals[:0] = [b - a for a, b in zip(times, times[1:], strict=False)]
         self._first_s = steps_s[0]
         self._steps += len(steps_s)
         self._step_times[:0] = steps_s
@@ -392,7 +392,7 @@ class BoutTracker:
         first = len(pending) - n
         while first > 0 and INITIATION_SHARE[0] * median_s <= pending[first] - pending[first - 1] <= INITIATION_SHARE[1] * median_s:
             first -= 1  # the first steps of a walk (gait initiation) are less regular: take them in
-        intervals = [b - a for a, b in zip(pending[first:], pending[first + 1 :])]
+        intervals = [b - a for a, b in zip(pending[first:], pending[first + 1 :], strict=False)]
         self.in_bout = True
         self._first_s = pending[first]
         self._last_s = window[-1]
@@ -413,7 +413,7 @@ class BoutTracker:
         and the heel-strike peaks alike (within a factor of ``PEAK_SPREAD``):
         fidgeting is irregular in both timing and force.
         """
-        intervals = [b - a for a, b in zip(window, window[1:])]
+        intervals = [b - a for a, b in zip(window, window[1:], strict=False)]
         median_s = _median(intervals)
         if not self._min_interval_s <= median_s <= self._max_interval_s:
             return None

@@ -208,7 +208,7 @@ def session_rows(history: History) -> list[SessionRow]:
     bouts_by = defaultdict(list)
     for bout in history.bouts:
         bouts_by[bout.session_id].append(bout)
-    cues_by = defaultdict(int)
+    cues_by: defaultdict[int | None, int] = defaultdict(int)
     for cue in history.cues:
         if cue.kind == "straighten_up":
             cues_by[cue.session_id] += 1
@@ -328,7 +328,7 @@ def _weekly(rows, first_day: dt.date, last_day: dt.date, start: dt.date):
     """(week middle dates, weekly walk-time-weighted mean) over the plan's weeks; the week in
     progress is placed at its middle so far."""
     groups = defaultdict(list)
-    for day, session_id, value, weight in rows:
+    for day, _session_id, value, weight in rows:
         if value is not None and day >= first_day:
             groups[(day - start).days // 7].append((value, weight))
     xs, ys = [], []
@@ -385,7 +385,7 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
             ax.bar(x, s.walk_s / 60.0, width=width * 0.9, color="#d98b2b" if over else "#3b7dd8", edgecolor="none")
             if s.pain_reports:
                 ax.plot(x, s.walk_s / 60.0 + 1.0, marker="v", color="#c0392b", markersize=8, linestyle="none")
-    caps_min = [c if d >= start else float("nan") for d, c in zip(days, caps_min)]  # no cap before the plan began
+    caps_min = [c if d >= start else float("nan") for d, c in zip(days, caps_min, strict=True)]  # no cap before the plan began
     ax.step([mdates.date2num(d) - 0.5 for d in days] + [mdates.date2num(days[-1]) + 0.5], caps_min + [caps_min[-1]],
             where="post", color="#222222", linewidth=1.6, label="plan's cap per walk")
     handles, _ = ax.get_legend_handles_labels()
@@ -404,7 +404,7 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
         ("speed_ms", "speed (m/s)", "#7b4bb7"),
         ("mean_lean_deg", "mean lean (° forward)", "#b5651d"),
     ]
-    for ax, (attr, label, color) in zip(axes[1:], panels):
+    for ax, (attr, label, color) in zip(axes[1:], panels, strict=True):
         points = [(d, v) for d, _, v, _ in per_session[attr] if v is not None]
         if points:
             ax.plot([mdates.date2num(d) for d, _ in points], [v for _, v in points], "o", color=color, alpha=0.25,

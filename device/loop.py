@@ -166,7 +166,7 @@ class CoachLoop:
                     self._on_lost(now_s, error)
                 else:
                     if self.frozen_after_s is not None and self._is_frozen(sample, now_s):
-                        self._on_lost(now_s, ImuError(f"frozen: the same sample for {now_s - self._same_since_s:.1f} s"))
+                        self._on_lost(now_s, ImuError(f"frozen: the same sample for {now_s - (self._same_since_s or now_s):.1f} s"))
                     else:
                         gap_s = now_s - self._last_good_s
                         self._last_good_s = now_s

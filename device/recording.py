@@ -122,7 +122,7 @@ class RecordingWriter:
             )
             self.samples += 1
             self.last_t_s = t_s
-            if self._next_flush_s is None:
+            if self._next_flush_s is None or self._next_sync_s is None:
                 self._next_flush_s = t_s + self._flush_every_s
                 self._next_sync_s = t_s + self._sync_every_s
             elif t_s >= self._next_flush_s:

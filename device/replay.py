@@ -341,7 +341,7 @@ class _Resampler:
         ends = [int(np.searchsorted(t, before)) for before, _ in holes] + [len(t) - 1]
         out = []
         rate, t0 = self.rate_hz, self.t0_s
-        for number, (a, b) in enumerate(zip(starts, ends)):
+        for number, (a, b) in enumerate(zip(starts, ends, strict=True)):
             if number > 0:
                 self.segment += 1
             last_piece = number == len(starts) - 1
@@ -370,7 +370,7 @@ def _complementary_pass(acc: np.ndarray, gyro: np.ndarray, dt_s: float, tau_s: f
     head = acc[: max(1, int(round(tau_s / dt_s)))].mean(axis=0)
     gx, gy, gz = (float(v) for v in head)
     out = np.empty_like(acc)
-    for k, ((ax, ay, az), (wx, wy, wz)) in enumerate(zip(acc.tolist(), gyro.tolist())):
+    for k, ((ax, ay, az), (wx, wy, wz)) in enumerate(zip(acc.tolist(), gyro.tolist(), strict=True)):
         # dg/dt = g x w for a world-fixed vector seen from the rotating sensor
         gx, gy, gz = (
             gx + dt_s * (gy * wz - gz * wy),
@@ -962,7 +962,7 @@ def _wants_progress(recording: Recording) -> bool:
 
 def _rows_as_tuples(a: np.ndarray) -> list[tuple[float, float, float]]:
     # zip over the columns builds the tuples in C: 5x faster than map(tuple, a.tolist())
-    return list(zip(*a.T.tolist()))
+    return list(zip(*a.T.tolist(), strict=True))
 
 
 class ReplayImu:

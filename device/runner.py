@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import hal
 from hal.mount import Mount
@@ -48,7 +48,7 @@ class SimRun:
     summary: RunSummary
     coach: Coach
     loop: CoachLoop
-    backend: object
+    backend: Any  # the sim backend (device never imports sim): .imu, .walk, .outputs, .clock
     elapsed_s: float
     i2c_stats: object = None  # steady-state bus traffic (chip path only)
 

@@ -85,7 +85,7 @@ class Notifier:
             self._socket.close()
             self._socket = None
 
-    def __enter__(self) -> "Notifier":
+    def __enter__(self) -> Notifier:
         return self
 
     def __exit__(self, *exc_info) -> None:

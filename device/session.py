@@ -16,6 +16,8 @@ class SessionTracker:
     brings the stop cue at once.
     """
 
+    cap_s: float  # this session's cap: the planned one, less a pain report's shortening
+
     def __init__(self, plan: PlanSettings, cap_s: float) -> None:
         self._plan = plan
         self.planned_cap_s = cap_s

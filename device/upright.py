@@ -177,6 +177,7 @@ class UprightTracker:
         forward = _perpendicular(self._forward_axis, self.up) or _perpendicular(BODY_FORWARD, self.up)
         if forward is None:  # up along the body's forward axis: any horizontal direction
             forward = _perpendicular((0.0, 1.0, 0.0), self.up)
+        assert forward is not None  # up cannot lie along both the body's forward axis and y
         self.forward = forward
         self.left = _cross(self.up, forward)
 
@@ -196,7 +197,8 @@ class UprightTracker:
         if linear_sq > STILL_MAX_LINEAR_MS2 * STILL_MAX_LINEAR_MS2:
             if self._still:
                 self._end_still()
-            return self._track_excursion(t_s, ux, uy, uz)
+            self._track_excursion(t_s, ux, uy, uz)
+            return None
         ax, ay, az = self._anchor
         if self._still == 0 or ux * ax + uy * ay + uz * az < self._cos_drift:
             if self._still:
@@ -210,7 +212,8 @@ class UprightTracker:
         s[1] += uy
         s[2] += uz
         if self._still < self._need:
-            return self._track_excursion(t_s, ux, uy, uz)
+            self._track_excursion(t_s, ux, uy, uz)
+            return None
         self._last_still_end_s = t_s
         if self._still == self._need and self.waiting:
             return self._capture(t_s, _unit(s))
@@ -310,7 +313,7 @@ class UprightTracker:
                          f"belt moved: standing is {moved_deg:.0f}° from the upright, re-zeroed")
         if moved_deg <= self._belt_moved_deg:
             w = 0.3  # a new stance refines the upright: people stand alike within a few degrees
-            self.up = _unit(tuple(o + w * (n - o) for o, n in zip(old_up, stance)))
+            self.up = _unit(tuple(o + w * (n - o) for o, n in zip(old_up, stance, strict=True)))
             self._set_axes()
         return None
 
@@ -394,7 +397,8 @@ class UprightTracker:
             if self._lateral_since_s is None:
                 self._lateral_since_s = t_s
             elif t_s - self._lateral_since_s >= LATERAL_HOLD_S:
-                return self._rezero_from_walking(t_s, f"belt moved: walking {abs(lateral):.0f}° sideways for {LATERAL_HOLD_S:.0f} s, re-zeroed")
+                why = f"belt moved: walking {abs(lateral):.0f}° sideways for {LATERAL_HOLD_S:.0f} s, re-zeroed"
+                return self._rezero_from_walking(t_s, why)
         else:
             self._lateral_since_s = None
         if self._walk_s >= WALK_POSTURE_MIN_S and self.source != SOURCE_WALKING:  # against standing only

@@ -12,6 +12,7 @@ from .errors import BackendError, ImuError
 from .gpio import close_all, open_button, open_outputs
 from .i2c import SMBusI2C
 from .mount import Mount
+from .types import Button
 
 log = logging.getLogger("walkcoach.pi")
 
@@ -20,7 +21,7 @@ log = logging.getLogger("walkcoach.pi")
 class PiBackend:
     imu: Bno055Imu
     outputs: dict
-    button: object
+    button: Button | None
     clock: MonotonicClock
     bus: SMBusI2C
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from hal.errors import EndOfStream
 from hal.gpio import close_all, open_button, open_outputs
 from hal.mount import Mount
-from hal.types import ImuSample
+from hal.types import Button, Clock, Imu, ImuSample
 
 from .clock import PacedClock, VirtualClock
 from .walker import SimulatedWalk, simulate
@@ -30,8 +30,8 @@ class DirectImu:
         self._rate_hz = walk.rate_hz
         self._n = len(walk.t_s)
         # zip over the columns builds the tuples in C: 5x faster than map(tuple, rows.tolist())
-        self._gravity = list(zip(*mount.remap_array(walk.gravity_ms2).T.tolist()))
-        self._linear = list(zip(*mount.remap_array(walk.linear_acc_ms2).T.tolist()))
+        self._gravity = list(zip(*mount.remap_array(walk.gravity_ms2).T.tolist(), strict=True))
+        self._linear = list(zip(*mount.remap_array(walk.linear_acc_ms2).T.tolist(), strict=True))
 
     def read(self) -> ImuSample:
         t_s = self._clock.monotonic()
@@ -77,13 +77,13 @@ class ScheduledButton:
 
 @dataclass
 class SimBackend:
-    imu: object
+    imu: Imu
     outputs: dict
-    button: object
-    clock: object
+    button: Button | None
+    clock: Clock
     walk: SimulatedWalk
     pin_factory: object
-    bus: object = None
+    bus: object = None  # the emulated I2C bus (chip path only)
     extras: dict = field(default_factory=dict)
 
     def close(self) -> None:

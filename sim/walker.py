@@ -273,7 +273,7 @@ def simulate(scenario: str, seed: int = 0, *, rate_hz: float = 100.0, mount: Mou
 
     def episodes(intervals):
         peak_deg = [float(motion.lean_deg[(t_s >= a) & (t_s <= b)].max()) for a, b in intervals]
-        return tuple(LeanEpisode(float(a), float(b), peak) for (a, b), peak in zip(intervals, peak_deg))
+        return tuple(LeanEpisode(float(a), float(b), peak) for (a, b), peak in zip(intervals, peak_deg, strict=True))
 
     step_times_s = np.sort(np.asarray(motion.step_times_s, dtype=float))
     truth = Truth(

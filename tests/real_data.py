@@ -79,7 +79,7 @@ def coach_over(t_s, gravity, linear, worn: str = "as-configured"):
     zero = (0.0, 0.0, 0.0)
     events = []
     coach.lean_deg = lean_deg = np.full(len(t_s), np.nan)  # per sample, once lean is coachable
-    for i, (t, g, a) in enumerate(zip(t_s.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist()))):
+    for i, (t, g, a) in enumerate(zip(t_s.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist()), strict=True)):
         events.extend(coach.update(ImuSample(t, g, a, zero, 3)))
         if coach.upright.coachable:
             lean_deg[i] = coach.lean.lean_deg

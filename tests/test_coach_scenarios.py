@@ -106,7 +106,7 @@ def test_rotated_mount_configured_as_such_gives_the_same_results(seed):
     rotated = simulated("leaning-walk", seed, mount=("-y", "+x"))
     assert abs(rotated.summary.steps - plain.summary.steps) <= 0.01 * plain.summary.steps
     assert [k for _, k, _ in rotated.summary.cues] == [k for _, k, _ in plain.summary.cues]
-    for (a, _, _), (b, _, _) in zip(rotated.summary.cues, plain.summary.cues):
+    for (a, _, _), (b, _, _) in zip(rotated.summary.cues, plain.summary.cues, strict=True):
         assert abs(a - b) <= 0.1
 
 
@@ -121,7 +121,7 @@ def test_a_mount_that_is_not_configured_is_not_silently_fine():
     run = run_simulation(DeviceSettings(), scenario="leaning-walk", seed=0, mount=Mount(), true_mount=Mount("-y", "+x"))
     plain = _cues(simulated("leaning-walk", 0), Cue.STRAIGHTEN_UP)
     rotated = _cues(run, Cue.STRAIGHTEN_UP)
-    assert len(rotated) == len(plain) and all(abs(a - b) <= 0.5 for a, b in zip(rotated, plain)), (rotated, plain)
+    assert len(rotated) == len(plain) and all(abs(a - b) <= 0.5 for a, b in zip(rotated, plain, strict=True)), (rotated, plain)
 
 
 @pytest.mark.parametrize("rate_hz", [50.0, 200.0])

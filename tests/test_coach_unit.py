@@ -74,7 +74,7 @@ def test_repeat_every_30_s_and_at_most_n_cues_per_10_minutes():
     events = _run(_coach(max_cues_per_10min=3), 300, lean, walking_fn=lambda t: t > 3)
     cues = _cues(events, Cue.STRAIGHTEN_UP)
     assert len(cues) == 3
-    assert [round(b - a) for a, b in zip(cues, cues[1:])] == [30, 30]
+    assert [round(b - a) for a, b in zip(cues, cues[1:], strict=False)] == [30, 30]
 
 
 def test_upright_again_cue_only_after_a_straighten_up_cue():
@@ -99,7 +99,7 @@ def _bumps(times_s, heights_ms2, duration_s, width_s=0.05):
     """Vertical acceleration made of one Gaussian bump (a heel strike, or a knock) at each time."""
     n = int(duration_s * RATE_HZ)
     acc = [0.0] * n
-    for t0, h in zip(times_s, heights_ms2):
+    for t0, h in zip(times_s, heights_ms2, strict=True):
         for i in range(max(0, int((t0 - 4 * width_s) * RATE_HZ)), min(n, int((t0 + 4 * width_s) * RATE_HZ) + 1)):
             acc[i] += h * math.exp(-0.5 * ((i / RATE_HZ - t0) / width_s) ** 2)
     return acc
@@ -157,7 +157,7 @@ def test_a_split_heel_strike_does_not_break_the_rhythm():
     steps.insert(4, steps[3] + 0.35)  # one heel strike seen twice, the echo smaller
     peaks = [1.0] * len(steps)
     peaks[4] = 0.4
-    assert any(tracker.add_step(s, p) for s, p in zip(steps, peaks))
+    assert any(tracker.add_step(s, p) for s, p in zip(steps, peaks, strict=True))
 
 
 def _bout_of(step_times_s):

@@ -53,7 +53,7 @@ def test_thirty_minute_soak_walk_time_within_2_percent_and_one_fault_cue_per_out
     assert len(result["bouts"]) == 1
     cues = fault_cue_times(result)
     assert faults["outages"] == faults["fault_cues"] == len(OUTAGES_AT_S) == len(cues), (faults, cues)
-    for at_s, cue_s in zip(OUTAGES_AT_S, cues):
+    for at_s, cue_s in zip(OUTAGES_AT_S, cues, strict=True):
         assert at_s + GRACE_S - 0.1 <= cue_s <= at_s + GRACE_S + 1.0, cues
     assert faults["sensor_ok_at_end"] and faults["offsets_restored"]
     assert faults["chip_resets"] >= 3  # two resets and the power cycle of the unplug
@@ -176,7 +176,7 @@ class RecordingOutput:
 
     def pulses(self) -> list[tuple[float, float]]:
         """(start_s, duration_s) of every on-period."""
-        return [(a, b - a) for (a, on), (b, _) in zip(self.changes, self.changes[1:]) if on]
+        return [(a, b - a) for (a, on), (b, _) in zip(self.changes, self.changes[1:], strict=False) if on]
 
 
 def test_the_fault_cue_after_a_chip_reset_plays_its_five_short_beeps_not_one_long_buzz():

@@ -29,7 +29,7 @@ def run_estimator(t, acc, settings=StepLengthSettings(), rate_hz=RATE_HZ):
     estimator = StepLengthEstimator(settings, rate_hz)
     detector = StepDetector(GaitSettings(), rate_hz)
     lengths, rises = [], []
-    for t_s, a in zip(t.tolist(), acc.tolist()):
+    for t_s, a in zip(t.tolist(), acc.tolist(), strict=True):
         estimator.update(t_s, a)
         step_s = detector.update(t_s, a)
         if step_s is not None:

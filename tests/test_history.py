@@ -178,7 +178,7 @@ def test_replay_command_on_a_plain_csv(tmp_path):
     walk = walker.simulate("upright-walk", 3, rate_hz=50.0)
     total = np.asarray(walk.gravity_ms2) + np.asarray(walk.linear_acc_ms2)
     path = tmp_path / "walk.csv"
-    path.write_text("t,ax,ay,az\n" + "".join(f"{t:.2f},{a:.4f},{b:.4f},{c:.4f}\n" for t, (a, b, c) in zip(walk.t_s, total)))
+    path.write_text("t,ax,ay,az\n" + "".join(f"{t:.2f},{a:.4f},{b:.4f},{c:.4f}\n" for t, (a, b, c) in zip(walk.t_s, total, strict=True)))
     status, text = run(["replay", str(path), "--json", "--cap-min", "10"])
     data = json.loads(text)
     assert status == 0 and data["format"] == "csv" and data["cap_s"] == 600.0

@@ -227,7 +227,7 @@ def test_replaying_a_recording_gives_the_live_runs_bouts_steps_and_cues(tmp_path
     again = result.summary
     assert result.cap_s == 600.0  # from the recording's header
     assert again.steps == live.steps and len(again.bouts) == len(live.bouts)
-    for a, b in zip(again.bouts, live.bouts):
+    for a, b in zip(again.bouts, live.bouts, strict=True):
         assert a.steps == b.steps
         assert a.start_s == pytest.approx(b.start_s, abs=1e-9) and a.end_s == pytest.approx(b.end_s, abs=1e-9)
         assert a.cadence_spm == pytest.approx(b.cadence_spm, abs=1e-2)
@@ -302,7 +302,7 @@ def test_a_plain_csv_of_a_simulated_walk_finds_the_steps_and_the_leans(tmp_path,
     assert abs(summary.steps - truth.steps) <= 0.03 * truth.steps
     assert summary.walk_s == pytest.approx(truth.walk_s, rel=0.03)
     assert len(summary.lean_episodes) == len(truth.lean_episodes)
-    for found, true in zip(summary.lean_episodes, truth.lean_episodes):
+    for found, true in zip(summary.lean_episodes, truth.lean_episodes, strict=True):
         assert found.max_deg == pytest.approx(true.max_deg, abs=3.0)
     # the estimated frame is the body's: up is up and forward is forward, within the belt's few degrees
     body_up = np.mean(rec.gravity_ms2[: int(2 * rec.rate_hz)], axis=0)

@@ -1,7 +1,7 @@
 """`walkcoach run --service` as a real process on the simulated belt: signals, reload, status, calibrate.
 
-Each test starts ``walkcoach run --backend sim --service`` (as ``python -m device.cli``) at real-time speed with its runtime and state directories in
-tmp_path, talks to it only the way systemd and the CLI do (signals, the status file,
+Each test starts ``walkcoach run --backend sim --service`` (as ``python -m device.cli``) at real-time speed
+with its runtime and state directories in tmp_path, talks to it only the way systemd and the CLI do (signals, the status file,
 the calibrate request file, an sd_notify socket), and polls with timeouts.
 """
 
@@ -416,7 +416,7 @@ class FakeSystemd:
         assert ready, "no READY=1"
         pings = [t for t in self.times("WATCHDOG=1") if t >= ready[0]]
         assert pings, "no WATCHDOG=1 after READY=1"
-        worst_s = max(b - a for a, b in zip([ready[0], *pings], [*pings, end_s]))
+        worst_s = max(b - a for a, b in zip([ready[0], *pings], [*pings, end_s], strict=True))
         assert worst_s <= watchdog_s, f"{worst_s:.1f} s without WATCHDOG=1 (WatchdogSec={watchdog_s:g})"
         return worst_s
 
@@ -483,7 +483,7 @@ def assert_one_cue_per_outage_and_repeats(cues_s, unplugs):
         mine = [t for t in cues_s if at_s <= t <= at_s + duration_s + 0.65 + RESET_BACKOFF_MAX_S + 1.0]
         assert mine and mine[0] == pytest.approx(at_s + grace_s, abs=1.0), (at_s, mine)
         assert 1 + int((duration_s - grace_s) // repeat_s) <= len(mine) <= 1 + int((duration_s + 6.7 - grace_s) // repeat_s)
-        assert all(abs(b - a - repeat_s) <= 1.0 for a, b in zip(mine, mine[1:])), mine
+        assert all(abs(b - a - repeat_s) <= 1.0 for a, b in zip(mine, mine[1:], strict=False)), mine
     assert len(cues_s) == sum(1 for t in cues_s if any(a <= t <= a + d + 7.7 for a, d in unplugs))
 
 

@@ -20,7 +20,10 @@ from device.settings import CoachSettings
 from hal.state_files import UnsafeFile, exclusive_lock, read_regular, write_atomic
 from device.store import load_sessions
 
-from .test_service import assert_clean_stop, service, wait_for  # noqa: F401  (the fixture)
+from . import test_service
+from .test_service import assert_clean_stop, wait_for
+
+service = test_service.service  # the fixture, shared with test_service
 
 
 def _wait_new(svc) -> dict:

@@ -68,7 +68,7 @@ def test_truth_is_consistent(scenario):
     for a, b in segments:
         expected |= (w.t_s >= a) & (w.t_s < b)
     np.testing.assert_array_equal(truth.walking, expected)
-    for (a, b), m in zip(segments, inside):
+    for (a, b), m in zip(segments, inside, strict=True):
         strikes_s = truth.step_times_s[m]
         step_s = np.median(np.diff(strikes_s))
         assert strikes_s[0] - a == pytest.approx(0.5 * step_s, rel=0.5)  # first heel strike half a step in
@@ -104,7 +104,7 @@ def test_a_rotated_mount_gives_the_same_body_frame_signals():
     plain = simulate("leaning-walk", 5, misalignment_deg=0.0)
     mounted = simulate("leaning-walk", 5, mount=Mount(forward="-y", up="+x"), misalignment_deg=0.0)
     assert not np.allclose(plain.gravity_ms2, mounted.gravity_ms2)
-    for a, b in zip(body(plain), body(mounted)):
+    for a, b in zip(body(plain), body(mounted), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-12)
 
 

@@ -83,7 +83,7 @@ def mobgap_bouts(csv_path: str, height_m: float, sensor_height_m: float, cohort:
         start, end = int(wb["start"]), int(wb["end"])
         ics = raw_ics[(raw_ics >= start) & (raw_ics <= end)]
         step_s = np.diff(ics) / rate_hz
-        def number(key):
+        def number(key, wb=wb):
             value = wb.get(key)
             return None if value is None or not np.isfinite(value) else float(value)
         stride_m = number("stride_length_m")

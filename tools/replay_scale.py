@@ -64,7 +64,7 @@ def make_file(path: Path, copies: int) -> Path:
         f.write(header + "\n")
         for copy in range(copies):
             offset = copy * period_s
-            f.write("".join(f"{t + offset:.3f},{rest}\n" for t, (_, rest) in zip(times, body)))
+            f.write("".join(f"{t + offset:.3f},{rest}\n" for t, (_, rest) in zip(times, body, strict=True)))
     tmp.replace(path)
     return path
 
