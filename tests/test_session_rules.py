@@ -1,0 +1,289 @@
+"""The session's rules, each held by a test that fails when the rule breaks (issue 14's survivors).
+
+The coach is fed small synthetic signals (a known cadence, a known pause), so every
+expectation is a number stated here, not one taken from the code under test.
+"""
+
+import dataclasses
+import datetime as dt
+import math
+import statistics
+
+import pytest
+
+from device.coach import Coach
+from device.events import Cue, EventKind
+from device.gait import BoutTracker
+from device.plan import SessionRecord, effective_plan, format_plan
+from device.session import SessionTracker
+from device.settings import CoachSettings, GaitSettings, PlanSettings
+from hal.types import ImuSample
+
+RATE_HZ = 50.0
+G_MS2 = 9.81
+CADENCE_SPM = 110.0
+
+
+def _sample(t_s: float, acc_vertical_ms2: float) -> ImuSample:
+    return ImuSample(t_s, (0.0, 0.0, G_MS2), (0.0, 0.0, acc_vertical_ms2), (0.0, 0.0, 0.0), 3)
+
+
+def _feed(coach: Coach, start_s: float, end_s: float, walking: bool) -> list:
+    """Upright the whole time; walking is a 2.5 m/s^2 vertical bounce at 110 steps/min."""
+    events = []
+    step_hz = CADENCE_SPM / 60.0
+    for i in range(int(round((end_s - start_s) * RATE_HZ))):
+        t_s = start_s + i / RATE_HZ
+        acc = 2.5 * math.cos(2 * math.pi * step_hz * t_s) if walking else 0.0
+        events.extend(coach.update(_sample(t_s, acc)))
+    return events
+
+
+def _coach(pause_s: float = 120.0, cap_s: float = 3600.0, **plan) -> Coach:
+    settings = CoachSettings()
+    settings = dataclasses.replace(
+        settings,
+        gait=dataclasses.replace(settings.gait, session_end_pause_s=pause_s),
+        plan=dataclasses.replace(settings.plan, **plan),
+    )
+    return Coach(settings, rate_hz=RATE_HZ, cap_s=cap_s)
+
+
+def _kinds(events, kind):
+    return [e for e in events if e.kind is kind]
+
+
+# -- the session ends after the configured pause, by the coach itself --------------------------
+def test_the_coach_ends_the_session_once_the_pause_without_walking_is_over():
+    coach = _coach(pause_s=120.0)
+    walked = _feed(coach, 0.0, 60.0, walking=True)
+    assert _kinds(walked, EventKind.WALK_STARTED)
+    rest = _feed(coach, 60.0, 300.0, walking=False)
+    [walk_ended] = _kinds(rest, EventKind.WALK_ENDED)
+    last_step_s = walk_ended.bout.step_times_s[-1]
+    [ended] = _kinds(rest, EventKind.SESSION_ENDED)
+    # the pause counts from the end of the bout (half a step after its last heel strike)
+    assert last_step_s + 120.0 <= ended.t_s <= last_step_s + 120.0 + 1.0, (last_step_s, ended.t_s)
+    assert "walked 0.9 min" in ended.why or "walked 1.0 min" in ended.why, ended.why
+    snap = coach.snapshot(300.0)
+    assert snap.walk_s == 0.0 and snap.steps == 0 and not snap.session_started
+
+
+def test_a_pause_shorter_than_the_session_end_pause_keeps_one_session():
+    coach = _coach(pause_s=120.0)
+    events = _feed(coach, 0.0, 60.0, walking=True)
+    events += _feed(coach, 60.0, 160.0, walking=False)  # 100 s: under the 120 s pause
+    events += _feed(coach, 160.0, 220.0, walking=True)
+    assert not _kinds(events, EventKind.SESSION_ENDED)
+    assert len(_kinds(events, EventKind.WALK_ENDED)) == 1
+    # both walks count against one cap: about 2 x 60 s of walking
+    assert 110.0 <= coach.snapshot(220.0).walk_s <= 121.0
+
+
+def test_a_new_session_after_the_end_starts_with_the_full_cap_and_no_pain_reports():
+    coach = _coach(pause_s=60.0, cap_s=1200.0, pain_shorten_min=5.0)
+    _feed(coach, 0.0, 30.0, walking=True)
+    coach.report_pain(30.0)
+    assert coach.snapshot(30.0).cap_s == 900.0
+    events = _feed(coach, 30.0, 150.0, walking=False)
+    assert _kinds(events, EventKind.SESSION_ENDED)
+    snap = coach.snapshot(150.0)
+    assert snap.cap_s == 1200.0 and snap.pain_reports == 0
+
+
+# -- a config reload, or a new cap from the plan, keeps a pain report's shortening ---------------
+@pytest.mark.parametrize("how", ["configure", "set_planned_cap"])
+def test_a_new_cap_keeps_this_sessions_pain_shortening(how):
+    coach = _coach(cap_s=1200.0, pain_shorten_min=5.0)
+    _feed(coach, 0.0, 30.0, walking=True)
+    coach.report_pain(30.0)
+    assert coach.snapshot(30.0).cap_s == 900.0  # 20 min less 5
+    if how == "configure":
+        coach.configure(coach.settings, cap_s=1800.0)  # a reload; the plan now says 30 min
+    else:
+        coach.set_planned_cap(1800.0)
+    assert coach.snapshot(30.0).cap_s == 1500.0  # 30 min less the same 5
+    assert coach.snapshot(30.0).pain_reports == 1
+
+
+def test_a_second_pain_report_after_a_reload_still_brings_the_stop_at_once():
+    coach = _coach(cap_s=1200.0)
+    _feed(coach, 0.0, 30.0, walking=True)
+    coach.report_pain(30.0)
+    coach.configure(coach.settings, cap_s=1200.0)
+    events = coach.report_pain(31.0)
+    assert [e.cue for e in events] == [Cue.PAIN_ACK, Cue.STOP]
+
+
+# -- the cap warning comes before the cap, never at or after it ----------------------------------
+def test_the_cap_warning_is_given_before_the_cap_and_the_stop_at_it():
+    tracker = SessionTracker(PlanSettings(warning_before_cap_s=60.0), cap_s=600.0)
+    events = [e for t in range(0, 700) if (e := tracker.update(float(t), float(t))) is not None]
+    warning, stop = events[0], events[1]
+    assert warning.cue is Cue.CAP_WARNING and 540.0 <= warning.t_s < 600.0
+    assert stop.cue is Cue.STOP and stop.t_s == 600.0
+
+
+@pytest.mark.parametrize("first_walk_s", [600.0, 650.0])
+def test_walk_time_first_seen_at_or_past_the_cap_gives_the_stop_not_a_warning(first_walk_s):
+    """A restored session, or a hole in the data, can bring walk time past the warning window at once."""
+    tracker = SessionTracker(PlanSettings(warning_before_cap_s=60.0), cap_s=600.0)
+    events = [e for k in range(5) if (e := tracker.update(1000.0 + k, first_walk_s + k)) is not None]
+    assert [e.cue for e in events] == [Cue.STOP]
+
+
+def test_a_pain_report_inside_the_warning_window_gives_no_late_warning():
+    tracker = SessionTracker(PlanSettings(warning_before_cap_s=60.0, pain_shorten_min=5.0), cap_s=900.0)
+    tracker.report_pain(580.0, walk_s=580.0)  # the cap is now 600 s: 20 s left, inside the window
+    events = [e for t in range(580, 700) if (e := tracker.update(float(t), float(t))) is not None]
+    assert [e.cue for e in events] == [Cue.STOP, Cue.STOP]
+    assert events[0].t_s == 600.0
+
+
+# -- a bout's step-time variability -------------------------------------------------------------
+def _bout(step_times_s):
+    tracker = BoutTracker(GaitSettings())
+    for step_s in step_times_s:
+        tracker.add_step(step_s, 1.0)
+    t_s = step_times_s[-1]
+    while not tracker.check_end(t_s):
+        t_s += 0.01
+    return tracker.end()
+
+
+def test_step_time_cv_is_the_spread_of_the_step_times_over_their_mean():
+    intervals = [0.5, 0.6] * 15  # a limp: long and short steps in turn
+    times = [1.0]
+    for interval in intervals:
+        times.append(times[-1] + interval)
+    bout = _bout(times)
+    assert bout.steps == len(times)
+    expected = statistics.pstdev(intervals) / statistics.mean(intervals)  # 0.05 / 0.55
+    assert bout.step_time_cv == pytest.approx(expected, rel=0.02)
+    assert _bout([1.0 + 0.55 * k for k in range(31)]).step_time_cv == pytest.approx(0.0, abs=1e-9)
+
+
+def _walk_whole_seconds(tracker, from_s, to_s):
+    """Walking the whole time, one update a second: walk time == clock."""
+    return [e for t in range(int(from_s), int(to_s)) if (e := tracker.update(float(t), float(t))) is not None]
+
+
+def test_the_warning_the_stop_and_its_repeats_come_on_the_second_they_are_due():
+    tracker = SessionTracker(PlanSettings(warning_before_cap_s=60.0, stop_repeat_s=60.0), cap_s=600.0)
+    events = _walk_whole_seconds(tracker, 0, 781)
+    assert [(e.t_s, e.cue) for e in events] == [
+        (540.0, Cue.CAP_WARNING), (600.0, Cue.STOP), (660.0, Cue.STOP), (720.0, Cue.STOP), (780.0, Cue.STOP)]
+    assert "still walking" not in events[1].why
+    assert all("still walking" in e.why for e in events[2:])
+
+
+def test_after_a_second_pain_report_the_stop_repeats_while_walking_goes_on():
+    tracker = SessionTracker(PlanSettings(pain_shorten_min=5.0, stop_repeat_s=60.0), cap_s=1200.0)
+    tracker.report_pain(100.0, walk_s=100.0)
+    first = tracker.report_pain(200.0, walk_s=200.0)
+    assert [e.cue for e in first] == [Cue.PAIN_ACK, Cue.STOP] and tracker.cap_s == 200.0
+    events = _walk_whole_seconds(tracker, 201, 321)
+    assert [(e.t_s, e.cue) for e in events] == [(260.0, Cue.STOP), (320.0, Cue.STOP)]
+    assert all("still walking" in e.why for e in events)
+
+
+def test_a_new_session_starts_with_its_first_stop_not_a_repeat():
+    tracker = SessionTracker(PlanSettings(), cap_s=120.0)
+    _walk_whole_seconds(tracker, 0, 200)
+    tracker.start_new()
+    events = _walk_whole_seconds(tracker, 0, 130)
+    assert [(e.t_s, e.cue) for e in events] == [(60.0, Cue.CAP_WARNING), (120.0, Cue.STOP)]
+    assert "still walking" not in events[1].why
+
+
+# -- the plan's boundaries (device/plan.py): each day and count at the edge of its rule --------------
+PLAN_START = dt.date(2025, 3, 3)  # a Monday
+PLAN = PlanSettings(start_date=PLAN_START, start_min=10.0, weekly_increase_min=5.0, max_min=30.0)
+
+
+def _record(day: dt.date, *, pain: int = 0, walk_min: float = 10.0, sid: int = 0) -> SessionRecord:
+    started = dt.datetime.combine(day, dt.time(10, 0)).astimezone()
+    return SessionRecord(sid, started, day, started + dt.timedelta(minutes=walk_min), walk_min * 60.0, 1000, 600.0,
+                         600.0, pain, "session_end")
+
+
+def _day(n: int) -> dt.date:
+    return PLAN_START + dt.timedelta(days=n)
+
+
+def test_pain_on_the_plans_first_day_holds_the_second_weeks_increase():
+    state = effective_plan(PLAN, [_record(_day(0), pain=1)], _day(8))
+    assert state.held_weeks == (1,) and state.cap_s == 10 * 60.0
+
+
+@pytest.mark.parametrize("earlier_days, stepped", [(6, True), (7, False)])
+def test_the_seven_day_window_is_today_and_the_six_days_before(earlier_days, stepped):
+    today = _day(70)  # week 10: at the 30 min maximum even with a week held
+    sessions = [_record(today - dt.timedelta(days=earlier_days), pain=1), _record(today, pain=1)]
+    state = effective_plan(PLAN, sessions, today)
+    assert state.stepped_back is stepped
+    assert state.pain_sessions_last_7_days == (2 if stepped else 1)
+    assert state.cap_s == (25 if stepped else 30) * 60.0
+
+
+def test_only_sessions_with_pain_count_as_repeated_pain():
+    sessions = [_record(_day(29), pain=1), _record(_day(30), pain=0)]
+    state = effective_plan(PLAN, sessions, _day(30))
+    assert not state.stepped_back and state.pain_sessions_last_7_days == 1 and state.cap_s == 30 * 60.0
+
+
+def test_repeated_pain_in_the_first_week_is_already_at_the_start():
+    state = effective_plan(PLAN, [_record(_day(1), pain=1), _record(_day(2), pain=1)], _day(3))
+    assert not state.stepped_back and state.cap_s == 10 * 60.0
+    assert "already at the start, 10 min" in state.why and "stepped back" not in state.why
+
+
+def test_a_one_minute_increase_is_stepped_back_too():
+    plan = PlanSettings(start_date=PLAN_START, start_min=10.0, weekly_increase_min=1.0, max_min=30.0)
+    state = effective_plan(plan, [_record(_day(15), pain=1), _record(_day(16), pain=1)], _day(16))
+    assert state.stepped_back and state.cap_s == 11 * 60.0  # week 2: 12 min, one back
+
+
+def test_a_plan_without_increases_never_steps_back():
+    plan = PlanSettings(start_date=PLAN_START, start_min=10.0, weekly_increase_min=0.0, max_min=30.0)
+    state = effective_plan(plan, [_record(_day(15), pain=1), _record(_day(16), pain=1)], _day(16))
+    assert not state.stepped_back and state.cap_s == 10 * 60.0
+
+
+def test_the_why_names_the_first_week_only_in_the_first_week():
+    assert "first week: 10 min" in effective_plan(PLAN, [], _day(6)).why
+    assert "first week" not in effective_plan(PLAN, [], _day(7)).why
+
+
+def test_the_maximum_is_named_only_when_the_cap_is_at_it():
+    assert "maximum" in effective_plan(PLAN, [], _day(70)).why
+    assert "maximum" not in effective_plan(PLAN, [], _day(0)).why
+    stepped = effective_plan(PLAN, [_record(_day(68), pain=1), _record(_day(69), pain=1)], _day(70))
+    assert stepped.cap_s == 25 * 60.0 and "maximum" not in stepped.why
+
+
+def test_the_start_date_is_the_earliest_session_not_the_latest():
+    plan = PlanSettings(start_min=10.0, weekly_increase_min=5.0, max_min=30.0)
+    state = effective_plan(plan, [_record(_day(5)), _record(_day(0)), _record(_day(9))], _day(14))
+    assert state.start_date == _day(0) and state.week_index == 2 and state.cap_s == 20 * 60.0
+
+
+def test_the_first_plausible_day_counts_and_the_day_before_it_is_an_unset_clock():
+    plan = PlanSettings(start_min=10.0, weekly_increase_min=5.0, max_min=30.0)
+    first = dt.date(2024, 1, 1)
+    assert effective_plan(plan, [_record(first)], first + dt.timedelta(days=7)).cap_s == 15 * 60.0
+    before = effective_plan(plan, [_record(first - dt.timedelta(days=1))], first + dt.timedelta(days=7))
+    assert before.start_date == first + dt.timedelta(days=7) and before.cap_s == 10 * 60.0
+
+
+@pytest.mark.parametrize("walks, nudge", [(1, "1 more walk(s)"), (2, "within the suggestion"),
+                                          (3, "within the suggestion"), (4, "more than suggested")])
+def test_walks_per_day_against_the_suggested_two_to_three(walks, nudge):
+    sessions = [_record(_day(3), sid=k) for k in range(walks)]
+    assert nudge in format_plan(effective_plan(PLAN, sessions, _day(3)))
+
+
+def test_the_plan_as_json_rounds_to_a_tenth():
+    plan = PlanSettings(start_date=PLAN_START, start_min=10.123, weekly_increase_min=5.0, max_min=30.0)
+    data = effective_plan(plan, [], _day(0)).to_json()
+    assert data["cap_s"] == 607.4 and data["cap_min"] == 10.1
