@@ -187,10 +187,6 @@ class Coach:
     def request_upright_capture(self) -> None:
         self.upright.request_capture()
 
-    def set_upright(self, up) -> None:
-        """Restore a saved upright reference (body-frame gravity direction)."""
-        self.upright.set(up, SOURCE_CALIBRATED)
-
     def report_pain(self, t_s: float) -> list[Event]:
         return self.session.report_pain(t_s, self.walk_s(t_s))
 

@@ -221,7 +221,7 @@ def score(bouts: Sequence[Bout], reference: Reference, *, tolerance_s: float = I
             row.update(
                 cadence_error=_relative_error(best.cadence_spm, ref.cadence_spm),
                 stride_length_error=_relative_error(stride_m, ref.stride_length_m),
-                speed_error=_relative_error(best.speed_ms, ref.speed_mps),
+                speed_error=_relative_error(best.speed_m_s, ref.speed_mps),
                 walk_time_error_s=sum(b.duration_s for b in overlapping) - ref.duration_s,
             )
         per_bout.append(row)

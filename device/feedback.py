@@ -56,8 +56,6 @@ PATTERNS: Mapping[Cue, Pattern] = {
     Cue.STOP: Pattern(priority=7, buzzer=_repeat((0.5, 0.25), 3), led=((2.25, 0.0),), motor=_repeat((0.5, 0.25), 3)),
 }
 
-OUTPUT_NAMES = ("buzzer", "led", "motor")
-
 
 def _state_at(pulses: Pulses, elapsed_s: float) -> bool:
     for on_s, off_s in pulses:

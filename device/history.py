@@ -122,16 +122,6 @@ def run_history_command(args, settings: DeviceSettings | None = None, *, state_d
 
 
 # -- plan ----------------------------------------------------------------------------
-def current_plan(plan: PlanSettings, location: Path | str, today: dt.date | None = None) -> PlanState:
-    """The plan in effect today from the stored history; the bare plan if the history is missing or broken."""
-    today = today or dt.date.today()
-    try:
-        sessions = _load(location).sessions
-    except HistoryError:
-        sessions = []
-    return effective_plan(plan, sessions, today)
-
-
 def _cmd_plan(args, plan: PlanSettings, location, out) -> int:
     today = args.date or dt.date.today()
     state = effective_plan(plan, _load(location).sessions, today)
@@ -176,7 +166,7 @@ class SessionRow(NamedTuple):
     planned_cap_min: float  # the plan's cap the coach started from
     steps: int
     cadence_spm: float | None
-    speed_ms: float | None
+    speed_m_s: float | None
     step_length_m: float | None
     mean_lean_deg: float | None
     straighten_up_cues: int
@@ -184,7 +174,10 @@ class SessionRow(NamedTuple):
     closed_by: str | None
 
     def to_json(self) -> dict:
-        return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in self._asdict().items()}
+        return {JSON_KEYS.get(k, k): (round(v, 2) if isinstance(v, float) else v) for k, v in self._asdict().items()}
+
+
+JSON_KEYS = {"speed_m_s": "speed_ms"}  # `history --json` keeps the key scripts already read (m/s, as before)
 
 
 def _weighted(bouts: Sequence[BoutRecord], attr: str) -> float | None:
@@ -224,7 +217,7 @@ def session_rows(history: History) -> list[SessionRow]:
                 planned_cap_min=(s.planned_cap_s or s.cap_s) / 60.0,
                 steps=s.steps,
                 cadence_spm=_weighted(bouts, "cadence_spm"),
-                speed_ms=_weighted(bouts, "speed_ms"),
+                speed_m_s=_weighted(bouts, "speed_m_s"),
                 step_length_m=_weighted(bouts, "step_length_m"),
                 mean_lean_deg=_weighted(bouts, "mean_lean_deg"),
                 straighten_up_cues=cues_by[s.id],
@@ -270,7 +263,7 @@ def format_history(rows: Sequence[SessionRow], days: int, path: Path) -> str:
     for r in rows:
         lines.append(
             f"{r.date}  {r.started}  {r.walk_min:5.1f}/{_minutes(r.cap_min):<5}  {r.steps:5d}  "
-            f"{_fmt(r.cadence_spm, '.0f', 7)}  {_fmt(r.speed_ms, '.2f', 5)}  {_fmt(r.mean_lean_deg, '.0f', 3)}°  "
+            f"{_fmt(r.cadence_spm, '.0f', 7)}  {_fmt(r.speed_m_s, '.2f', 5)}  {_fmt(r.mean_lean_deg, '.0f', 3)}°  "
             f"{r.straighten_up_cues:10d}  {r.pain_reports:4d}"
             + ("  (recovered after a crash)" if r.closed_by == "recovered_after_crash" else "")
             + ("  (in progress, or not yet recovered)" if r.closed_by is None else "")
@@ -370,7 +363,7 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
     date_of = {s.id: s.date for s in sessions}
     per_session = {
         attr: [(date_of[s.id], s.id, _weighted(bouts_by[s.id], attr), s.walk_s) for s in sessions]
-        for attr in ("cadence_spm", "speed_ms", "mean_lean_deg")
+        for attr in ("cadence_spm", "speed_m_s", "mean_lean_deg")
     }
     pain_days = sorted({s.date for s in sessions if s.pain_reports > 0})
 
@@ -401,7 +394,7 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
 
     panels = [
         ("cadence_spm", "cadence (steps/min)", "#2c8c5a"),
-        ("speed_ms", "speed (m/s)", "#7b4bb7"),
+        ("speed_m_s", "speed (m/s)", "#7b4bb7"),
         ("mean_lean_deg", "mean lean (° forward)", "#b5651d"),
     ]
     for ax, (attr, label, color) in zip(axes[1:], panels, strict=True):

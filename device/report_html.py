@@ -413,7 +413,7 @@ def walk_section(walk: WalkView, *, open_: bool) -> str:
     for k, b in enumerate(walk.bouts, 1):
         rows.append(
             f"<tr><td>{k}</td><td>{b.started:%H:%M:%S}</td><td>{b.duration_s / 60:.1f}</td><td>{b.steps}</td>"
-            f"<td>{_num(b.cadence_spm, '.0f')}</td><td>{_num(b.step_length_m, '.2f')}</td><td>{_num(b.speed_ms, '.2f')}</td>"
+            f"<td>{_num(b.cadence_spm, '.0f')}</td><td>{_num(b.step_length_m, '.2f')}</td><td>{_num(b.speed_m_s, '.2f')}</td>"
             f"<td>{_num(b.mean_lean_deg, '.0f', '°')}</td><td>{_num(b.peak_lean_deg, '.0f', '°')}</td></tr>")
     bouts = ("<table><tr><th>bout</th><th>start</th><th>min</th><th>steps</th><th>steps/min</th><th>step m</th>"
              "<th>m/s</th><th>mean lean</th><th>peak lean</th></tr>" + "".join(rows) + "</table>") if rows else "<p>no bouts stored</p>"
@@ -508,7 +508,7 @@ def render_html(history, plan: PlanSettings, *, first_day: dt.date, last_day: dt
                     fmt=lambda v: f"{v:.0f}", bars=True),
         trend_chart(daily_means(in_range, lambda w: w.weighted("cadence_spm")), days, title="Cadence", unit="steps/min",
                     fixed=(60, 140), step=20, colour=GREEN, fmt=lambda v: f"{v:.0f}"),
-        trend_chart(daily_means(in_range, lambda w: w.weighted("speed_ms")), days, title="Walking speed", unit="m/s",
+        trend_chart(daily_means(in_range, lambda w: w.weighted("speed_m_s")), days, title="Walking speed", unit="m/s",
                     fixed=(0, 2), step=0.5, colour=PURPLE, fmt=lambda v: f"{v:.1f}"),
         trend_chart(daily_means(in_range, lambda w: w.weighted("step_length_m")), days, title="Step length", unit="m",
                     fixed=(0, 1), step=0.25, colour=BROWN, fmt=lambda v: f"{v:.2f}"),

@@ -520,9 +520,11 @@ class Service:
 
 
 def _output_value(device) -> int:
+    from gpiozero.exc import GPIOZeroError
+
     try:
         return 1 if device.value else 0
-    except Exception:  # noqa: BLE001 - a closed or broken device: report it as off
+    except (GPIOZeroError, OSError):  # a closed device, or its pin gone: report it as off
         return 0
 
 

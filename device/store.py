@@ -672,7 +672,7 @@ class Store:
                     _optional(bout.cadence_spm),
                     _optional(bout.step_time_cv),
                     _optional(getattr(bout, "step_length_m", None)),
-                    _optional(getattr(bout, "speed_ms", None)),
+                    _optional(getattr(bout, "speed_m_s", None)),
                     _optional(getattr(bout, "mean_lean_deg", None)),
                     _optional(getattr(bout, "peak_lean_deg", None)),
                 ),
@@ -922,7 +922,7 @@ class BoutRecord(NamedTuple):
     cadence_spm: float | None
     step_time_cv: float | None
     step_length_m: float | None
-    speed_ms: float | None
+    speed_m_s: float | None  # the bouts table calls it speed_ms (kept for existing databases)
     mean_lean_deg: float | None
     peak_lean_deg: float | None
 

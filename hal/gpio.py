@@ -42,12 +42,14 @@ def open_button(pin: str, *, pin_factory=None):
 
 def close_all(devices: dict) -> None:
     """Every output off, then released (called on any exit path)."""
+    from gpiozero.exc import GPIOZeroError
+
     for device in devices.values():
         try:
             device.off()
-        except Exception:  # noqa: BLE001 - closing must reach every device
+        except (GPIOZeroError, OSError):  # closed already, or its pin gone: closing must reach every device
             pass
         try:
             device.close()
-        except Exception:  # noqa: BLE001
+        except (GPIOZeroError, OSError):
             pass

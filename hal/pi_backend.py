@@ -39,6 +39,7 @@ def open_backend(*, imu_settings, pins, mount: Mount, state_dir: Path | None = N
     """Open the real belt. Outputs first, so a sensor that is not there yet can still be cued."""
     clock = MonotonicClock()
     outputs = open_outputs(buzzer=pins.buzzer, led=pins.led, motor=pins.motor)
+    button = None
     try:
         button = open_button(pins.button)
         try:
@@ -61,5 +62,7 @@ def open_backend(*, imu_settings, pins, mount: Mount, state_dir: Path | None = N
             log.warning("BNO055 not ready on bus %d yet: %s", imu_settings.i2c_bus, exc)
     except BaseException:
         close_all(outputs)
+        if button is not None:  # the bus failed to open, or the driver: the button's pin is released too
+            button.close()
         raise
     return PiBackend(imu=imu, outputs=outputs, button=button, clock=clock, bus=bus)

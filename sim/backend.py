@@ -84,7 +84,6 @@ class SimBackend:
     walk: SimulatedWalk
     pin_factory: object
     bus: object = None  # the emulated I2C bus (chip path only)
-    extras: dict = field(default_factory=dict)
 
     def close(self) -> None:
         close_all(self.outputs)

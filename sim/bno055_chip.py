@@ -358,7 +358,8 @@ class EmulatedBno055:
         self._fusion_start_s: float | None = None
         self._restored = False
         self._learned = False
-        self._calibration_cache: tuple[tuple[int, bool] | None, float, int] = (None, 0.0, 0)  # ((mode, restored), valid below fusion s, byte)
+        # ((mode, restored), valid below fusion s, byte)
+        self._calibration_cache: tuple[tuple[int, bool] | None, float, int] = (None, 0.0, 0)
         self._update_encoding()
 
     def _config_ready(self, now_s: float) -> bool:

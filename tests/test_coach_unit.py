@@ -157,7 +157,14 @@ def test_a_split_heel_strike_does_not_break_the_rhythm():
     steps.insert(4, steps[3] + 0.35)  # one heel strike seen twice, the echo smaller
     peaks = [1.0] * len(steps)
     peaks[4] = 0.4
-    assert any(tracker.add_step(s, p) for s, p in zip(steps, peaks, strict=True))
+    assert any([tracker.add_step(s, p) for s, p in zip(steps, peaks, strict=True)])
+    t_s = steps[-1]
+    while not tracker.check_end(t_s):
+        t_s += 0.01
+    bout = tracker.end()
+    # the echo is dropped and the walk counted from its first heel strike: 14 steps, none before 0 s lost
+    assert bout.steps == 14
+    assert [round(t, 2) for t in bout.step_times_s] == [round(1.1 * i, 2) for i in range(14)]
 
 
 def _bout_of(step_times_s):

@@ -109,7 +109,7 @@ def test_bout_metrics_take_in_the_steps_before_the_bout_was_recognised():
         metrics.add_lean(lean)
     result = metrics.end_bout()
     assert result.step_length_m == pytest.approx(0.6)
-    assert result.speed_ms == pytest.approx(1.2)
+    assert result.speed_m_s == pytest.approx(1.2)
     assert result.mean_lean_deg == pytest.approx(6.0)
     assert result.peak_lean_deg == pytest.approx(12.0)
     assert metrics.end_bout() == (None, None, None, None)
