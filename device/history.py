@@ -230,7 +230,8 @@ def session_rows(history: History) -> list[SessionRow]:
 
 def _cmd_history(args, location, out) -> int:
     since = dt.date.today() - dt.timedelta(days=args.days - 1)
-    rows = session_rows(_load(location, since))
+    history = _load(location, since)
+    rows = session_rows(history)
     if args.json:
         print(json.dumps([row.to_json() for row in rows]), file=out)
         return 0
@@ -242,8 +243,14 @@ def _cmd_history(args, location, out) -> int:
             writer.writerow(["" if v is None else (f"{v:.2f}" if isinstance(v, float) else v) for v in row])
         out.write(buffer.getvalue())
         return 0
-    print(format_history(rows, args.days, db_path(location)), file=out)
+    print(format_history(rows, args.days, db_path(location), outside_cues=straighten_up_outside_sessions(history)),
+          file=out)
     return 0
+
+
+def straighten_up_outside_sessions(history: History) -> int:
+    """Straighten-up cues given while no walk was going on (``coach_while_standing``): no session holds them."""
+    return sum(1 for cue in history.cues if cue.session_id is None and cue.kind == "straighten_up")
 
 
 def _fmt(value, spec: str, width: int) -> str:
@@ -256,9 +263,10 @@ def _minutes(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def format_history(rows: Sequence[SessionRow], days: int, path: Path) -> str:
+def format_history(rows: Sequence[SessionRow], days: int, path: Path, *, outside_cues: int = 0) -> str:
+    outside = f"{outside_cues} straighten-up cue(s) outside a walking session (standing)"
     if not rows:
-        return f"no sessions in the last {days} day(s) ({path})"
+        return f"no sessions in the last {days} day(s) ({path})" + (f"; {outside}" if outside_cues else "")
     lines = ["date        start  walk/cap min  steps  cadence  speed  lean  straighten  pain"]
     for r in rows:
         lines.append(
@@ -274,6 +282,8 @@ def format_history(rows: Sequence[SessionRow], days: int, path: Path) -> str:
         f"{len(rows)} session(s) on {walk_days} day(s), {total_min:.0f} min walked; "
         f"{sum(r.pain_reports for r in rows)} pain report(s). cadence steps/min, speed m/s, lean degrees forward."
     )
+    if outside_cues:
+        lines.append(outside)
     return "\n".join(lines)
 
 

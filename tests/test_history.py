@@ -272,3 +272,22 @@ def test_history_keeps_the_caps_the_coach_used_across_plan_history_reload_and_pa
     assert row["cap_min"] == 3.0 and row["planned_cap_min"] == 5.0
     status, text = run(["history", "--days", "1"], state_dir)
     assert f"{row['walk_min']:5.1f}/3 " in text
+
+
+def test_straighten_up_cues_outside_a_session_are_kept_and_shown(tmp_path):
+    """Coaching while standing (``coach_while_standing``) cues with no walk going on: stored without a
+    session, and `walkcoach history` counts them instead of letting them vanish."""
+    start = dt.datetime.combine(TODAY, dt.time(9, 0)).astimezone()
+    store = Store.open(tmp_path, mono_at_open=0.0, wall_at_open=start.timestamp(), planned_cap_s=600.0)
+    store(Event(2.0, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning 25° for 5 s"))  # before any walk
+    store(Event(40.0, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning 22° for 5 s"))
+    store(Event(50.0, EventKind.WALK_STARTED))
+    store(Event(60.0, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning 18° for 5 s"))  # inside the session
+    store(Event(110.0, EventKind.WALK_ENDED, bout=Bout(50.0, 110.0, 110, 110.0, 0.03)))
+    store(Event(900.0, EventKind.SESSION_ENDED))
+    store.close()
+    status, text = run(["history", "--days", "1"], tmp_path)
+    assert status == 0
+    [row] = [line for line in text.splitlines() if line.startswith(TODAY.isoformat())]
+    assert row.split()[-2:] == ["1", "0"]  # one straighten-up cue in the session, no pain
+    assert "2 straighten-up cue(s) outside a walking session" in text

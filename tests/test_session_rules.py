@@ -287,3 +287,30 @@ def test_the_plan_as_json_rounds_to_a_tenth():
     plan = PlanSettings(start_date=PLAN_START, start_min=10.123, weekly_increase_min=5.0, max_min=30.0)
     data = effective_plan(plan, [], _day(0)).to_json()
     assert data["cap_s"] == 607.4 and data["cap_min"] == 10.1
+
+
+def test_walk_time_is_the_time_walked_however_late_the_walk_starts():
+    coach = _coach(pause_s=600.0)
+    _feed(coach, 0.0, 300.0, walking=False)
+    _feed(coach, 300.0, 360.0, walking=True)  # 60 s of walking, from 300 s
+    events = _feed(coach, 360.0, 380.0, walking=False)
+    [ended] = _kinds(events, EventKind.WALK_ENDED)
+    assert 58.0 <= ended.bout.duration_s <= 61.0
+    assert 58.0 <= coach.snapshot(380.0).walk_s <= 61.0
+
+
+def test_the_coach_warns_and_stops_on_the_walk_time_of_the_whole_session():
+    """Two walks with a rest between (shorter than the session-end pause): the cap counts both."""
+    coach = _coach(pause_s=600.0, cap_s=150.0, warning_before_cap_s=60.0)
+    first = _feed(coach, 0.0, 60.0, walking=True)
+    first += _feed(coach, 60.0, 90.0, walking=False)
+    [bout] = [e.bout for e in _kinds(first, EventKind.WALK_ENDED)]
+    assert coach.snapshot(90.0).steps == bout.steps > 0
+    second = _feed(coach, 90.0, 200.0, walking=True)
+    [warning] = [e for e in second if e.cue is Cue.CAP_WARNING]
+    stops = [e for e in second if e.cue is Cue.STOP]
+    walked_before_s = bout.duration_s
+    # the warning when the session has 90 s of walking, the stop at 150 s: ~30 s and ~90 s into the second walk
+    assert 90.0 + (90.0 - walked_before_s) - 1.0 <= warning.t_s <= 90.0 + (90.0 - walked_before_s) + 3.0, warning.t_s
+    assert 90.0 + (150.0 - walked_before_s) - 1.0 <= stops[0].t_s <= 90.0 + (150.0 - walked_before_s) + 3.0, stops[0].t_s
+    assert not [e for e in first if e.cue in (Cue.CAP_WARNING, Cue.STOP)]

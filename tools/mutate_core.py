@@ -45,7 +45,7 @@ SESSION_TESTS = ("tests/test_session.py", "tests/test_session_rules.py")
 TARGETS = [
     Target("session", "device/session.py", SESSION_TESTS),
     Target("plan", "device/plan.py", ("tests/test_plan.py", "tests/test_session_rules.py")),
-    Target("posture", "device/posture.py", ("tests/test_posture_unit.py", "tests/test_coach_unit.py")),
+    Target("posture", "device/posture.py", ("tests/test_lean_rules.py", "tests/test_posture_unit.py", "tests/test_coach_unit.py")),
     Target("events", "device/events.py", SESSION_TESTS + ("tests/test_store.py",)),
     # the coach's session and cap logic (its gait and posture hooks are tools/mutation_run.py's)
     Target("coach-cap", "device/coach.py", SESSION_TESTS + ("tests/test_coach_unit.py",),
