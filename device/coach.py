@@ -222,9 +222,7 @@ class Coach:
             "cap_s": session.cap_s,
             "planned_cap_s": session.planned_cap_s,
             "pain_reports": session.pain_reports,
-            "cap_warned": session._warned,
-            "cap_stopped": session._stopped,
-            "stop_due_in_s": max(0.0, session._next_stop_s - t_s),
+            **session.cap_cue_state(t_s),  # cap_warned, cap_stopped, stop_due_in_s
             "since_walk_s": since_walk_s if math.isfinite(since_walk_s) else None,
             "upright": list(self.upright.up) if self.upright.captured else None,
             "upright_source": self.upright.source,
@@ -246,11 +244,11 @@ class Coach:
             source = state.get("upright_source")
             self.upright.set(up, source if source in UPRIGHT_SOURCES else SOURCE_CALIBRATED)
         since = state.get("since_walk_s")
-        session.started = bool(state["session_started"])
-        session.completed_walk_s, session.completed_steps = walk_s, steps
-        session.cap_s, session.planned_cap_s, session.pain_reports = cap_s, planned_s, pain
-        session._warned, session._stopped = bool(state["cap_warned"]), bool(state["cap_stopped"])
-        session._next_stop_s = t_s + max(0.0, float(state["stop_due_in_s"]) - away_s)
+        session.restore(
+            started=bool(state["session_started"]), walk_s=walk_s, steps=steps, cap_s=cap_s, planned_cap_s=planned_s,
+            pain_reports=pain, cap_warned=bool(state["cap_warned"]), cap_stopped=bool(state["cap_stopped"]),
+            next_stop_s=t_s + max(0.0, float(state["stop_due_in_s"]) - away_s),
+        )
         self._last_walk_s = t_s - (float(since) + away_s) if since is not None else -math.inf
 
     def walk_s(self, t_s: float) -> float:
@@ -262,9 +260,8 @@ class Coach:
         bout = self.bouts.end()
         if bout is not None:
             events.extend(self._walk_ended(t_s, bout, None))
-        episode = self.lean.open_episode(t_s)
+        episode = self.lean.end_episode(t_s)
         if episode is not None:
-            self.lean.leaning = False
             events.append(Event(t_s, EventKind.LEAN_CLEARED, why="shutdown", lean=episode))
         return events
 

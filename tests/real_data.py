@@ -4,7 +4,7 @@ project) or else in the shared folder beside the checkout; read as `walkcoach re
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import lru_cache, cache
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ def real_path(name: str) -> Path:
     pytest.skip(f"real recording {name} not found in {' or '.join(str(p) for p in PLACES)}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def body_frame(name: str):
     """(t_s, gravity_ms2, linear_acc_ms2) in the body frame, as `walkcoach replay --units g` estimates it."""
     from device.replay import read_recording

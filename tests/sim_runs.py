@@ -14,7 +14,7 @@ SEEDS = range(5)
 WALKING_SCENARIOS = ("upright-walk", "leaning-walk", "bend-and-go", "lbp-walk", "slow-walk", "full-session")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def simulated(scenario: str, seed: int, mount: tuple[str, str] = ("+x", "+z"), via_chip: bool = False):
     return run_simulation(DeviceSettings(), scenario=scenario, seed=seed, mount=Mount(*mount), via_chip=via_chip)
 

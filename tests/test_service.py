@@ -535,7 +535,7 @@ def test_under_the_watchdog_a_sensor_absent_for_2_min_at_boot_is_a_fault_not_a_r
     assert len(fault_cues) == service.loop.stats.faults
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def simulated_truth_walk_s(scenario: str) -> float:
     from sim.walker import simulate
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, cache
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ LEAN_THRESHOLD_DEG = 15.0
 LEAN_HOLD_S = 5.0
 
 
-@lru_cache(maxsize=None)
+@cache
 def walk(scenario: str, seed: int = 0) -> SimulatedWalk:
     return simulate(scenario, seed)
 
@@ -332,7 +332,7 @@ REAL_LAB_GAP_TILTED_SHARE = 0.38  # of that time, the trunk > 10 deg from its wa
 MESSY_SEEDS = range(4)
 
 
-@lru_cache(maxsize=None)
+@cache
 def measured(scenario: str) -> dict:
     from tools.real_gait_stats import measure_sim
 
