@@ -34,6 +34,11 @@ def _step_length_settings(settings: CoachSettings) -> StepLengthSettings:
     return StepLengthSettings(leg_length_m=settings.gait.leg_length_m, correction_factor=settings.gait.step_length_factor)
 
 
+def _with(events: list[Event] | None, event: Event) -> list[Event]:
+    """A sample's events so far and one more (most samples have none: no list is made for them)."""
+    return [event] if events is None else events + [event]
+
+
 class CoachSnapshot(NamedTuple):
     t_s: float
     lean_deg: float
@@ -121,14 +126,14 @@ class Coach:
             if walking:
                 self.bout_gait.add_lean(self.lean.lean_deg)
             if lean_event is not None:
-                events = [lean_event] if events is None else events + [lean_event]
+                events = _with(events, lean_event)
 
         session = self.session
         if walking:
             self._last_walk_s = t_s
             session_event = session.update(t_s, session.completed_walk_s + bouts.live_duration_s(t_s))
             if session_event is not None:
-                events = [session_event] if events is None else events + [session_event]
+                events = _with(events, session_event)
         elif session.started and t_s - self._last_walk_s > self._session_end_pause_s:
             events = self._session_ended(t_s, events)
         return NO_EVENTS if events is None else events
@@ -147,7 +152,7 @@ class Coach:
     def _walk_started(self, t_s: float, events):
         self.session.started = True
         ev = Event(t_s, EventKind.WALK_STARTED, why=f"walking from {self.bouts.bout_start_s():.1f} s")
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     def _walk_ended(self, t_s: float, bout, events):
         bout = bout._replace(**self.bout_gait.end_bout()._asdict())
@@ -155,20 +160,20 @@ class Coach:
         self.session.completed_steps += bout.steps
         self._last_walk_s = bout.end_s
         ev = Event(t_s, EventKind.WALK_ENDED, why=f"{bout.steps} steps at {bout.cadence_spm:.0f}/min", bout=bout)
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     def _session_ended(self, t_s: float, events):
         session = self.session
         ev = Event(t_s, EventKind.SESSION_ENDED, why=f"walked {session.completed_walk_s / 60:.1f} min")
         session.start_new()
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     # -- posture hooks on gait events (upright, walking posture, belt, stairs) -----------
     def _posture_on_walk_started(self, t_s: float, events):
         ev = self.upright.on_walk_started(t_s, self.bouts.first_step_s)
         if ev is None:
             return events
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     def _posture_on_step(self, t_s: float, step_s: float, events):
         stairs = self.stairs
@@ -181,7 +186,7 @@ class Coach:
             return events
         if ev.kind is EventKind.BELT_MOVED:
             self.lean.restart_filter()
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     # -- requests from outside (button, calibrate command, plan) ---------------
     def request_upright_capture(self) -> None:

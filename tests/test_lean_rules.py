@@ -120,11 +120,13 @@ def test_at_most_the_limit_of_cues_in_any_ten_minutes_then_again_when_the_oldest
 
 def test_the_cue_says_how_long_the_lean_was_held_and_the_episode_its_peak():
     detector = _detector()
-    events = _feed(detector, 0.0, 6.0, lambda t: 20.0 if t < 3.0 else 25.0)
+    _feed(detector, 0.0, 10.0, 0.0)
+    events = _feed(detector, 10.0, 16.0, lambda t: 20.0 if t < 13.0 else 25.0)
     (held,) = [e for e in events if e.kind is EventKind.LEAN_HELD]
-    assert held.cue is Cue.STRAIGHTEN_UP and "for 5 s" in held.why and "25°" in held.why
-    (cleared,) = _feed(detector, 6.0, 7.0, 0.0)
-    assert cleared.lean.start_s == 0.0 and cleared.lean.end_s == 6.0 and cleared.lean.max_deg == 25.0
+    assert held.t_s == 15.0 and held.cue is Cue.STRAIGHTEN_UP and "for 5 s" in held.why and "25°" in held.why
+    (cleared,) = _feed(detector, 16.0, 17.0, 0.0)
+    assert cleared.lean.start_s == 10.0 and cleared.lean.end_s == 16.0 and cleared.lean.max_deg == 25.0
+    assert "upright again after 6 s" in cleared.why
     assert cleared.lean.cued and cleared.cue is Cue.UPRIGHT_AGAIN
 
 

@@ -314,3 +314,17 @@ def test_the_coach_warns_and_stops_on_the_walk_time_of_the_whole_session():
     assert 90.0 + (90.0 - walked_before_s) - 1.0 <= warning.t_s <= 90.0 + (90.0 - walked_before_s) + 3.0, warning.t_s
     assert 90.0 + (150.0 - walked_before_s) - 1.0 <= stops[0].t_s <= 90.0 + (150.0 - walked_before_s) + 3.0, stops[0].t_s
     assert not [e for e in first if e.cue in (Cue.CAP_WARNING, Cue.STOP)]
+
+
+def test_events_of_one_sample_all_come_out_in_order():
+    """A cap shorter than the steps it takes to recognise a walk: the walk starts and the stop is due
+    in the same sample; the coach returns both, walk first."""
+    coach = _coach(cap_s=2.0, warning_before_cap_s=0.0)
+    for k in range(int(30 * RATE_HZ)):
+        t_s = k / RATE_HZ
+        events = coach.update(_sample(t_s, 2.5 * math.cos(2 * math.pi * CADENCE_SPM / 60.0 * t_s)))
+        if any(e.kind is EventKind.WALK_STARTED for e in events):
+            assert [e.kind for e in events][-2:] == [EventKind.WALK_STARTED, EventKind.CAP_REACHED]
+            break
+    else:
+        raise AssertionError("no walk started")
