@@ -209,15 +209,23 @@ def test_a_write_failure_while_running_disables_the_store_without_raising(tmp_pa
     store.close()
 
 
-def test_the_sink_never_blocks(tmp_path):
-    store = open_store(tmp_path)
-    started = time.perf_counter()
-    for k in range(20000):
-        store(Event(100.0 + k * 0.01, EventKind.LEAN_STARTED))
-    per_call_s = (time.perf_counter() - started) / 20000
-    assert per_call_s < 50e-6
-    assert store.flush(30.0)
+def test_the_sink_never_blocks_and_stores_every_event(tmp_path):
+    """20 000 cues while another program holds the write lock: the loop's calls all return (the writer
+    thread waits, not the loop), nothing is dropped, and once the lock is free every cue is stored.
+    (How fast a call is, is `walkcoach bench`'s figure, not a test's.)"""
+    open_store(tmp_path).close()
+    other = _hold_lock(tmp_path)
+    store = open_store(tmp_path, busy_timeout_s=0.05)
+    try:
+        for k in range(20000):
+            store(Event(100.0 + k * 0.01, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, f"cue {k}"))
+        assert store.health()["dropped"] == 0
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert store.flush(60.0)
     store.close()
+    assert rows(tmp_path, "SELECT count(*), count(DISTINCT why) FROM cues WHERE kind = 'straighten_up'") == [(20000, 20000)]
 
 
 def test_wall_time_is_re_anchored_when_the_clock_jumps(tmp_path):
