@@ -328,3 +328,29 @@ def test_events_of_one_sample_all_come_out_in_order():
             break
     else:
         raise AssertionError("no walk started")
+
+
+# -- a restart carries the cap cues given and the next stop due ------------------------------------
+def test_the_saved_stop_due_is_the_time_left_and_never_negative():
+    tracker = SessionTracker(PlanSettings(stop_repeat_s=60.0), cap_s=600.0)
+    _walk_whole_seconds(tracker, 0, 601)  # the stop at 600 s: the next is due at 660 s
+    assert tracker.cap_cue_state(630.0) == {"cap_warned": True, "cap_stopped": True, "stop_due_in_s": 30.0}
+    assert tracker.cap_cue_state(700.0)["stop_due_in_s"] == 0.0
+
+
+def test_a_restarted_coach_repeats_the_stop_when_it_is_due_and_gives_no_second_warning():
+    coach = _coach(cap_s=120.0, warning_before_cap_s=60.0, stop_repeat_s=60.0)
+    first = _feed(coach, 0.0, 140.0, walking=True)
+    [stop] = [e for e in first if e.cue is Cue.STOP]
+    state = coach.saved_state(140.0)
+    assert state["cap_warned"] and state["cap_stopped"]
+    assert state["stop_due_in_s"] == pytest.approx(stop.t_s + 60.0 - 140.0)
+    restarted = _coach(cap_s=120.0, warning_before_cap_s=60.0, stop_repeat_s=60.0)
+    restarted.restore_state(state, 1000.0, 10.0)  # a new process whose clock reads 1000 s, 10 s after the save
+    assert restarted.snapshot(1000.0).walk_s == state["walk_s"] and 135.0 <= state["walk_s"] <= 141.0
+    later = _feed(restarted, 1000.0, 1100.0, walking=True)
+    cues = [e for e in later if e.cue in (Cue.CAP_WARNING, Cue.STOP)]
+    due_s = 1000.0 + state["stop_due_in_s"] - 10.0
+    assert cues[0].cue is Cue.STOP and due_s - 0.1 <= cues[0].t_s <= max(due_s, 1000.0 + 5.0) + 0.5, (due_s, cues[0].t_s)
+    assert "still walking" in cues[0].why
+    assert Cue.CAP_WARNING not in [e.cue for e in cues]

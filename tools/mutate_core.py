@@ -51,6 +51,7 @@ TARGETS = [
     # the coach's session and cap logic (its gait and posture hooks are tools/mutation_run.py's)
     Target("coach-cap", "device/coach.py", SESSION_TESTS + ("tests/test_coach_unit.py",),
            ("_with", "_session_ended", "_walk_ended", "_walk_started", "report_pain", "set_planned_cap", "walk_s",
+            "saved_state", "restore_state",
             "update@session = self.session")),
 ]
 
