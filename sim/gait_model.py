@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 import numpy as np
 
-from device.lowpass import zero_phase_lowpass
+from walkcoach.device.offline.lowpass import zero_phase_lowpass
 
 G_MS2 = 9.80665
 

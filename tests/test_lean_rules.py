@@ -10,9 +10,9 @@ import math
 
 import pytest
 
-from device.events import Cue, EventKind
-from device.posture import LeanDetector
-from device.settings import LeanSettings
+from walkcoach.device.core.events import Cue, EventKind
+from walkcoach.device.core.posture import LeanDetector
+from walkcoach.device.core.settings import LeanSettings
 
 RATE_HZ = 4.0  # one sample every 0.25 s
 STEP_S = 1.0 / RATE_HZ

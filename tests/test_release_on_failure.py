@@ -7,11 +7,11 @@ import warnings
 
 import pytest
 
-import hal.pi_backend as pi_backend
-from device.recording import RecordingError, RecordingWriter
-from device.settings import DeviceSettings
-from hal.errors import BackendError
-from hal.mount import Mount
+import walkcoach.hal.pi_backend as pi_backend
+from walkcoach.device.shell.recording import RecordingError, RecordingWriter
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.hal.errors import BackendError
+from walkcoach.hal.mount import Mount
 
 
 class _SpyButton:

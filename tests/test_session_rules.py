@@ -11,13 +11,13 @@ import statistics
 
 import pytest
 
-from device.coach import Coach
-from device.events import Cue, EventKind
-from device.gait import BoutTracker
-from device.plan import SessionRecord, effective_plan, format_plan
-from device.session import SessionTracker
-from device.settings import CoachSettings, GaitSettings, PlanSettings
-from hal.types import ImuSample
+from walkcoach.device.core.coach import Coach
+from walkcoach.device.core.events import Cue, EventKind
+from walkcoach.device.core.gait import BoutTracker
+from walkcoach.device.core.plan import SessionRecord, effective_plan, format_plan
+from walkcoach.device.core.session import SessionTracker
+from walkcoach.device.core.settings import CoachSettings, GaitSettings, PlanSettings
+from walkcoach.hal.types import ImuSample
 
 RATE_HZ = 50.0
 G_MS2 = 9.81

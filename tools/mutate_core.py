@@ -44,12 +44,12 @@ class Target(NamedTuple):
 
 SESSION_TESTS = ("tests/test_session.py", "tests/test_session_rules.py")
 TARGETS = [
-    Target("session", "device/session.py", SESSION_TESTS),
-    Target("plan", "device/plan.py", ("tests/test_plan.py", "tests/test_session_rules.py")),
-    Target("posture", "device/posture.py", ("tests/test_lean_rules.py", "tests/test_posture_unit.py", "tests/test_coach_unit.py")),
-    Target("events", "device/events.py", SESSION_TESTS + ("tests/test_store.py",)),
+    Target("session", "device/core/session.py", SESSION_TESTS),
+    Target("plan", "device/core/plan.py", ("tests/test_plan.py", "tests/test_session_rules.py")),
+    Target("posture", "device/core/posture.py", ("tests/test_lean_rules.py", "tests/test_posture_unit.py", "tests/test_coach_unit.py")),
+    Target("events", "device/core/events.py", SESSION_TESTS + ("tests/test_store.py",)),
     # the coach's session and cap logic (its gait and posture hooks are tools/mutation_run.py's)
-    Target("coach-cap", "device/coach.py", SESSION_TESTS + ("tests/test_coach_unit.py",),
+    Target("coach-cap", "device/core/coach.py", SESSION_TESTS + ("tests/test_coach_unit.py",),
            ("_with", "_session_ended", "_walk_ended", "_walk_started", "report_pain", "set_planned_cap", "walk_s",
             "saved_state", "restore_state",
             "update@session = self.session")),
@@ -59,25 +59,26 @@ TARGETS = [
 # reported apart and left out of the score. A test that kills one shows it was not equivalent after all.
 INIT_OVERWRITTEN = "a starting value every path sets before reading it"
 EQUIVALENT: dict[tuple[str, str, str], str] = {
-    ("device/session.py", "self._next_stop_s = 0.0", "0.0 -> 1.0"): "the stop is due from the start: walk time reaches a cap after 1 s",
-    ("device/session.py", "self._warned = walk_s >= self.cap_s - self._plan.warning_before_cap_s", ">= -> >"):
+    ("device/core/session.py", "self._next_stop_s = 0.0", "0.0 -> 1.0"):
+        "the stop is due from the start: walk time reaches a cap after 1 s",
+    ("device/core/session.py", "self._warned = walk_s >= self.cap_s - self._plan.warning_before_cap_s", ">= -> >"):
         "a pain report exactly at the warning point: the warning then, or none; both are before the cap",
-    ("device/session.py", "self._warned = True", "True -> False"):
+    ("device/core/session.py", "self._warned = True", "True -> False"):
         "after the stop walk time never falls back under the cap (a larger cap by reload is not a warning case)",
-    ("device/plan.py", "stepped_back = pain_recent >= 2 and grown_min > settings.start_min and step_min > 0", "> -> >="):
+    ("device/core/plan.py", "stepped_back = pain_recent >= 2 and grown_min > settings.start_min and step_min > 0", "> -> >="):
         "step_min == 0 leaves grown_min at the start, so the middle term is already false",
-    ("device/plan.py", "sessions_today = sum(1 for s in sessions if s.date == today and s.walk_s > 0)", "0 -> 1"):
+    ("device/core/plan.py", "sessions_today = sum(1 for s in sessions if s.date == today and s.walk_s > 0)", "0 -> 1"):
         "a session with walking has a bout of at least six steps, several seconds",
-    ("device/posture.py", "self.lean_deg = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
-    ("device/posture.py", "self._start_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
-    ("device/posture.py", "self._max_deg = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
-    ("device/posture.py", "self._cued = False", "False -> True"): INIT_OVERWRITTEN,
-    ("device/posture.py", "self._next_cue_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
-    ("device/posture.py", "self._last_t_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
-    ("device/posture.py", "if self.leaning and self._next_cue_s < t_s + self._hold_s:", "< -> <="):
+    ("device/core/posture.py", "self.lean_deg = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._start_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._max_deg = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._cued = False", "False -> True"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._next_cue_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._last_t_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "if self.leaning and self._next_cue_s < t_s + self._hold_s:", "< -> <="):
         "at equality the assignment writes the value already there",
-    ("device/posture.py", "if lean > self._max_deg:", "> -> >="): "at equality the assignment writes the value already there",
-    ("device/posture.py", "self._next_cue_s = recent[0] + 600.0", "+ -> -"):
+    ("device/core/posture.py", "if lean > self._max_deg:", "> -> >="): "at equality the assignment writes the value already there",
+    ("device/core/posture.py", "self._next_cue_s = recent[0] + 600.0", "+ -> -"):
         "the cue limit is checked again on the next sample: the same cues, found with more work",
 }
 
