@@ -53,3 +53,13 @@ def close_all(devices: dict) -> None:
             device.close()
         except (GPIOZeroError, OSError):
             pass
+
+
+def output_value(device) -> int:
+    """1 if an output is on, else 0; a closed device, or one whose pin is gone, reads as off."""
+    from gpiozero.exc import GPIOZeroError
+
+    try:
+        return 1 if device.value else 0
+    except (GPIOZeroError, OSError):
+        return 0

@@ -8,14 +8,13 @@ Two IMU paths, one loop:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from walkcoach.hal.errors import EndOfStream
 from walkcoach.hal.gpio import close_all, open_button, open_outputs
 from walkcoach.hal.mount import Mount
 from walkcoach.hal.types import Button, Clock, Imu, ImuSample
-
 from walkcoach.sim.clock import PacedClock, VirtualClock
 from walkcoach.sim.walker import SimulatedWalk, simulate
 

@@ -54,10 +54,10 @@ import errno
 import math
 import os
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
-
 from walkcoach.hal.errors import EndOfStream
 
 ADDRESS = 0x28

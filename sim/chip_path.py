@@ -13,7 +13,6 @@ from walkcoach.hal.bno055 import Bno055Imu
 from walkcoach.hal.errors import ConfigError, EndOfStream, ImuError
 from walkcoach.hal.mount import Mount
 from walkcoach.hal.types import Clock
-
 from walkcoach.sim.bno055_chip import DriverSleepPatch, EmulatedBno055, WalkSignal, patch_driver_sleep
 from walkcoach.sim.i2c_bus import EmulatedI2CBus
 from walkcoach.sim.walker import SimulatedWalk

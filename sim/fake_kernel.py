@@ -27,11 +27,11 @@ import errno
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import smbus2
 import smbus2.smbus2 as smbus2_impl
-
 from walkcoach.hal.pi_backend import PiBackend
 
 if TYPE_CHECKING:
@@ -153,12 +153,10 @@ def open_backend(
     as fast as the CPU allows, or with ``pace="realtime"`` held to the wall clock (a
     tick every 10 ms, as on the belt); gpiozero's mock pins stand in for the GPIO."""
     from gpiozero.pins.mock import MockFactory
-
     from walkcoach.hal.bno055 import Bno055Imu
     from walkcoach.hal.gpio import open_button, open_outputs
     from walkcoach.hal.i2c import SMBusI2C
     from walkcoach.hal.mount import Mount
-
     from walkcoach.sim.bno055_chip import EmulatedBno055, WalkSignal, patch_driver_sleep
     from walkcoach.sim.clock import PacedClock, VirtualClock
     from walkcoach.sim.walker import simulate

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-import numpy as np
 
+import numpy as np
 from walkcoach.device.offline.lowpass import zero_phase_lowpass
 
 G_MS2 = 9.80665

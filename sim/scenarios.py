@@ -11,11 +11,10 @@ wearer's upright.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
-
 from walkcoach.sim.belt import BeltMove, BeltMovingWalk
 from walkcoach.sim.gait_model import Activity, Bend, HandleBelt, Lean, Shuffle, Sit, Stand, Turn, Walk
 from walkcoach.sim.stairs import StairFlight

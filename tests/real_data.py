@@ -4,7 +4,7 @@ project) or else in the shared folder beside the checkout; read as `walkcoach re
 from __future__ import annotations
 
 import math
-from functools import lru_cache, cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from walkcoach.device.core.events import Cue
+
 from tests.sim_runs import SEEDS, WALKING_SCENARIOS, simulated, truth_time_of_walk
 
 HOLD_S = 5.0
@@ -114,8 +114,8 @@ def test_a_mount_that_is_not_configured_is_not_silently_fine():
     """The walker wears the sensor rotated but the config says flat: the coach finds the upright from
     walking and checks its forward axis against the gait, so it coaches the same leans (more cases in
     tests/test_posture_scenarios.py)."""
-    from walkcoach.device.shell.runner import run_simulation
     from walkcoach.device.core.settings import DeviceSettings
+    from walkcoach.device.shell.runner import run_simulation
     from walkcoach.hal.mount import Mount
 
     run = run_simulation(DeviceSettings(), scenario="leaning-walk", seed=0, mount=Mount(), true_mount=Mount("-y", "+x"))
@@ -130,8 +130,8 @@ def test_other_sample_rates_give_the_same_coaching(scenario, rate_hz):
     """Settings are in seconds and Hz, turned into sample counts once: the rate must not matter."""
     import dataclasses
 
-    from walkcoach.device.shell.runner import run_simulation
     from walkcoach.device.core.settings import DeviceSettings, LoopSettings
+    from walkcoach.device.shell.runner import run_simulation
 
     settings = dataclasses.replace(DeviceSettings(), loop=LoopSettings(rate_hz=rate_hz))
     run = run_simulation(settings, scenario=scenario, seed=1)

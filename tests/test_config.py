@@ -14,10 +14,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
-
-from walkcoach.device.config import config as cfg
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from walkcoach.device.cli.cli import _Parser
+from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
+from walkcoach.device.config import config as cfg
 from walkcoach.device.config.config import (
     KEYS,
     Config,
@@ -32,7 +34,6 @@ from walkcoach.device.config.config import (
     set_value,
     validate_text,
 )
-from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.hal.errors import ConfigError
 

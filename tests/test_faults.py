@@ -12,17 +12,17 @@ import json
 
 import numpy as np
 import pytest
-
 from walkcoach.device.cli import cli
 from walkcoach.device.core.events import Cue
 from walkcoach.device.core.feedback import CuePlayer
+from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.loop import CoachLoop
 from walkcoach.device.shell.runner import make_coach, run_simulation
-from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.hal.mount import Mount
 from walkcoach.sim.chip_path import FaultPlan, load_fault_plan, open_chip_imu
 from walkcoach.sim.clock import VirtualClock
 from walkcoach.sim.walker import simulate
+
 from tests.sim_runs import simulated
 
 SOAK = "nack_rate = 0.01\nresets_s = [600, 1200]\nunplugs = [[900, 10]]\n"

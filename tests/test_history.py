@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from walkcoach.device.core.events import Bout, Cue, Event, EventKind
 from walkcoach.device.cli.history import HistoryError, MissingExtra, add_history_commands, run_history_command
+from walkcoach.device.core.events import Bout, Cue, Event, EventKind
 from walkcoach.device.core.plan import effective_plan
-from walkcoach.device.shell.recording import RecordingError
 from walkcoach.device.core.settings import CoachSettings, DeviceSettings, PlanSettings
+from walkcoach.device.shell.recording import RecordingError
 from walkcoach.device.shell.store import DB_NAME, Store, load_sessions
 
 DAYS = 30

@@ -19,8 +19,8 @@ pytest.importorskip("walkcoach.sim.walker")
 
 from walkcoach.device.cli.cli import main  # noqa: E402
 from walkcoach.device.cli.live import attach_live_view, live_line  # noqa: E402
-from walkcoach.device.shell.runner import run_simulation  # noqa: E402
 from walkcoach.device.core.settings import DeviceSettings  # noqa: E402
+from walkcoach.device.shell.runner import run_simulation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from walkcoach.device.offline.evaluate import match_contacts
+
 from tests.sim_runs import SEEDS, simulated
 
 MESSY_SCENARIOS = ("daily-living", "asymmetric-walk", "shuffle-walk", "very-slow-walk")

@@ -3,11 +3,11 @@
 import math
 
 import pytest
-
 from walkcoach.device.core.activity import STAIR_RISE_M, StairDetector
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.gait import StepDetector
 from walkcoach.device.core.settings import GaitSettings
+
 from tests.test_coach_unit import RATE_HZ, _coach, _cues
 from tests.test_coach_unit import _run as _feed
 

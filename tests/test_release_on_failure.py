@@ -6,10 +6,9 @@ import os
 import warnings
 
 import pytest
-
 import walkcoach.hal.pi_backend as pi_backend
-from walkcoach.device.shell.recording import RecordingError, RecordingWriter
 from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.shell.recording import RecordingError, RecordingWriter
 from walkcoach.hal.errors import BackendError
 from walkcoach.hal.mount import Mount
 

@@ -5,11 +5,10 @@ import math
 
 import numpy as np
 import pytest
-
-from walkcoach.device.shell.recording import MAGIC, RecordingButton, RecordingError, RecordingImu, RecordingWriter
-from walkcoach.device.offline.replay import ReplayImu, read_recording, replay, replay_json
-from walkcoach.hal.clock import VirtualClock
 from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.offline.replay import ReplayImu, read_recording, replay, replay_json
+from walkcoach.device.shell.recording import MAGIC, RecordingButton, RecordingError, RecordingImu, RecordingWriter
+from walkcoach.hal.clock import VirtualClock
 from walkcoach.hal.errors import EndOfStream, WalkcoachError
 from walkcoach.hal.types import ImuSample
 
@@ -190,8 +189,8 @@ def live_run(tmp_path, scenario="full-session", seed=2, presses_s=(100.0, 130.0)
     pytest.importorskip("walkcoach.sim.walker")
     from walkcoach.device.core.coach import Coach
     from walkcoach.device.core.feedback import CuePlayer
-    from walkcoach.device.shell.loop import CoachLoop
     from walkcoach.device.core.summary import RunSummary
+    from walkcoach.device.shell.loop import CoachLoop
 
     settings = DeviceSettings()
     backend = hal.open_backend("sim", scenario=scenario, seed=seed, rate_hz=100.0)

@@ -7,6 +7,7 @@ the calibrate request file, an sd_notify socket), and polls with timeouts.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -19,15 +20,12 @@ import time
 from pathlib import Path
 
 import pytest
-
-import functools
-
-from walkcoach.device.shell import status as status_mod
 from walkcoach.device.config.config import load_config
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.shell import status as status_mod
 from walkcoach.device.shell.loop import RESET_BACKOFF_MAX_S
 from walkcoach.device.shell.sdnotify import Notifier
 from walkcoach.device.shell.service import JournalFormatter, Service, changed_keys, needs_restart
-from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.store import load_sessions, open_for_reading, read_cues
 
 ROOT = Path(__file__).resolve().parents[1]

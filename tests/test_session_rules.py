@@ -10,7 +10,6 @@ import math
 import statistics
 
 import pytest
-
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.gait import BoutTracker

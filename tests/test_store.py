@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from walkcoach.device.shell import status as status_mod
 from walkcoach.device.core.coach import CoachSnapshot
 from walkcoach.device.core.events import Bout, Cue, Event, EventKind
 from walkcoach.device.core.settings import PlanSettings
+from walkcoach.device.shell import status as status_mod
 from walkcoach.device.shell.store import DB_NAME, Store, StoreProgress, load_sessions, read_bouts, read_cues
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -277,9 +276,9 @@ def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
     pytest.importorskip("walkcoach.sim.walker")
     from walkcoach.device.core.coach import Coach
     from walkcoach.device.core.feedback import CuePlayer
-    from walkcoach.device.shell.loop import CoachLoop
     from walkcoach.device.core.settings import CoachSettings
     from walkcoach.device.core.summary import RunSummary
+    from walkcoach.device.shell.loop import CoachLoop
 
     backend = hal.open_backend("sim", scenario="full-session", seed=1, rate_hz=100.0)
     coach = Coach(CoachSettings(), rate_hz=100.0, cap_s=600.0)
@@ -309,8 +308,8 @@ def _service_keeps_history() -> bool:
 def test_walkcoach_run_killed_mid_walk_keeps_its_walk_and_its_recording(tmp_path):
     """`walkcoach run --backend sim --speed realtime --record` is SIGKILLed mid-walk; the next start
     recovers the session within 30 s of what the recording shows was walked."""
-    from walkcoach.device.offline.replay import read_recording, replay
     from walkcoach.device.core.settings import DeviceSettings
+    from walkcoach.device.offline.replay import read_recording, replay
 
     record, state, runtime = tmp_path / "walk.wcrec", tmp_path / "state", tmp_path / "run"
     config = tmp_path / "walkcoach.toml"

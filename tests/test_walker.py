@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache, cache
+from functools import cache
 
 import numpy as np
 import pytest
-
 from walkcoach.hal.mount import Mount
 from walkcoach.sim.gait_model import G_MS2, lowpass
 from walkcoach.sim.scenarios import DEFAULT_SCENARIO, SCENARIOS

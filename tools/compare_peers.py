@@ -216,8 +216,8 @@ def main(argv=None) -> int:
                          ".venv-peers/bin/pip install mobgap (or --peer-python)")
 
     sys.path.insert(0, str(ROOT))
-    from walkcoach.device.offline.evaluate import evaluate_recording, load_reference, score
     from walkcoach.device.core.settings import DeviceSettings
+    from walkcoach.device.offline.evaluate import evaluate_recording, load_reference, score
 
     settings = DeviceSettings()
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,8 +1,13 @@
 """100 pairs of concurrent `config set` (threads, the real command path): how many lost an update.
 
 `.venv/bin/python -m tools.concurrent_config_set [--no-lock]` (issue 11: 98 of 100 without the lock, 0 with it)."""
-import contextlib, io, sys, tempfile, threading
+import contextlib
+import io
+import sys
+import tempfile
+import threading
 from pathlib import Path
+
 from walkcoach.device.cli import config_cli
 from walkcoach.device.cli.cli import _Parser
 from walkcoach.device.config.config import example_config_text, load_config

@@ -34,11 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.shell.runner import make_coach, run_simulation
 from walkcoach.hal.i2c import bus_time_s
 from walkcoach.hal.types import ImuSample
-
-from walkcoach.device.shell.runner import make_coach, run_simulation
-from walkcoach.device.core.settings import DeviceSettings
 
 BENCH_SCENARIO = "full-session"
 MEMORY_SCENARIO = "leaning-walk"  # about five minutes of walking, leaning and standing
@@ -218,10 +217,10 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s:
     rest run between ticks, as on the belt, and caches are as cold as after a sleep."""
     import threading
 
-    from walkcoach import hal
-
     from walkcoach.device.shell.sdnotify import Notifier
     from walkcoach.device.shell.service import Service
+
+    from walkcoach import hal
 
     timer_box: list[_TickTimer] = []
 

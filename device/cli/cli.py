@@ -21,17 +21,17 @@ import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
-from walkcoach import hal
-from walkcoach.hal.errors import ConfigError, WalkcoachError
-from walkcoach.hal.mount import Mount
-
-from walkcoach.device.config.config import Config, ServiceSettings, StoreSettings, config_path, load_config
 from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
 from walkcoach.device.cli.history import COMMANDS as HISTORY_COMMANDS
 from walkcoach.device.cli.history import add_history_commands, run_history_command
-from walkcoach.device.shell.runner import run_simulation
+from walkcoach.device.config.config import Config, ServiceSettings, StoreSettings, config_path, load_config
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.core.summary import format_human
+from walkcoach.device.shell.runner import run_simulation
+from walkcoach.hal.errors import ConfigError, WalkcoachError
+from walkcoach.hal.mount import Mount
+
+from walkcoach import hal
 
 log = logging.getLogger("walkcoach")
 

@@ -17,14 +17,14 @@ import io
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
-from walkcoach.hal.errors import WalkcoachError
-
-from walkcoach.device.core.plan import PlanState, SessionRecord, effective_plan, format_plan
-from walkcoach.device.shell.recording import RecordingError
+from walkcoach.device.core.plan import SessionRecord, effective_plan, format_plan
 from walkcoach.device.core.settings import DeviceSettings, PlanSettings
+from walkcoach.device.core.summary import format_human
+from walkcoach.device.shell.recording import RecordingError
 from walkcoach.device.shell.store import (
     BoutRecord,
     CueRecord,
@@ -36,7 +36,7 @@ from walkcoach.device.shell.store import (
     read_cues,
     read_sessions,
 )
-from walkcoach.device.core.summary import format_human
+from walkcoach.hal.errors import WalkcoachError
 
 COMMANDS = ("plan", "history", "report", "replay")
 MATPLOTLIB_HINT = "report needs matplotlib, an optional extra: pip install 'walkcoach[plots]' (or: pip install matplotlib)"

@@ -27,8 +27,8 @@ import datetime as dt
 import html
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from walkcoach.device.core.plan import SessionRecord, effective_plan, plan_start_date
 from walkcoach.device.core.settings import PlanSettings

@@ -30,11 +30,10 @@ import stat
 import tempfile
 import tomllib
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
-
-from walkcoach.hal.errors import ConfigError
+from typing import Any
 
 from walkcoach.device.core.settings import (
     CoachSettings,
@@ -49,6 +48,7 @@ from walkcoach.device.core.settings import (
     UprightSettings,
     setting,
 )
+from walkcoach.hal.errors import ConfigError
 
 INSTALLED_CONFIG_PATH = Path("/etc/walkcoach/config.toml")  # where install.sh puts it, ConfigurationDirectory=
 DEFAULT_CONFIG_PATH = INSTALLED_CONFIG_PATH

@@ -7,9 +7,8 @@ timestamps) and turns the events it returns into cues, storage and status.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
-
-from walkcoach.hal.types import ImuSample
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from walkcoach.device.core.activity import StairDetector
 from walkcoach.device.core.events import Event, EventKind
@@ -19,6 +18,7 @@ from walkcoach.device.core.posture import RAD_TO_DEG, LeanDetector
 from walkcoach.device.core.session import SessionTracker
 from walkcoach.device.core.settings import CoachSettings
 from walkcoach.device.core.upright import SOURCE_CALIBRATED, SOURCE_PROVISIONAL, SOURCE_STANCE, SOURCE_WALKING, UprightTracker
+from walkcoach.hal.types import ImuSample
 
 NO_EVENTS: tuple[Event, ...] = ()
 UPRIGHT_SOURCES = (SOURCE_PROVISIONAL, SOURCE_WALKING, SOURCE_STANCE, SOURCE_CALIBRATED)  # a restart may carry these over

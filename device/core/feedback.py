@@ -9,12 +9,11 @@ a stale cue is worse than none).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
-
-from walkcoach.hal.types import Output
 
 from walkcoach.device.core.events import Cue
+from walkcoach.hal.types import Output
 
 Pulses = tuple[tuple[float, float], ...]
 

@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
-
-from walkcoach.hal.errors import WalkcoachError
+from typing import Any
 
 from walkcoach.device.core.events import Bout
+from walkcoach.hal.errors import WalkcoachError
 
 IC_TOLERANCE_S = 0.25
 

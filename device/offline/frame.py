@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from walkcoach.hal.types import ImuSample
-
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import EventKind
+from walkcoach.device.core.settings import CoachSettings
 from walkcoach.device.offline.lowpass import zero_phase_lowpass
 from walkcoach.device.shell.recording import RecordingError
-from walkcoach.device.core.settings import CoachSettings
+from walkcoach.hal.types import ImuSample
 
 GAIT_BAND_HZ = 3.0
 STILL_S = 2.0

@@ -94,26 +94,24 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
-
+from walkcoach.device.core.coach import Coach
+from walkcoach.device.core.feedback import CuePlayer
+from walkcoach.device.core.settings import CoachSettings, DeviceSettings
+from walkcoach.device.core.summary import RunSummary
+from walkcoach.device.offline.frame import FrameEstimate, estimate_frame
+from walkcoach.device.offline.lowpass import edge_margin, zero_phase_lowpass
+from walkcoach.device.offline.recording_csv import Chunk, LineSource, TableParser, TimeOrder, button_marks
+from walkcoach.device.shell.loop import BUTTON_POLL_S, MAX_LAG_PERIODS, CoachLoop
+from walkcoach.device.shell.recording import MAGIC, RecordingError
 from walkcoach.hal.clock import VirtualClock
 from walkcoach.hal.errors import EndOfStream
 from walkcoach.hal.types import ImuSample
-
-from walkcoach.device.core.coach import Coach
-from walkcoach.device.core.feedback import CuePlayer
-from walkcoach.device.offline.frame import FrameEstimate, estimate_frame
-from walkcoach.device.shell.loop import BUTTON_POLL_S, MAX_LAG_PERIODS, CoachLoop
-from walkcoach.device.offline.lowpass import edge_margin, zero_phase_lowpass
-from walkcoach.device.shell.recording import MAGIC, RecordingError
-from walkcoach.device.offline.recording_csv import Chunk, LineSource, TableParser, TimeOrder, button_marks
-from walkcoach.device.core.settings import CoachSettings, DeviceSettings
-from walkcoach.device.core.summary import RunSummary
 
 __all__ = [
     "FrameEstimate", "Recording", "RecordingError", "ReplayButton", "ReplayImu", "ReplayResult", "estimate_frame",

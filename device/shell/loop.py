@@ -28,15 +28,14 @@ sensor; its samples from the start of the run count as lost.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
-
-from walkcoach.hal.errors import EndOfStream, ImuError
-from walkcoach.hal.types import Button, Clock, Imu
+from collections.abc import Callable, Iterable
 
 from walkcoach.device.core.button import ButtonGestures, Gesture
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, Event, EventKind
 from walkcoach.device.core.feedback import CuePlayer
+from walkcoach.hal.errors import EndOfStream, ImuError
+from walkcoach.hal.types import Button, Clock, Imu
 
 log = logging.getLogger("walkcoach.loop")
 

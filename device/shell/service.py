@@ -47,17 +47,15 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from walkcoach import hal
-from walkcoach.hal.errors import EndOfStream, WalkcoachError
-from walkcoach.hal.mount import Mount
-
-from walkcoach.device.shell.clock_trust import WallClock
-from walkcoach.device.core.coach import Coach
 from walkcoach.device.config.config import KEYS, Config, get_value, toml_value, try_load_config
+from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, Event, EventKind
+from walkcoach.device.core.summary import RunSummary
+from walkcoach.device.shell.clock_trust import WallClock
 from walkcoach.device.shell.loop import CoachLoop
 from walkcoach.device.shell.runner import make_coach, make_loop
 from walkcoach.device.shell.saved_state import (
@@ -70,10 +68,14 @@ from walkcoach.device.shell.saved_state import (
     session_record,
 )
 from walkcoach.device.shell.sdnotify import Notifier
-from walkcoach.hal.state_files import read_regular, write_atomic
 from walkcoach.device.shell.status import StatusTracker, StatusWriter, is_walkcoach_service, read_pid, write_status
 from walkcoach.device.shell.store import Store, StoreProgress, attach_store
-from walkcoach.device.core.summary import RunSummary
+from walkcoach.hal.errors import EndOfStream, WalkcoachError
+from walkcoach.hal.gpio import output_value
+from walkcoach.hal.mount import Mount
+from walkcoach.hal.state_files import read_regular, write_atomic
+
+from walkcoach import hal
 
 if TYPE_CHECKING:
     from walkcoach.device.shell.record_request import RecordingTap
@@ -332,7 +334,7 @@ class Service:
                 writer.close()
             if self.store is not None:
                 self.store.close()  # flushes; closes the session as 'shutdown'
-            outputs = {name: _output_value(device) for name, device in getattr(backend, "outputs", {}).items()}
+            outputs = {name: output_value(device) for name, device in getattr(backend, "outputs", {}).items()}
             backend.close()
             self.tracker.outputs = outputs
         why = "stop requested" if self.stop_requested else "end of input"
@@ -525,15 +527,6 @@ class Service:
         self.tracker.last_reload = {"ok": True, "wall": when, "changed": changed}
         self.notifier.ready()
         return True
-
-
-def _output_value(device) -> int:
-    from gpiozero.exc import GPIOZeroError
-
-    try:
-        return 1 if device.value else 0
-    except (GPIOZeroError, OSError):  # a closed device, or its pin gone: report it as off
-        return 0
 
 
 def run_service(config_file: Path | str | None, *, backend: str, scenario: str | None, seed: int, speed: str, record=None,

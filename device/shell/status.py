@@ -34,8 +34,9 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NamedTuple, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from walkcoach.device.core.events import Event, EventKind
 from walkcoach.hal.state_files import UnsafeFile, open_nofollow, read_regular, write_atomic

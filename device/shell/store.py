@@ -62,13 +62,14 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
-from walkcoach.device.shell.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, Trust, WallClock
 from walkcoach.device.core.events import Event, EventKind
 from walkcoach.device.core.plan import EARLIEST_PLAUSIBLE_DATE, SessionRecord, effective_plan
 from walkcoach.device.core.settings import PlanSettings
+from walkcoach.device.shell.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, Trust, WallClock
 
 log = logging.getLogger("walkcoach.store")
 
