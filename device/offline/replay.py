@@ -208,7 +208,7 @@ class Recording:
     def pieces(self, on_progress: Callable[[float], None] | None = None) -> Iterator[Piece]:
         if self._stream is None:
             if self._t is not None and len(self._t):
-                yield Piece(self._t, self._gravity, self._linear, self._gyro)
+                yield Piece(self._t, self.gravity_ms2, self.linear_acc_ms2, self._gyro)
             return
         yield from self._stream.pieces(on_progress)
 
@@ -226,17 +226,17 @@ class Recording:
     @property
     def t_s(self) -> np.ndarray:
         self._gather()
-        return self._t
+        return self._t if self._t is not None else np.empty(0)
 
     @property
     def gravity_ms2(self) -> np.ndarray:
         self._gather()
-        return self._gravity
+        return self._gravity if self._gravity is not None else np.empty((0, 3))
 
     @property
     def linear_acc_ms2(self) -> np.ndarray:
         self._gather()
-        return self._linear
+        return self._linear if self._linear is not None else np.empty((0, 3))
 
     @property
     def gyro_rads(self) -> np.ndarray | None:
@@ -251,6 +251,9 @@ class Recording:
     def button(self) -> list[tuple[float, bool]]:
         return self._stream.button if self._stream is not None else self._button
 
+    def _settle(self) -> Recording:
+        return _settle_recording(self)
+
     @property
     def is_streamed(self) -> bool:
         return self._stream is not None
@@ -263,7 +266,7 @@ class Recording:
             return 0.0
         else:
             first, last = float(self._t[0]), float(self._t[-1])
-        if first is None:
+        if first is None or last is None:
             return 0.0
         return last - first + 1.0 / self.rate_hz
 
@@ -418,7 +421,7 @@ class _GravityBlocks:
         gravity = gravity_raw * (G_MS2 / np.maximum(norm, 1e-9))  # as the BNO055 reports it: |g| = 9.807
         acc = x[:, :3]
         # the total stays what was measured; a scale error is a slow bias the coach removes
-        return Piece(t, gravity, acc - gravity, x[:, 3:] if self.has_gyro else None, self._segment)
+        return Piece(t, gravity, acc - gravity, x[:, 3:] if self.has_gyro else None, self._segment or 0)
 
     def push(self, segment: int, t: np.ndarray, x: np.ndarray) -> list[Piece]:
         out = []
@@ -498,7 +501,8 @@ class _Stream:
 
     def next_window(self, samples: int) -> list[Piece]:
         """The next ``samples`` prepared after the head (looking for walking further in); they are not kept."""
-        window, n = [], 0
+        window: list[Piece] = []
+        n = 0
         if self._rest is None:
             return window
         for piece in self._rest:
@@ -520,7 +524,7 @@ class _Stream:
             self.start(0)
         head, self._head = self._head, None
         rows = self._rows
-        for piece in head:
+        for piece in head or ():
             self.last_t_s = float(piece.t_s[-1])
             yield piece
         if self._rest is None:
@@ -528,7 +532,7 @@ class _Stream:
         try:
             for piece in self._rest:
                 self.last_t_s = float(piece.t_s[-1])
-                if on_progress is not None:
+                if on_progress is not None and rows is not None:
                     on_progress(rows.fraction_read())
                 yield piece
         finally:
@@ -569,11 +573,12 @@ class _Rows:
         self.order.check(prefix.values[:, 0], prefix.lines)
         self.button.extend(button_marks(self.path, prefix.marks))
         self.prefix = prefix
+        self._prefix_taken = False
 
     def chunks(self) -> Iterator[Chunk]:
-        prefix, self.prefix = self.prefix, None
-        if prefix is not None:
-            yield prefix
+        if not self._prefix_taken:
+            self._prefix_taken = True
+            yield self.prefix
         for first, lines, complete in self._blocks:
             chunk = self.parser.parse(first, lines, complete)
             self.parser.check_finite(chunk)
@@ -668,6 +673,7 @@ def _read_v1(path: Path, *, rate_hz: float | None, units: str) -> Recording:
     rows.close()
     rate = float(meta["rate_hz"])
     resample = rate_hz is not None and abs(rate_hz - source_rate_hz) > 1e-6 * source_rate_hz
+    out_rate_hz = rate_hz if rate_hz is not None and resample else rate
 
     def open_rows() -> _Rows:
         rows, _ = _open_v1(path, units)
@@ -678,10 +684,11 @@ def _read_v1(path: Path, *, rate_hz: float | None, units: str) -> Recording:
 
     def prepare(rows: _Rows, chunks: Iterator[Chunk]) -> Iterator[Piece]:
         resampler = None
-        chunks = _with_final_flag(chunks)
-        for chunk, final in chunks:
+        gaps = rows.gaps
+        assert gaps is not None  # open_rows sets them
+        for chunk, final in _with_final_flag(chunks):
             t = chunk.values[:, 0]
-            holes = rows.gaps.find(t, chunk.lines)
+            holes = gaps.find(t, chunk.lines)
             if not resample:
                 if len(t):
                     yield Piece(t, chunk.values[:, 1:4], chunk.values[:, 4:7])
@@ -689,7 +696,7 @@ def _read_v1(path: Path, *, rate_hz: float | None, units: str) -> Recording:
             if resampler is None:
                 if not len(t):
                     continue
-                resampler = _Resampler(float(t[0]), rate_hz)
+                resampler = _Resampler(float(t[0]), out_rate_hz)
             last_of_each_time = np.append(np.diff(t) > 0, True)  # interpolation needs one sample per time
             for segment, grid, values in resampler.push(t[last_of_each_time], chunk.values[last_of_each_time, 1:7], holes, final=final):
                 gravity = values[:, :3]
@@ -699,7 +706,7 @@ def _read_v1(path: Path, *, rate_hz: float | None, units: str) -> Recording:
     stream = _Stream(open_rows, prepare)
     stream.start(int(FRAME_WINDOW_S * source_rate_hz))
     return Recording(
-        path=str(path), kind="walkcoach-v1", rate_hz=rate_hz if resample else rate, source_rate_hz=source_rate_hz,
+        path=str(path), kind="walkcoach-v1", rate_hz=out_rate_hz, source_rate_hz=source_rate_hz,
         meta=meta, stream=stream,
     )._settle()
 
@@ -782,12 +789,14 @@ def _read_csv(path: Path, *, units: str, upright: str, rate_hz: float, settings:
     def prepare(rows: _Rows, chunks: Iterator[Chunk]) -> Iterator[Piece]:
         resampler = None
         gravity = _GravityBlocks(rate_hz, has_gyro)
+        gaps = rows.gaps
+        assert gaps is not None  # open_rows sets them
         for chunk, final in _with_final_flag(chunks):
             values = chunk.values
             t = values[:, 0]
             if has_gyro:
                 _check_gyro(values[:, 4:7], path)
-            holes = rows.gaps.find(t, chunk.lines)
+            holes = gaps.find(t, chunk.lines)
             if resampler is None:
                 if not len(t):
                     continue
@@ -860,7 +869,7 @@ def _to_body(piece: Piece, frame_holder: list[np.ndarray]) -> Piece:
     return piece
 
 
-def _settle(self: Recording) -> Recording:
+def _settle_recording(self: Recording) -> Recording:
     """A file shorter than the frame window was read whole: keep it as arrays, as a small recording always was."""
     stream = self._stream
     if stream is not None and stream.done:
@@ -875,9 +884,6 @@ def _settle(self: Recording) -> Recording:
         else:
             self._t, self._gravity, self._linear = np.empty(0), np.empty((0, 3)), np.empty((0, 3))
     return self
-
-
-Recording._settle = _settle
 
 
 def _rate_from_steps(t: np.ndarray, path: Path) -> float:
@@ -1066,7 +1072,8 @@ class _ReplayLoop(CoachLoop):
     it to the live run's bouts, steps and cue times."""
 
     def run(self, *, until_s: float | None = None) -> None:
-        if until_s is not None or self.on_tick is not None or not isinstance(self.clock, VirtualClock):
+        if (until_s is not None or self.on_tick is not None or not isinstance(self.clock, VirtualClock)
+                or not isinstance(self.imu, ReplayImu)):
             return super().run(until_s=until_s)
         clock, coach, player, button = self.clock, self.coach, self.player, self.button
         update, emit = coach.update, self.emit
@@ -1186,7 +1193,7 @@ def replay(
         if bar is not None:
             bar.close()
     elapsed_s = time.perf_counter() - started
-    if imu.first_t_s is None:
+    if imu.first_t_s is None or imu.last_t_s is None:
         duration_s = 0.0
     else:
         duration_s = imu.last_t_s - imu.first_t_s + 1.0 / rate_hz
