@@ -135,3 +135,11 @@ def test_an_episode_without_a_cue_clears_without_the_upright_again_cue():
     (cleared,) = _feed(detector, 3.0, 4.0, 0.0)
     assert cleared.cue is None and not cleared.lean.cued
     assert detector.open_episode(4.0) is None
+
+
+def test_ending_the_episode_at_shutdown_returns_it_once_and_leaves_no_lean():
+    detector = _detector()
+    _feed(detector, 0.0, 3.0, 20.0)
+    episode = detector.end_episode(3.0)
+    assert episode is not None and episode.start_s == 0.0 and episode.end_s == 3.0
+    assert not detector.leaning and detector.end_episode(4.0) is None

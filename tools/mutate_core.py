@@ -78,6 +78,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("device/core/posture.py", "if self.leaning and self._next_cue_s < t_s + self._hold_s:", "< -> <="):
         "at equality the assignment writes the value already there",
     ("device/core/posture.py", "if lean > self._max_deg:", "> -> >="): "at equality the assignment writes the value already there",
+    ("device/core/coach.py", "elif session.started and t_s - self._last_walk_s > self._session_end_pause_s:", "> -> >="):
+        "the pause equal to the sample's time to the float: one sample's difference at most",
     ("device/core/posture.py", "self._next_cue_s = recent[0] + 600.0", "+ -> -"):
         "the cue limit is checked again on the next sample: the same cues, found with more work",
 }
@@ -335,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             (tree / target.path).write_text(original)
             totals[target.name] = [killed, total, equivalent]
             print(f"{target.name}: {killed}/{total - equivalent} killed ({100.0 * killed / max(total - equivalent, 1):.0f} %)"
-                  f"; {equivalent} equivalent", flush=True)
+                  f"; {equivalent} equivalent; {time.monotonic() - started:.0f} s", flush=True)
         killed = sum(k for k, _, _ in totals.values())
         total = sum(n for _, n, _ in totals.values())
         equivalent = sum(e for _, _, e in totals.values())
