@@ -173,7 +173,7 @@ def test_replay_command_errors_are_one_line(tmp_path):
 
 
 def test_replay_command_on_a_plain_csv(tmp_path):
-    walker = pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.sim import walker
     walk = walker.simulate("upright-walk", 3, rate_hz=50.0)
     total = np.asarray(walk.gravity_ms2) + np.asarray(walk.linear_acc_ms2)
     path = tmp_path / "walk.csv"
@@ -204,7 +204,6 @@ def test_history_keeps_the_caps_the_coach_used_across_plan_history_reload_and_pa
     pain), a config reload that changes the plan mid-walk (a running session's cap does not move:
     the new plan applies from the next session), and a button press that shortens the session.
     The stored caps and `history` must be the ones the coach's cues announced."""
-    pytest.importorskip("walkcoach.sim.walker")
     from walkcoach.device.config.config import load_config
     from walkcoach.device.shell.service import Service
 

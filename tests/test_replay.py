@@ -185,12 +185,12 @@ def test_replay_imu_ends_the_stream_and_moves_the_clock():
 # -- live run == replay -----------------------------------------------------------------------
 def live_run(tmp_path, scenario="full-session", seed=2, presses_s=(100.0, 130.0)):
     """The loop over the simulated belt, recording every sample and the button; pain presses at ``presses_s``."""
-    hal = pytest.importorskip("walkcoach.hal")
-    pytest.importorskip("walkcoach.sim.walker")
     from walkcoach.device.core.coach import Coach
     from walkcoach.device.core.feedback import CuePlayer
     from walkcoach.device.core.summary import RunSummary
     from walkcoach.device.shell.loop import CoachLoop
+
+    from walkcoach import hal
 
     settings = DeviceSettings()
     backend = hal.open_backend("sim", scenario=scenario, seed=seed, rate_hz=100.0)
@@ -269,7 +269,7 @@ def random_rotation(rng):
 
 
 def foreign_csv(tmp_path, scenario, seed, *, gyro, rate_hz=50.0):
-    walker = pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.sim import walker
     walk = walker.simulate(scenario, seed, rate_hz=rate_hz)
     rotation = random_rotation(np.random.default_rng(100 + seed))  # sensor axes -> unknown axes
     total_g = (np.asarray(walk.gravity_ms2) + np.asarray(walk.linear_acc_ms2)) @ rotation.T / G

@@ -26,7 +26,6 @@ EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']
 
 def simulated_walk_today(state_dir: Path) -> None:
     """Today's first walk: the full-session scenario through the loop with the store attached."""
-    pytest.importorskip("walkcoach.sim.walker")
     from walkcoach.device.shell.runner import run_simulation
 
     start = dt.datetime.combine(TODAY, dt.time(7, 0)).astimezone()

@@ -272,13 +272,13 @@ def test_the_store_gives_the_coach_a_stepped_back_cap_after_repeated_pain(tmp_pa
 
 
 def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
-    hal = pytest.importorskip("walkcoach.hal")
-    pytest.importorskip("walkcoach.sim.walker")
     from walkcoach.device.core.coach import Coach
     from walkcoach.device.core.feedback import CuePlayer
     from walkcoach.device.core.settings import CoachSettings
     from walkcoach.device.core.summary import RunSummary
     from walkcoach.device.shell.loop import CoachLoop
+
+    from walkcoach import hal
 
     backend = hal.open_backend("sim", scenario="full-session", seed=1, rate_hz=100.0)
     coach = Coach(CoachSettings(), rate_hz=100.0, cap_s=600.0)
@@ -299,12 +299,6 @@ def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
     assert rows(tmp_path, "SELECT kind FROM cues WHERE kind = 'stop' LIMIT 1") == [("stop",)]
 
 
-def _service_keeps_history() -> bool:
-    service = ROOT / "device" / "shell" / "service.py"
-    return service.exists() and "attach_store" in service.read_text()
-
-
-@pytest.mark.skipif(not _service_keeps_history(), reason="the service does not open the history store yet")
 def test_walkcoach_run_killed_mid_walk_keeps_its_walk_and_its_recording(tmp_path):
     """`walkcoach run --backend sim --speed realtime --record` is SIGKILLed mid-walk; the next start
     recovers the session within 30 s of what the recording shows was walked."""
