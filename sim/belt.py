@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from walkcoach.sim.gait_model import Context, Motion, Walk, smoothstep
 
 

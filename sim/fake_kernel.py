@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import smbus2
 import smbus2.smbus2 as smbus2_impl
+
 from walkcoach.hal.pi_backend import PiBackend
 
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ def open_backend(
     as fast as the CPU allows, or with ``pace="realtime"`` held to the wall clock (a
     tick every 10 ms, as on the belt); gpiozero's mock pins stand in for the GPIO."""
     from gpiozero.pins.mock import MockFactory
+
     from walkcoach.hal.bno055 import Bno055Imu
     from walkcoach.hal.gpio import open_button, open_outputs
     from walkcoach.hal.i2c import SMBusI2C

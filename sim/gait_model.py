@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from walkcoach.device.offline.lowpass import zero_phase_lowpass
 
-G_MS2 = 9.80665
+from walkcoach.device.offline.lowpass import zero_phase_lowpass
 
 
 def smoothstep(u: np.ndarray) -> np.ndarray:

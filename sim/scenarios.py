@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from walkcoach.sim.belt import BeltMove, BeltMovingWalk
 from walkcoach.sim.gait_model import Activity, Bend, HandleBelt, Lean, Shuffle, Sit, Stand, Turn, Walk
 from walkcoach.sim.stairs import StairFlight

@@ -22,9 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from walkcoach.hal.mount import Mount
+from walkcoach.hal.types import G_MS2
 from walkcoach.sim.belt import apply_belt_moves
-from walkcoach.sim.gait_model import G_MS2, Person, lowpass, render_activities
+from walkcoach.sim.gait_model import Person, lowpass, render_activities
 from walkcoach.sim.scenarios import SCENARIOS
 
 

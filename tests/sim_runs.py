@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.runner import run_simulation
 from walkcoach.hal.mount import Mount

@@ -1,10 +1,10 @@
 """The bench's device path: the real SMBusI2C over smbus2 with only the kernel call faked, and the belt process."""
 
 import pytest
-from walkcoach.device.core.settings import DeviceSettings
-from walkcoach.hal.i2c import I2CStats
 
 from walkcoach import hal
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.hal.i2c import I2CStats
 
 
 def test_the_pi_backend_over_a_faked_kernel_reads_what_the_emulated_bus_reads():

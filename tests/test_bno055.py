@@ -10,6 +10,7 @@ import types
 import adafruit_bno055
 import numpy as np
 import pytest
+
 from walkcoach.hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, offsets_problem
 from walkcoach.hal.errors import ConfigError, EndOfStream, ImuError
 from walkcoach.hal.mount import Mount

@@ -15,6 +15,7 @@ import json
 import time
 
 import pytest
+
 from walkcoach.device.cli.history import run_history_command
 from walkcoach.device.config.config import load_config
 from walkcoach.device.core.events import Bout, Event, EventKind

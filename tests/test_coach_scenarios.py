@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from walkcoach.device.core.events import Cue
 
 from tests.sim_runs import SEEDS, WALKING_SCENARIOS, simulated, truth_time_of_walk
+from walkcoach.device.core.events import Cue
 
 HOLD_S = 5.0
 THRESHOLD_DEG = 15.0

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+
 from walkcoach.device.cli.cli import _Parser
 from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
 from walkcoach.device.config import config as cfg

@@ -12,6 +12,8 @@ import json
 
 import numpy as np
 import pytest
+
+from tests.sim_runs import simulated
 from walkcoach.device.cli import cli
 from walkcoach.device.core.events import Cue
 from walkcoach.device.core.feedback import CuePlayer
@@ -22,8 +24,6 @@ from walkcoach.hal.mount import Mount
 from walkcoach.sim.chip_path import FaultPlan, load_fault_plan, open_chip_imu
 from walkcoach.sim.clock import VirtualClock
 from walkcoach.sim.walker import simulate
-
-from tests.sim_runs import simulated
 
 SOAK = "nack_rate = 0.01\nresets_s = [600, 1200]\nunplugs = [[900, 10]]\n"
 OUTAGES_AT_S = (600.0, 900.0, 1200.0)

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from walkcoach.device.core.gait import StepDetector
 from walkcoach.device.core.gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings, step_rise_m
 from walkcoach.device.core.settings import GaitSettings

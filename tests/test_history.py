@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from walkcoach.device.cli.history import HistoryError, MissingExtra, add_history_commands, run_history_command
 from walkcoach.device.core.events import Bout, Cue, Event, EventKind
 from walkcoach.device.core.plan import effective_plan

@@ -9,6 +9,7 @@ import inspect
 import pytest
 from smbus2 import i2c_msg
 from smbus2.smbus2 import I2C_M_RD
+
 from walkcoach.hal.i2c import I2CStats, SMBusI2C
 from walkcoach.sim.bno055_chip import BOOT_S, CONFIG_MODE, NDOF_MODE, EmulatedBno055
 from walkcoach.sim.clock import VirtualClock
@@ -159,6 +160,7 @@ def smbus_backed_by(smbus, chip: EmulatedBno055) -> None:
 
 def test_adafruit_driver_sets_up_a_chip_through_smbus_i2c(smbus):
     import adafruit_bno055
+
     from walkcoach.sim.bno055_chip import patch_driver_sleep
 
     clock = VirtualClock()

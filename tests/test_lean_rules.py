@@ -9,6 +9,7 @@ import dataclasses
 import math
 
 import pytest
+
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.posture import LeanDetector
 from walkcoach.device.core.settings import LeanSettings

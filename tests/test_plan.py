@@ -4,6 +4,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.plan import PLAN_RULE, SessionRecord, effective_plan, format_plan
 from walkcoach.device.core.settings import PlanSettings

@@ -9,13 +9,13 @@ import logging
 
 import numpy as np
 import pytest
+
+from tests.sim_runs import SEEDS, simulated
 from walkcoach.device.core import activity
 from walkcoach.device.core.events import Cue, Event, EventKind
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.runner import run_simulation
 from walkcoach.hal.mount import Mount
-
-from tests.sim_runs import SEEDS, simulated
 
 HOLD_S = 5.0
 THRESHOLD_DEG = 15.0

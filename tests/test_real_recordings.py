@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from walkcoach.device.core.events import Bout
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.offline.evaluate import ReferenceError, evaluate_recording, load_reference, score

@@ -6,6 +6,7 @@ import os
 import warnings
 
 import pytest
+
 import walkcoach.hal.pi_backend as pi_backend
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.recording import RecordingError, RecordingWriter

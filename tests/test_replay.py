@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.offline.replay import ReplayImu, read_recording, replay, replay_json
 from walkcoach.device.shell.recording import MAGIC, RecordingButton, RecordingError, RecordingImu, RecordingWriter
@@ -185,12 +186,11 @@ def test_replay_imu_ends_the_stream_and_moves_the_clock():
 # -- live run == replay -----------------------------------------------------------------------
 def live_run(tmp_path, scenario="full-session", seed=2, presses_s=(100.0, 130.0)):
     """The loop over the simulated belt, recording every sample and the button; pain presses at ``presses_s``."""
+    from walkcoach import hal
     from walkcoach.device.core.coach import Coach
     from walkcoach.device.core.feedback import CuePlayer
     from walkcoach.device.core.summary import RunSummary
     from walkcoach.device.shell.loop import CoachLoop
-
-    from walkcoach import hal
 
     settings = DeviceSettings()
     backend = hal.open_backend("sim", scenario=scenario, seed=seed, rate_hz=100.0)

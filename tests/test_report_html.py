@@ -12,11 +12,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.test_history import FIRST_DAY, PLAN, SETTINGS, TODAY, run, write_month
 from walkcoach.device.cli.report_html import plan_caps_min
 from walkcoach.device.core.plan import effective_plan
 from walkcoach.device.shell.store import Store, attach_store, load_sessions
-
-from tests.test_history import FIRST_DAY, PLAN, SETTINGS, TODAY, run, write_month
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"  # git-ignored; CI keeps it

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from walkcoach.device.config.config import load_config
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell import status as status_mod

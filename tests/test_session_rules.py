@@ -10,6 +10,7 @@ import math
 import statistics
 
 import pytest
+
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.gait import BoutTracker
@@ -19,7 +20,7 @@ from walkcoach.device.core.settings import CoachSettings, GaitSettings, PlanSett
 from walkcoach.hal.types import ImuSample
 
 RATE_HZ = 50.0
-G_MS2 = 9.81
+G_MS2 = 9.80665
 CADENCE_SPM = 110.0
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.settings import CoachSettings

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from walkcoach.device.core.coach import CoachSnapshot
 from walkcoach.device.core.events import Bout, Cue, Event, EventKind
 from walkcoach.device.core.settings import PlanSettings
@@ -272,13 +273,12 @@ def test_the_store_gives_the_coach_a_stepped_back_cap_after_repeated_pain(tmp_pa
 
 
 def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
+    from walkcoach import hal
     from walkcoach.device.core.coach import Coach
     from walkcoach.device.core.feedback import CuePlayer
     from walkcoach.device.core.settings import CoachSettings
     from walkcoach.device.core.summary import RunSummary
     from walkcoach.device.shell.loop import CoachLoop
-
-    from walkcoach import hal
 
     backend = hal.open_backend("sim", scenario="full-session", seed=1, rate_hz=100.0)
     coach = Coach(CoachSettings(), rate_hz=100.0, cap_s=600.0)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from walkcoach.device.config import config as cfg
 from walkcoach.device.shell.sdnotify import Notifier, watchdog_interval_s
 

@@ -6,8 +6,10 @@ from functools import cache
 
 import numpy as np
 import pytest
+
 from walkcoach.hal.mount import Mount
-from walkcoach.sim.gait_model import G_MS2, lowpass
+from walkcoach.hal.types import G_MS2
+from walkcoach.sim.gait_model import lowpass
 from walkcoach.sim.scenarios import DEFAULT_SCENARIO, SCENARIOS
 from walkcoach.sim.walker import SimulatedWalk, simulate
 

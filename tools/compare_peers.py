@@ -120,6 +120,7 @@ def bouts_from_json(replay_json: dict):
 def write_sim_recording(scenario: str, seed: int, folder: Path) -> tuple[Path, Path]:
     """A simulated walk as a lab-like CSV (g, rad/s; x up, y right, z forward) and its truth as a reference JSON."""
     import numpy as np
+
     from walkcoach.sim.walker import simulate
 
     w = simulate(scenario, seed)

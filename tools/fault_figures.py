@@ -13,6 +13,7 @@ import pathlib
 import sys
 import tempfile
 
+from tests.test_faults import _walk_outside
 from walkcoach.device.core.events import Cue
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.runner import run_simulation
@@ -20,8 +21,6 @@ from walkcoach.hal.mount import Mount
 from walkcoach.sim.chip_path import FaultPlan, open_chip_imu
 from walkcoach.sim.clock import VirtualClock
 from walkcoach.sim.walker import simulate
-
-from tests.test_faults import _walk_outside
 
 logging.disable(logging.WARNING)  # the figures, not the runs' warnings
 

@@ -238,22 +238,34 @@ def mutants_of(target: Target) -> list[Mutant]:
 
 # -- running --------------------------------------------------------------------------------------
 def _copy_tree(dest: Path) -> Path:
-    """The tree to mutate, and the folder to put first on the import path."""
+    """The tree to mutate in ``dest``; returns the folder to put first on the import path."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "mutants", "*.egg-info", "artifacts")
     for name in ("device", "hal", "sim", "tests", "walkcoach"):
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, dest / name, ignore=ignore, symlinks=True)
     shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
-    imports = dest / "_imports"
-    if (dest / "walkcoach").is_dir():  # one import name: walkcoach.device is the device/ folder
-        (imports / "walkcoach").mkdir(parents=True)
-        for item in (dest / "walkcoach").iterdir():
-            shutil.copy(item, imports / "walkcoach" / item.name)
+    if (dest / "walkcoach").is_dir():  # one import name: walkcoach.device is the copy's device/ folder
         for name in ("device", "hal", "sim"):
-            (imports / "walkcoach" / name).symlink_to(dest / name, target_is_directory=True)
-    else:
-        imports = dest
-    return imports
+            (dest / "walkcoach" / name).symlink_to(dest / name, target_is_directory=True)
+    return dest
+
+
+def _imports_the_copy(tree: Path, target: Target) -> bool:
+    """In a child: does importing the target's module load the copy's file (not the installed tree's)?"""
+    module = target.path.removesuffix(".py").replace("/", ".")
+    if (tree / "walkcoach").is_dir():
+        module = "walkcoach." + module
+    pid = os.fork()
+    if pid == 0:
+        import importlib
+
+        try:
+            loaded = os.path.realpath(importlib.import_module(module).__file__ or "")
+            os._exit(0 if loaded == os.path.realpath(tree / target.path) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _run_tests(tests: tuple[str, ...], timeout_s: float) -> str:
@@ -305,9 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         tree = Path(tmp)
         imports = _copy_tree(tree)
         os.chdir(tree)
-        sys.path.insert(0, str(imports))
-        if imports != tree:
-            sys.path.insert(1, str(tree))  # tests/ as a package
+        sys.path.insert(0, str(imports))  # before the installed walkcoach: the copy is what the tests import
         import hypothesis  # noqa: F401  (warm: every child inherits these imports)
         import numpy  # noqa: F401
         import pytest  # noqa: F401
@@ -315,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         survivors: list[Mutant] = []
         totals: dict[str, list[int]] = {}
         for target in targets:
+            if not _imports_the_copy(tree, target):
+                print(f"{target.name}: the tests would not import the mutated copy of {target.path}", file=sys.stderr)
+                return 2
             started = time.monotonic()
             if _run_tests(target.tests, 600.0) != "passed":
                 print(f"{target.name}: its tests fail without any mutation; fix them first", file=sys.stderr)

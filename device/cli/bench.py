@@ -217,10 +217,9 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s:
     rest run between ticks, as on the belt, and caches are as cold as after a sleep."""
     import threading
 
+    from walkcoach import hal
     from walkcoach.device.shell.sdnotify import Notifier
     from walkcoach.device.shell.service import Service
-
-    from walkcoach import hal
 
     timer_box: list[_TickTimer] = []
 

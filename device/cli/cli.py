@@ -21,6 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
+from walkcoach import hal
 from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
 from walkcoach.device.cli.history import COMMANDS as HISTORY_COMMANDS
 from walkcoach.device.cli.history import add_history_commands, run_history_command
@@ -30,8 +31,6 @@ from walkcoach.device.core.summary import format_human
 from walkcoach.device.shell.runner import run_simulation
 from walkcoach.hal.errors import ConfigError, WalkcoachError
 from walkcoach.hal.mount import Mount
-
-from walkcoach import hal
 
 log = logging.getLogger("walkcoach")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import EventKind
 from walkcoach.device.core.settings import CoachSettings

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from walkcoach.device.shell.recording import RecordingError
 
 CHUNK_BYTES = 1 << 20  # ~40 000 rows of a 4-column CSV

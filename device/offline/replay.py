@@ -100,6 +100,7 @@ from itertools import repeat
 from pathlib import Path
 
 import numpy as np
+
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.feedback import CuePlayer
 from walkcoach.device.core.settings import CoachSettings, DeviceSettings
@@ -111,7 +112,7 @@ from walkcoach.device.shell.loop import BUTTON_POLL_S, MAX_LAG_PERIODS, CoachLoo
 from walkcoach.device.shell.recording import MAGIC, RecordingError
 from walkcoach.hal.clock import VirtualClock
 from walkcoach.hal.errors import EndOfStream
-from walkcoach.hal.types import ImuSample
+from walkcoach.hal.types import G_MS2, ImuSample
 
 __all__ = [
     "FrameEstimate", "Recording", "RecordingError", "ReplayButton", "ReplayImu", "ReplayResult", "estimate_frame",
@@ -120,7 +121,6 @@ __all__ = [
 
 log = logging.getLogger("walkcoach.replay")
 
-G_MS2 = 9.80665
 MIN_RATE_HZ, MAX_RATE_HZ = 25.0, 200.0
 RATE_SLACK = 0.02  # a median step a little off (clock jitter) still counts as in range
 GAP_FACTOR = 2.5  # a time step longer than this many median steps is a gap

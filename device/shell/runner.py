@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from walkcoach import hal
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Event
 from walkcoach.device.core.feedback import CuePlayer
@@ -18,8 +19,6 @@ from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.core.summary import RunSummary
 from walkcoach.device.shell.loop import FROZEN_AFTER_S, CoachLoop
 from walkcoach.hal.mount import Mount
-
-from walkcoach import hal
 
 
 def make_coach(settings: DeviceSettings, today: dt.date) -> Coach:

@@ -51,6 +51,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from walkcoach import hal
 from walkcoach.device.config.config import KEYS, Config, get_value, toml_value, try_load_config
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, Event, EventKind
@@ -74,8 +75,6 @@ from walkcoach.hal.errors import EndOfStream, WalkcoachError
 from walkcoach.hal.gpio import output_value
 from walkcoach.hal.mount import Mount
 from walkcoach.hal.state_files import read_regular, write_atomic
-
-from walkcoach import hal
 
 if TYPE_CHECKING:
     from walkcoach.device.shell.record_request import RecordingTap
