@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 import json
+import sqlite3
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -150,7 +151,7 @@ def _load(location, since: dt.date | None = None) -> History:
         return History([], [], [])
     try:
         return History(read_sessions(conn, since), read_bouts(conn, since), read_cues(conn, since))
-    except Exception as exc:  # sqlite3.Error, or a row that does not parse
+    except (sqlite3.Error, ValueError, TypeError) as exc:  # a broken file, or a row whose text or number does not parse
         raise HistoryError(f"cannot read {db_path(location)}: {exc}") from None
     finally:
         conn.close()
