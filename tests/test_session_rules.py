@@ -354,3 +354,49 @@ def test_a_restarted_coach_repeats_the_stop_when_it_is_due_and_gives_no_second_w
     assert cues[0].cue is Cue.STOP and due_s - 0.1 <= cues[0].t_s <= max(due_s, 1000.0 + 5.0) + 0.5, (due_s, cues[0].t_s)
     assert "still walking" in cues[0].why
     assert Cue.CAP_WARNING not in [e.cue for e in cues]
+
+
+def _saved_after_a_walk(rest_s: float) -> tuple[Coach, dict]:
+    coach = _coach(pause_s=300.0)
+    _feed(coach, 0.0, 60.0, walking=True)
+    _feed(coach, 60.0, 60.0 + rest_s, walking=False)
+    return coach, coach.saved_state(60.0 + rest_s)
+
+
+def test_a_session_saved_while_walking_is_zero_seconds_since_the_walk():
+    coach = _coach()
+    _feed(coach, 0.0, 30.0, walking=True)
+    state = coach.saved_state(30.0)
+    assert state["since_walk_s"] == 0.0 and state["upright"] is not None
+
+
+def test_the_session_end_pause_runs_on_across_a_restart():
+    """Saved 100 s after the walk, restarted 50 s later: the 300 s pause ends 150 s after the restart."""
+    _, state = _saved_after_a_walk(100.0)
+    walk_end_s = 60.0 + 100.0 - state["since_walk_s"]
+    restarted = _coach(pause_s=300.0)
+    restarted.restore_state(state, 1000.0, 50.0)
+    events = _feed(restarted, 1000.0, 1200.0, walking=False)
+    [ended] = _kinds(events, EventKind.SESSION_ENDED)
+    expected_s = 1000.0 + (walk_end_s + 300.0) - (160.0 + 50.0)
+    assert expected_s <= ended.t_s <= expected_s + 0.5, (expected_s, ended.t_s)
+    assert restarted.upright.captured
+
+
+@pytest.mark.parametrize("key, value", [("walk_s", -1.0), ("cap_s", float("nan")), ("planned_cap_s", -5.0),
+                                        ("steps", -1), ("pain_reports", -1), ("upright", [0.0, 0.0, 0.1])])
+def test_a_saved_session_with_an_impossible_value_is_refused(key, value):
+    _, state = _saved_after_a_walk(10.0)
+    with pytest.raises(ValueError):
+        _coach().restore_state(dict(state, **{key: value}), 0.0, 0.0)
+    with pytest.raises(ValueError):
+        _coach().restore_state(state, 0.0, -1.0)  # time away cannot be negative
+
+
+def test_a_saved_session_of_zeros_and_no_upright_is_taken():
+    _, state = _saved_after_a_walk(10.0)
+    zeros = dict(state, walk_s=0.0, steps=0, pain_reports=0, upright=None)
+    coach = _coach()
+    coach.restore_state(zeros, 0.0, 0.0)
+    snap = coach.snapshot(0.0)
+    assert snap.walk_s == 0.0 and snap.steps == 0 and not snap.upright_captured
