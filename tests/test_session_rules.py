@@ -356,11 +356,12 @@ def test_a_restarted_coach_repeats_the_stop_when_it_is_due_and_gives_no_second_w
     assert Cue.CAP_WARNING not in [e.cue for e in cues]
 
 
-def _saved_after_a_walk(rest_s: float) -> tuple[Coach, dict]:
+def _saved_after_a_walk(rest_s: float) -> tuple[float, dict]:
+    """(when the walk ended, the session saved ``rest_s`` after the walking stopped)"""
     coach = _coach(pause_s=300.0)
     _feed(coach, 0.0, 60.0, walking=True)
-    _feed(coach, 60.0, 60.0 + rest_s, walking=False)
-    return coach, coach.saved_state(60.0 + rest_s)
+    [ended] = _kinds(_feed(coach, 60.0, 60.0 + rest_s, walking=False), EventKind.WALK_ENDED)
+    return ended.bout.end_s, coach.saved_state(60.0 + rest_s)
 
 
 def test_a_session_saved_while_walking_is_zero_seconds_since_the_walk():
@@ -372,8 +373,7 @@ def test_a_session_saved_while_walking_is_zero_seconds_since_the_walk():
 
 def test_the_session_end_pause_runs_on_across_a_restart():
     """Saved 100 s after the walk, restarted 50 s later: the 300 s pause ends 150 s after the restart."""
-    _, state = _saved_after_a_walk(100.0)
-    walk_end_s = 60.0 + 100.0 - state["since_walk_s"]
+    walk_end_s, state = _saved_after_a_walk(100.0)
     restarted = _coach(pause_s=300.0)
     restarted.restore_state(state, 1000.0, 50.0)
     events = _feed(restarted, 1000.0, 1200.0, walking=False)
