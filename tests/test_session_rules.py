@@ -400,3 +400,23 @@ def test_a_saved_session_of_zeros_and_no_upright_is_taken():
     coach.restore_state(zeros, 0.0, 0.0)
     snap = coach.snapshot(0.0)
     assert snap.walk_s == 0.0 and snap.steps == 0 and not snap.upright_captured
+
+
+def test_a_saved_upright_keeps_its_source_and_is_taken_as_a_direction():
+    _, state = _saved_after_a_walk(10.0)
+    coach = _coach()
+    coach.restore_state(dict(state, upright=[0.0, 0.0, 0.8], upright_source="stance"), 0.0, 0.0)
+    assert coach.upright.captured and coach.upright.source == "stance"
+    assert coach.upright.up == pytest.approx((0.0, 0.0, 1.0))
+    unknown = _coach()
+    unknown.restore_state(dict(state, upright_source="from a newer version"), 0.0, 0.0)
+    assert unknown.upright.source == "calibrated"
+
+
+def test_a_stop_overdue_by_the_time_away_is_due_at_once_after_the_restart():
+    coach = _coach(cap_s=60.0, stop_repeat_s=60.0)
+    _feed(coach, 0.0, 80.0, walking=True)  # the stop near 60 s; the next due near 120 s
+    state = coach.saved_state(80.0)
+    restarted = _coach(cap_s=60.0, stop_repeat_s=60.0)
+    restarted.restore_state(state, 500.0, state["stop_due_in_s"] + 30.0)  # away longer than it was due
+    assert restarted.saved_state(500.0)["stop_due_in_s"] == 0.0

@@ -80,6 +80,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("device/core/posture.py", "if lean > self._max_deg:", "> -> >="): "at equality the assignment writes the value already there",
     ("device/core/coach.py", "elif session.started and t_s - self._last_walk_s > self._session_end_pause_s:", "> -> >="):
         "the pause equal to the sample's time to the float: one sample's difference at most",
+    ("device/core/coach.py",
+     "if len(up) != 3 or not all(math.isfinite(v) for v in up) or math.sqrt(sum(v * v for v in up)) < 0.5:", "< -> <="):
+        "a saved upright of exactly half a unit's length: refused or taken, both a judgment of a broken file",
     ("device/core/posture.py", "self._next_cue_s = recent[0] + 600.0", "+ -> -"):
         "the cue limit is checked again on the next sample: the same cues, found with more work",
 }
