@@ -38,8 +38,10 @@ from walkcoach.device.shell.store import (
     read_sessions,
 )
 from walkcoach.hal.errors import WalkcoachError
+from walkcoach.hal.state_files import write_atomic
 
 COMMANDS = ("plan", "history", "report", "replay")
+REPORT_FILE_MODE = 0o644  # a report is for sharing (with a physiotherapist), as a plain write gives
 MATPLOTLIB_HINT = "report needs matplotlib, an optional extra: pip install 'walkcoach[plots]' (or: pip install matplotlib)"
 
 
@@ -316,15 +318,9 @@ def _cmd_report(args, plan: PlanSettings, location, out) -> int:
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
     try:
-        temp.write_text(text, encoding="utf-8")
-        temp.replace(path)
+        write_atomic(path, text.encode("utf-8"), mode=REPORT_FILE_MODE)
     except OSError as exc:
-        try:
-            temp.unlink()
-        except OSError:
-            pass
         raise HistoryError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
