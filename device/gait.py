@@ -409,7 +409,8 @@ class BoutTracker:
         pending = self._pending
         if len(pending) < 2:
             return None
-        step_s = _median([b - a for a, b in zip(pending[-5:], pending[-4:])])
+        recent = pending[-5:]
+        step_s = _median([b - a for a, b in zip(recent, recent[1:])])
         return step_s if self._min_interval_s <= step_s <= self._max_interval_s else None
 
     def _expect_next_step(self) -> None:
