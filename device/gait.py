@@ -35,6 +35,16 @@ after its 6th step. Its duration is first to last step plus one median step
 time (half a step before the first heel strike, half after the last: a walk of
 N steps lasts N step times), so walk time is the sum of bout durations.
 The autocorrelation sums are kept incrementally on block means at ~12.5 Hz.
+
+Faint steps, told by their rhythm (a slow or shuffling walker's heel strikes can be as faint as the
+sway of standing, peak by peak; a real walk's peaks vary tenfold): when the rhythm's next step (one
+step time after the last contact, ± ``RHYTHM_WINDOW_SHARE``) has not come as a detected step by the
+window's end plus ``CONFIRM_S``, the largest local maximum in the window that stands ``RHYTHM_OVER_QUIET``
+above the quiet level (the typical peak while not walking: the only amplitude floor) is taken as the
+contact — before a bout while the movement is regular at that step time, inside a bout only in a
+faint walker's (``FAINT_WALKER_MISSED_SHARE`` of its steps missed). It counts only if a detected step
+follows a step later, never at a bout's end, at most ``MAX_FAINT_IN_ROW`` in a row: the sparse
+contacts of turning or sitting down after a walk, with movement peaks between them, stay uncounted.
 """
 
 from __future__ import annotations
@@ -54,8 +64,8 @@ ECHO_SHARE = 0.4  # before a bout: a detection this close to the previous (share
 DOUBLE_STEP_SHARE = 0.55  # in a bout, an interval shorter than this share of the median is a double detection
 RECENT_INTERVALS = 8
 PEAK_SPREAD = 2.5  # the heel-strike peaks that start a bout are alike within this factor
-RECENT_PEAKS = 64  # local maxima kept for looking back at the faint first steps of a walk
-FAINT_FLOOR_SHARE = 0.5  # a first or last step may be this much fainter than the detection floor...
+RECENT_PEAKS = 64  # local maxima kept for the faint steps a rhythm predicts and the last steps of a walk
+FAINT_FLOOR_SHARE = 0.5  # a last step may be this much fainter than the detection floor...
 FAINT_PEAK_SHARE = 0.12  # ...and reach this share of the bout's typical step peak...
 FAINT_OVER_QUIET = 2.5  # ...and stand this far above the peaks of sway and noise while not walking
 QUIET_AFTER_STEP_S = 2.0
