@@ -23,8 +23,12 @@ so a replay reproduces the live run's bouts, steps and cues.
   optional              ``gyrox``...; rad/s
   ====================  ================================================
 
-- 25 to 200 samples per second (from the median time step), resampled to the
-  loop rate (``--rate``, default the configured loop rate) by linear
+- 25 to 200 samples per second (from the median time step), replayed at its
+  own rate when that is from ``NATIVE_MIN_RATE_HZ`` (50 Hz) up to the loop
+  rate (the coach's detectors take any rate; interpolating a 50 Hz file up to
+  100 Hz adds samples, not information, and doubles the replay's cost), else
+  resampled to the loop rate; ``--rate`` asks for another. Resampling (also
+  onto the file's own rate, to even out clock jitter) is by linear
   interpolation. A gap in time of up to 1 s is bridged by interpolation (with a
   warning); a longer one, or a jump of the clock, is left as a hole, which the
   coach treats like a sensor drop-out (a bout in progress ends unless steps
@@ -117,7 +121,7 @@ from .summary import RunSummary
 
 __all__ = [
     "FrameEstimate", "Recording", "RecordingError", "ReplayButton", "ReplayImu", "ReplayResult", "estimate_frame",
-    "read_recording", "replay", "replay_json", "zero_phase_lowpass",
+    "read_recording", "replay", "replay_json", "replay_rate_hz", "zero_phase_lowpass",
 ]
 
 log = logging.getLogger("walkcoach.replay")
@@ -128,6 +132,9 @@ RATE_SLACK = 0.02  # a median step a little off (clock jitter) still counts as i
 GAP_FACTOR = 2.5  # a time step longer than this many median steps is a gap
 MAX_BRIDGED_GAP_S = 1.0
 MIN_SAMPLES = 10
+# A plain CSV from this rate up to the loop rate replays at its own rate (the coach is checked at 50 and 100 Hz);
+# slower ones are interpolated up to the loop rate, faster ones down to it.
+NATIVE_MIN_RATE_HZ = 50.0
 GRAVITY_CORNER_HZ = 0.4
 COMPLEMENTARY_TIME_CONSTANT_S = 2.0
 COMPLEMENTARY_MARGIN_TAUS = 20.0  # e^-20 of a cut edge is left: ~2e-8 m/s²
@@ -620,7 +627,18 @@ def read_recording(
         source.close()
     if first.startswith(MAGIC):
         return _read_v1(path, rate_hz=rate_hz, units=units)
-    return _read_csv(path, units=units, upright=upright, rate_hz=rate_hz or default_rate_hz, settings=settings or CoachSettings())
+    return _read_csv(
+        path, units=units, upright=upright, rate_hz=rate_hz, default_rate_hz=default_rate_hz, settings=settings or CoachSettings()
+    )
+
+
+def replay_rate_hz(source_rate_hz: float, loop_rate_hz: float) -> float:
+    """The rate a plain CSV is replayed at without ``--rate``: its own (to 0.01 Hz) from ``NATIVE_MIN_RATE_HZ``
+    up to the loop rate, else the loop rate."""
+    rate_hz = round(source_rate_hz, 2)
+    if NATIVE_MIN_RATE_HZ * (1 - RATE_SLACK) <= rate_hz <= loop_rate_hz:
+        return rate_hz
+    return loop_rate_hz
 
 
 def _parse_meta(path: Path, number: int, first: str) -> dict[str, str]:
@@ -766,12 +784,16 @@ def _open_csv(path: Path) -> tuple[_Rows, bool]:
     return rows, has_gyro
 
 
-def _read_csv(path: Path, *, units: str, upright: str, rate_hz: float, settings: CoachSettings) -> Recording:
+def _read_csv(
+    path: Path, *, units: str, upright: str, rate_hz: float | None, default_rate_hz: float, settings: CoachSettings
+) -> Recording:
     rows, has_gyro = _open_csv(path)
     prefix = rows.prefix.values
     rows.close()
     scale = G_MS2 if units == "g" else 1.0
     source_rate_hz = _rate_from_steps(prefix[:, 0], path)
+    if rate_hz is None:
+        rate_hz = replay_rate_hz(source_rate_hz, default_rate_hz)
     _check_units(prefix[:, 1:4] * scale, prefix[:, 4:7] if has_gyro else None, units, path)
     del prefix
     frame_holder: list[np.ndarray] = []

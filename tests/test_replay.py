@@ -125,7 +125,7 @@ def test_a_short_gap_is_bridged_and_a_long_one_left_as_a_hole(tmp_path):
     t = [x for x in t if not (4.0 < x < 4.5)]  # 0.5 s gap: bridged
     t = [x for x in t if not (7.0 < x < 9.0)]  # 2 s gap: a hole
     text = "t,ax,ay,az\n" + "".join(f"{x:.4f},0.0,0.0,{G}\n" for x in t)
-    rec = read_recording(write(tmp_path, text))
+    rec = read_recording(write(tmp_path, text), rate_hz=100.0)  # a 50 Hz file replays at 50 Hz unless asked
     after_short = t.index(next(x for x in t if x >= 4.499))
     after_long = t.index(next(x for x in t if x >= 8.999))
     short_s, long_s = t[after_short] - t[after_short - 1], t[after_long] - t[after_long - 1]
@@ -294,19 +294,27 @@ def foreign_csv(tmp_path, scenario, seed, *, gyro, rate_hz=50.0):
 ])
 def test_a_plain_csv_of_a_simulated_walk_finds_the_steps_and_the_leans(tmp_path, scenario, seed, gyro):
     path, walk = foreign_csv(tmp_path, scenario, seed, gyro=gyro)
-    rec = read_recording(path, units="g")
-    assert rec.rate_hz == 100.0 and rec.source_rate_hz == pytest.approx(50.0)
-    assert rec.frame.forward_confidence > 0.3 and rec.warnings == []
-    summary = replay(rec, DeviceSettings(), cap_s=3600.0).summary
     truth = walk.truth
-    assert abs(summary.steps - truth.steps) <= 0.03 * truth.steps
-    assert summary.walk_s == pytest.approx(truth.walk_s, rel=0.03)
-    assert len(summary.lean_episodes) == len(truth.lean_episodes)
-    for found, true in zip(summary.lean_episodes, truth.lean_episodes):
-        assert found.max_deg == pytest.approx(true.max_deg, abs=3.0)
-    # the estimated frame is the body's: up is up and forward is forward, within the belt's few degrees
-    body_up = np.mean(rec.gravity_ms2[: int(2 * rec.rate_hz)], axis=0)
-    assert math.degrees(math.acos(body_up[2] / np.linalg.norm(body_up))) < 2.0
+    summaries = {}
+    for asked_hz, replayed_hz in ((None, 50.0), (100.0, 100.0)):  # at the file's own rate, and interpolated to 100 Hz
+        rec = read_recording(path, units="g", rate_hz=asked_hz)
+        assert rec.rate_hz == replayed_hz and rec.source_rate_hz == pytest.approx(50.0)
+        assert rec.frame.forward_confidence > 0.3 and rec.warnings == []
+        summary = summaries[replayed_hz] = replay(rec, DeviceSettings(), cap_s=3600.0).summary
+        assert abs(summary.steps - truth.steps) <= 0.03 * truth.steps
+        assert summary.walk_s == pytest.approx(truth.walk_s, rel=0.03)
+        assert len(summary.lean_episodes) == len(truth.lean_episodes)
+        for found, true in zip(summary.lean_episodes, truth.lean_episodes):
+            assert found.max_deg == pytest.approx(true.max_deg, abs=3.0)
+        # the estimated frame is the body's: up is up and forward is forward, within the belt's few degrees
+        body_up = np.mean(rec.gravity_ms2[: int(2 * rec.rate_hz)], axis=0)
+        assert math.degrees(math.acos(body_up[2] / np.linalg.norm(body_up))) < 2.0
+    # the coach takes the rate it is given: the same bouts at 50 Hz as at 100 Hz
+    own, interpolated = summaries[50.0].bouts, summaries[100.0].bouts
+    assert len(own) == len(interpolated)
+    for a, b in zip(own, interpolated):
+        assert a.start_s == pytest.approx(b.start_s, abs=0.5) and a.end_s == pytest.approx(b.end_s, abs=0.5)
+        assert abs(a.steps - b.steps) <= max(1, 0.02 * b.steps)
 
 
 def test_first_still_needs_a_still_period_and_auto_skips_a_sensor_lying_on_a_table(tmp_path):
@@ -379,7 +387,7 @@ def test_a_clock_jump_is_a_hole_not_a_grid_and_the_bout_ends_at_it(tmp_path, tin
     rec = read_recording(path, units="g")
     result = replay(rec, DeviceSettings(), cap_s=3600.0)
     assert any(f"line {middle + 1}: " in w and "left as a hole" in w for w in rec.warnings)
-    assert result.loop.stats.samples == pytest.approx(walk.duration_s * 100, abs=3)  # no sample inside the day
+    assert result.loop.stats.samples == pytest.approx(walk.duration_s * rec.rate_hz, abs=3)  # no sample inside the day
     bouts = result.summary.bouts
     assert not any(b.start_s < 200.0 < b.end_s - jump_s for b in bouts)  # the walk in progress ended at the jump
     assert any(b.end_s <= 200.1 for b in bouts) and any(b.start_s >= jump_s for b in bouts)
