@@ -439,6 +439,21 @@ def test_the_low_pass_halves_at_its_corner_forward_backward_and_is_fast_at_any_l
         assert np.allclose(y[middle], gain * x[middle], atol=3e-3)  # zero phase
 
 
+@pytest.mark.parametrize("n", [97144, 98304, 4099])  # 8 * 12143 and the prime 4099: the kernel path; 2^15 * 3: direct
+def test_the_periodic_low_pass_keeps_a_periodic_signal_at_its_gain_at_any_length(n):
+    from device.lowpass import zero_phase_lowpass
+
+    rate_hz, corner_hz = 100.0, 1.5
+    t = np.arange(n) / rate_hz
+    cycles = (round(corner_hz * n / rate_hz), round(0.2 * n / rate_hz), round(6.0 * n / rate_hz))  # whole periods in n
+    freqs_hz = [k * rate_hz / n for k in cycles]
+    x = np.stack([np.sin(2 * np.pi * f * t + 0.3) for f in freqs_hz], axis=1)  # three columns at three frequencies
+    y = zero_phase_lowpass(x, rate_hz, corner_hz, passes=1, edges="periodic")
+    for column, f in enumerate(freqs_hz):  # periodic: no edge at all, every sample at the exact gain, no phase
+        gain = 1.0 / math.sqrt(1.0 + (f / corner_hz) ** 4)
+        assert np.allclose(y[:, column], gain * x[:, column], atol=1e-9)
+
+
 def test_a_streamed_walkcoach_recording_replays_the_live_run_with_late_button_presses(tmp_path, tiny_chunks):
     path, live, _ = live_run(tmp_path, presses_s=(700.0, 730.0))
     rec = read_recording(path)
