@@ -56,7 +56,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="walkcoach", description="Belt-worn walking coach for low back pain.")
-    parser.add_argument("--version", action="version", version=f"walkcoach {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--config", type=Path, help="config file (TOML)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     for option, dest, text in _DIRECTORY_OPTIONS:
@@ -100,6 +100,17 @@ _DIRECTORY_OPTIONS = (
     ("--state-dir", "state_dir", "the history database's directory (default: the config's, $STATE_DIRECTORY, /var/lib/walkcoach)"),
     ("--runtime-dir", "runtime_dir", "the running service's pid and status files (default: the config's, $RUNTIME_DIRECTORY, /run/walkcoach)"),
 )
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: importlib.metadata's lookup cost every command ~0.1 s of start-up."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help="show program's version number and exit"):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"walkcoach {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
