@@ -119,6 +119,21 @@ def test_plain_csv_is_resampled_to_the_loop_rate_by_linear_interpolation(tmp_pat
     assert rec.frame is not None and rec.frame.gravity_method.startswith("0.4 Hz")
 
 
+@pytest.mark.parametrize("source_hz, loop_hz, replayed_hz", [
+    (50.0, 100.0, 50.0),  # at its own rate: interpolating up adds samples, not information
+    (62.5, 100.0, 62.5),
+    (100.0, 100.0, 100.0),
+    (40.0, 100.0, 100.0),  # slower than the coach is checked at: up to the loop rate
+    (200.0, 100.0, 100.0),  # faster than the loop: down to it
+    (100.0, 50.0, 50.0),
+])
+def test_a_plain_csv_replays_at_its_own_rate_from_50_hz_up_to_the_loop_rate(tmp_path, source_hz, loop_hz, replayed_hz):
+    rec = read_recording(write(tmp_path, csv_text(rows=600, rate_hz=source_hz)), default_rate_hz=loop_hz)
+    assert rec.source_rate_hz == pytest.approx(source_hz, rel=1e-3)
+    assert rec.rate_hz == replayed_hz and np.allclose(np.diff(rec.t_s), 1.0 / replayed_hz)
+    assert read_recording(write(tmp_path, csv_text(rows=600, rate_hz=source_hz)), rate_hz=80.0).rate_hz == 80.0  # --rate wins
+
+
 def test_a_short_gap_is_bridged_and_a_long_one_left_as_a_hole(tmp_path):
     rate_hz = 50.0
     t = list(np.arange(0, 10, 1 / rate_hz))
