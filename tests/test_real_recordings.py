@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from device.evaluate import ReferenceError, evaluate_recording, load_reference, score
-from device.events import Bout
-from device.replay import read_recording, replay
-from device.settings import DeviceSettings
+from walkcoach.device.offline.evaluate import ReferenceError, evaluate_recording, load_reference, score
+from walkcoach.device.core.events import Bout
+from walkcoach.device.offline.replay import read_recording, replay
+from walkcoach.device.core.settings import DeviceSettings
 
 DATA = Path(__file__).parent / "data" / "real"
 LAB = DATA / "mobgap-lab"
@@ -120,7 +120,7 @@ def test_a_malformed_reference_is_one_clear_error(tmp_path):
 
 
 def test_the_cli_reports_a_malformed_reference_in_one_line_and_exits_2(tmp_path, capsys):
-    from device.cli import main
+    from walkcoach.device.cli.cli import main
 
     bad = tmp_path / "ref.json"
     bad.write_text('{"bouts": 3}')
