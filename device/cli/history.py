@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple, Sequence
 
 from walkcoach.hal.errors import WalkcoachError
+from walkcoach.hal.state_files import write_atomic
 
 from walkcoach.device.core.plan import PlanState, SessionRecord, effective_plan, format_plan
 from walkcoach.device.shell.recording import RecordingError
@@ -39,6 +40,7 @@ from walkcoach.device.shell.store import (
 from walkcoach.device.core.summary import format_human
 
 COMMANDS = ("plan", "history", "report", "replay")
+REPORT_FILE_MODE = 0o644  # a report is for sharing (with a physiotherapist), as a plain write gives
 MATPLOTLIB_HINT = "report needs matplotlib, an optional extra: pip install 'walkcoach[plots]' (or: pip install matplotlib)"
 
 
@@ -312,15 +314,9 @@ def _cmd_report(args, plan: PlanSettings, location, out) -> int:
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
     try:
-        temp.write_text(text, encoding="utf-8")
-        temp.replace(path)
+        write_atomic(path, text.encode("utf-8"), mode=REPORT_FILE_MODE)
     except OSError as exc:
-        try:
-            temp.unlink()
-        except OSError:
-            pass
         raise HistoryError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

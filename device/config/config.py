@@ -27,7 +27,6 @@ import math
 import os
 import re
 import stat
-import tempfile
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from walkcoach.hal.errors import ConfigError
+from walkcoach.hal.state_files import write_atomic
 
 from walkcoach.device.core.settings import (
     CoachSettings,
@@ -827,46 +827,15 @@ def set_value(path: Path | str | None, key: str, value_text: str) -> Config:
 
 
 def _write_atomically(target: Path, data: bytes, old_stat: os.stat_result | None) -> None:
-    directory = target.parent
+    """The edited config replaces the old one whole, keeping its mode and owner (root writes, the service reads)."""
+    if old_stat is None:
+        mode, owner = NEW_FILE_MODE, None
+    else:
+        mode, owner = stat.S_IMODE(old_stat.st_mode), (old_stat.st_uid, old_stat.st_gid)
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        write_atomic(target, data, mode=mode, durable=True, owner=owner)
     except OSError as exc:
-        raise ConfigError(f"{target}: cannot write in {directory}: {exc.strerror or exc} (try sudo)") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if old_stat is None:
-                os.fchmod(handle.fileno(), NEW_FILE_MODE)
-            else:
-                os.fchmod(handle.fileno(), stat.S_IMODE(old_stat.st_mode))
-                now = os.fstat(handle.fileno())
-                if (now.st_uid, now.st_gid) != (old_stat.st_uid, old_stat.st_gid):
-                    os.fchown(handle.fileno(), old_stat.st_uid, old_stat.st_gid)
-            os.fsync(handle.fileno())
-        os.replace(temp_name, target)
-    except OSError as exc:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise ConfigError(f"{target}: cannot write the config: {exc.strerror or exc} (nothing was changed)") from None
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+        raise ConfigError(f"{target}: cannot write the config: {exc.strerror or exc} (nothing was changed; try sudo)") from None
 
 
 def main() -> None:

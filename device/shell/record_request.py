@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
 import shutil
@@ -29,12 +28,15 @@ from pathlib import Path
 from typing import TextIO
 
 from walkcoach.device.shell.recording import RecordingButton, RecordingWriter
+from walkcoach.hal.state_files import write_atomic
 
 log = logging.getLogger("walkcoach.record")
 
 REQUEST_NAME = "record.request"
 MAX_SECONDS = 3600.0  # an hour at 100 Hz is ~25 MB of the runtime directory's RAM
 PICKUP_TIMEOUT_S = 5.0
+REQUEST_FILE_MODE = 0o644  # written by the operator's `walkcoach record`, read by the service user
+DONE_FILE_MODE = 0o640  # written by the service, read by the operator (in the walkcoach group), as its UMask=0027 gave
 _ID = re.compile(r"[0-9a-f]{8,32}")
 
 
@@ -43,10 +45,8 @@ def _paths(runtime_dir: Path, request_id: str) -> tuple[Path, Path, Path]:
             runtime_dir / f"record-{request_id}.done")
 
 
-def _write_json_atomically(path: Path, data: dict) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(data) + "\n", encoding="utf-8")
-    os.replace(temp, path)
+def _write_json_atomically(path: Path, data: dict, mode: int) -> None:
+    write_atomic(path, (json.dumps(data) + "\n").encode("utf-8"), mode=mode)
 
 
 # -- the service's side ----------------------------------------------------------------------------
@@ -122,7 +122,7 @@ class RecordingTap:
             self.writer = RecordingWriter(path, rate_hz=self.rate_hz, meta=meta)
         except Exception as exc:  # noqa: BLE001 - RecordingError or OSError: the recording fails, coaching goes on
             log.error("cannot start the requested recording: %s", exc)
-            _write_json_atomically(done, {"samples": 0, "seconds": 0.0, "reason": str(exc)})
+            _write_json_atomically(done, {"samples": 0, "seconds": 0.0, "reason": str(exc)}, DONE_FILE_MODE)
             return
         self._request_id = request_id
         self._started_s = now_s
@@ -140,7 +140,7 @@ class RecordingTap:
         _, _, done = _paths(self.runtime_dir, self._request_id)
         try:
             _write_json_atomically(done, {"samples": writer.samples, "seconds": round(max(0.0, seconds), 2),
-                                          "reason": reason if writer.healthy else writer.reason})
+                                          "reason": reason if writer.healthy else writer.reason}, DONE_FILE_MODE)
         except OSError as exc:
             log.error("cannot mark the recording done: %s", exc.strerror or exc)
         log.info("recording %s: %d samples (%s)", self._request_id, writer.samples, reason)
@@ -187,7 +187,8 @@ def record_from_service(runtime_dir: Path | str, out_path: Path, seconds: float,
     path, stop, done = _paths(runtime_dir, request_id)
     request = runtime_dir / REQUEST_NAME
     try:
-        _write_json_atomically(request, {"id": request_id, "seconds": seconds, "requested_wall": round(time.time(), 3)})
+        _write_json_atomically(request, {"id": request_id, "seconds": seconds, "requested_wall": round(time.time(), 3)},
+                               REQUEST_FILE_MODE)
     except PermissionError:
         raise RecordRefused(f"not allowed to write in {runtime_dir}: add yourself to the group walkcoach "
                             "(sudo usermod -aG walkcoach $USER), or use sudo", 2) from None
