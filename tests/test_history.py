@@ -184,8 +184,10 @@ def test_replay_command_on_a_plain_csv(tmp_path):
     assert status == 0 and data["format"] == "csv" and data["cap_s"] == 600.0
     assert abs(data["steps"] - walk.truth.steps) <= 0.03 * walk.truth.steps
     assert "stop" in [c["kind"] for c in data["cues"]]
-    status, text = run(["replay", str(path)])
-    assert "plain CSV, 50 Hz resampled to 100 Hz" in text and "body frame: upright from the first still period" in text
+    status, text = run(["replay", str(path)])  # at its own rate
+    assert "plain CSV, 50 Hz)" in text and "body frame: upright from the first still period" in text
+    status, text = run(["replay", str(path), "--rate", "100"])
+    assert "plain CSV, 50 Hz resampled to 100 Hz" in text
 
 
 # -- the caps the coach used -------------------------------------------------------------------

@@ -33,6 +33,10 @@ from walkcoach.hal.errors import ConfigError, WalkcoachError
 from walkcoach.hal.mount import Mount
 
 log = logging.getLogger("walkcoach")
+# walkcoach's numpy work (sim, replay) is FFTs and (N, 3) @ (3, 3) products: OpenBLAS's worker threads only spin
+# beside them (0.1-0.15 s of CPU in generating the default simulated walk, on 2 cores; same results with one
+# thread). Set before anything imports numpy; a setting in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 EX_CONFIG = 78  # sysexits.h; the unit's RestartPreventExitStatus stops the restart loop on it
@@ -61,7 +65,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="walkcoach", description="Belt-worn walking coach for low back pain.")
-    parser.add_argument("--version", action="version", version=f"walkcoach {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--config", type=Path, help="config file (TOML)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     for option, dest, text in _DIRECTORY_OPTIONS:
@@ -107,6 +111,17 @@ _DIRECTORY_OPTIONS = (
     ("--runtime-dir", "runtime_dir",
      "the running service's pid and status files (default: the config's, $RUNTIME_DIRECTORY, /run/walkcoach)"),
 )
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: importlib.metadata's lookup cost every command ~0.1 s of start-up."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help="show program's version number and exit"):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"walkcoach {_version()}")
+        parser.exit()
 
 
 def _version() -> str:

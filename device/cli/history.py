@@ -82,7 +82,10 @@ def add_history_commands(subparsers) -> None:
         "--upright", choices=("auto", "first-still"), default="auto",
         help="plain CSV: where the wearer's upright comes from (default auto)",
     )
-    replay.add_argument("--rate", type=float, metavar="HZ", help="replay at HZ (default: the recording's rate; plain CSV: the loop rate)")
+    replay.add_argument(
+        "--rate", type=float, metavar="HZ",
+        help="replay at HZ (default: the recording's rate; plain CSV: its own from 50 Hz up to the loop rate, else the loop rate)",
+    )
     replay.add_argument("--cap-min", type=float, metavar="MIN", help="walking cap in minutes (default: the recording's, else the plan's)")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from math import atan2, sqrt
 from typing import NamedTuple
 
 from walkcoach.device.core.activity import StairDetector
@@ -17,7 +18,14 @@ from walkcoach.device.core.gait_metrics import BoutGaitMetrics, StepLengthEstima
 from walkcoach.device.core.posture import RAD_TO_DEG, LeanDetector
 from walkcoach.device.core.session import SessionTracker
 from walkcoach.device.core.settings import CoachSettings
-from walkcoach.device.core.upright import SOURCE_CALIBRATED, SOURCE_PROVISIONAL, SOURCE_STANCE, SOURCE_WALKING, UprightTracker
+from walkcoach.device.core.upright import (
+    SOURCE_CALIBRATED,
+    SOURCE_NONE,
+    SOURCE_PROVISIONAL,
+    SOURCE_STANCE,
+    SOURCE_WALKING,
+    UprightTracker,
+)
 from walkcoach.hal.types import ImuSample
 
 NO_EVENTS: tuple[Event, ...] = ()
@@ -73,13 +81,12 @@ class Coach:
 
     # -- the hot path -------------------------------------------------------
     def update(self, sample: ImuSample) -> Sequence[Event]:
-        t_s = sample.t_s
-        gx, gy, gz = sample.gravity_ms2
-        lx, ly, lz = sample.linear_acc_ms2
-        if t_s - self._last_t_s > self._gap_s and self._last_t_s != -math.inf:
-            self._on_gap(t_s - self._last_t_s)
+        t_s, (gx, gy, gz), (lx, ly, lz) = sample[0], sample[1], sample[2]  # t_s, gravity_ms2, linear_acc_ms2
+        last_t_s = self._last_t_s
+        if t_s - last_t_s > self._gap_s and last_t_s != -math.inf:
+            self._on_gap(t_s - last_t_s)
         self._last_t_s = t_s
-        gn = math.sqrt(gx * gx + gy * gy + gz * gz)
+        gn = sqrt(gx * gx + gy * gy + gz * gz)
         ux, uy, uz = gx / gn, gy / gn, gz / gn
         upright = self.upright
         upright_event = upright.observe(t_s, ux, uy, uz, lx * lx + ly * ly + lz * lz)
@@ -111,19 +118,21 @@ class Coach:
         if steps_current:
             upright.walking_sample(ux, uy, uz, lx, ly, lz, acc_vertical_ms2)
 
-        if upright.captured:  # before there is an upright (belt in the hand), lean means nothing
+        if upright.source != SOURCE_NONE:  # upright.captured; before it (belt in the hand), lean means nothing
             rx, ry, rz = upright.up
             fx, fy, fz = upright.forward
-            raw_lean_deg = math.atan2(-(ux * fx + uy * fy + uz * fz), ux * rx + uy * ry + uz * rz) * RAD_TO_DEG
+            raw_lean_deg = atan2(-(ux * fx + uy * fy + uz * fz), ux * rx + uy * ry + uz * rz) * RAD_TO_DEG
+            lean = self.lean
             if steps_current:
-                coachable = upright.coachable and not self.stairs.on_stairs
-                if self.stairs.on_stairs:
-                    self.lean.hold_off(t_s)
+                on_stairs = self.stairs.on_stairs
+                coachable = upright.coachable and not on_stairs
+                if on_stairs:
+                    lean.hold_off(t_s)
             else:
                 coachable = self._coach_while_standing and not walking
-            lean_event = self.lean.update(t_s, raw_lean_deg - upright.walk_offset_deg, coachable)
+            lean_event = lean.update(t_s, raw_lean_deg - upright.walk_offset_deg, coachable)
             if walking:
-                self.bout_gait.add_lean(self.lean.lean_deg)
+                self.bout_gait.add_lean(lean.lean_deg)
             if lean_event is not None:
                 events = _with(events, lean_event)
 

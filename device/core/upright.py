@@ -50,6 +50,7 @@ RAD_TO_DEG = 180.0 / math.pi
 NOMINAL_UP = (0.0, 0.0, 1.0)
 BODY_FORWARD = (1.0, 0.0, 0.0)
 STILL_MAX_LINEAR_MS2 = 0.6  # standing still: no more body acceleration than postural sway
+STILL_MAX_LINEAR_SQ = STILL_MAX_LINEAR_MS2 * STILL_MAX_LINEAR_MS2
 STILL_MAX_DRIFT_DEG = 3.0  # gravity direction that wanders less than this counts as held
 PRE_GAIT_BEFORE_S = 3.0  # quiet stance -> anticipatory postural adjustment -> first step: ~0.5-1.5 s
 PRE_GAIT_AFTER_S = 2.0  # the faint first steps of gait initiation may fall inside the stillness
@@ -57,6 +58,7 @@ TRANSITION_DEG = 20.0  # a trunk excursion this large between stillness and gait
 # ... looked for until this long after the first step counted: a sit-to-stand's first push can pass for a step
 TRANSITION_AFTER_FIRST_STEP_S = 1.5
 EXCURSION_BIN_S = 0.25
+EXCURSION_S = PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S  # excursions are tracked this long after a stillness
 EXCURSION_BINS = int((PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S) / EXCURSION_BIN_S) + 1
 POSTURE_FILTER_S = 1.0  # the walking gravity direction, smoothed over gait sway
 WALK_POSTURE_S = 20.0  # time constant of the wearer's walking posture, in walking seconds
@@ -194,10 +196,11 @@ class UprightTracker:
         p[0] += a * (ux - p[0])
         p[1] += a * (uy - p[1])
         p[2] += a * (uz - p[2])
-        if linear_sq > STILL_MAX_LINEAR_MS2 * STILL_MAX_LINEAR_MS2:
+        if linear_sq > STILL_MAX_LINEAR_SQ:
             if self._still:
                 self._end_still()
-            self._track_excursion(t_s, ux, uy, uz)
+            if self._last_still is not None and t_s - self._last_still_end_s < EXCURSION_S:
+                self._track_excursion(t_s, ux, uy, uz)  # (its own test first, without the call)
             return None
         ax, ay, az = self._anchor
         if self._still == 0 or ux * ax + uy * ay + uz * az < self._cos_drift:
@@ -228,7 +231,7 @@ class UprightTracker:
     def _track_excursion(self, t_s: float, ux: float, uy: float, uz: float) -> None:
         """The trunk's largest excursion from the last stillness, per EXCURSION_BIN_S since it ended."""
         last = self._last_still
-        if last is None or t_s - self._last_still_end_s >= PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S:
+        if last is None or t_s - self._last_still_end_s >= EXCURSION_S:
             return None
         c = ux * last[0] + uy * last[1] + uz * last[2]
         i = int((t_s - self._last_still_end_s) * (1.0 / EXCURSION_BIN_S))

@@ -23,8 +23,12 @@ so a replay reproduces the live run's bouts, steps and cues.
   optional              ``gyrox``...; rad/s
   ====================  ================================================
 
-- 25 to 200 samples per second (from the median time step), resampled to the
-  loop rate (``--rate``, default the configured loop rate) by linear
+- 25 to 200 samples per second (from the median time step), replayed at its
+  own rate when that is from ``NATIVE_MIN_RATE_HZ`` (50 Hz) up to the loop
+  rate (the coach's detectors take any rate; interpolating a 50 Hz file up to
+  100 Hz adds samples, not information, and doubles the replay's cost), else
+  resampled to the loop rate; ``--rate`` asks for another. Resampling (also
+  onto the file's own rate, to even out clock jitter) is by linear
   interpolation. A gap in time of up to 1 s is bridged by interpolation (with a
   warning); a longer one, or a jump of the clock, is left as a hole, which the
   coach treats like a sensor drop-out (a bout in progress ends unless steps
@@ -90,11 +94,13 @@ the file is then read again from its start.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import math
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -116,7 +122,7 @@ from walkcoach.hal.types import G_MS2, ImuSample
 
 __all__ = [
     "FrameEstimate", "Recording", "RecordingError", "ReplayButton", "ReplayImu", "ReplayResult", "estimate_frame",
-    "read_recording", "replay", "replay_json", "zero_phase_lowpass",
+    "read_recording", "replay", "replay_json", "replay_rate_hz", "zero_phase_lowpass",
 ]
 
 log = logging.getLogger("walkcoach.replay")
@@ -126,6 +132,9 @@ RATE_SLACK = 0.02  # a median step a little off (clock jitter) still counts as i
 GAP_FACTOR = 2.5  # a time step longer than this many median steps is a gap
 MAX_BRIDGED_GAP_S = 1.0
 MIN_SAMPLES = 10
+# A plain CSV from this rate up to the loop rate replays at its own rate (the coach is checked at 50 and 100 Hz);
+# slower ones are interpolated up to the loop rate, faster ones down to it.
+NATIVE_MIN_RATE_HZ = 50.0
 GRAVITY_CORNER_HZ = 0.4
 COMPLEMENTARY_TIME_CONSTANT_S = 2.0
 COMPLEMENTARY_MARGIN_TAUS = 20.0  # e^-20 of a cut edge is left: ~2e-8 m/s²
@@ -136,6 +145,7 @@ FRAME_WINDOW_S = 20 * 60.0  # the body frame of a plain CSV comes from its first
 FRAME_SCAN_LIMIT_S = 6 * 3600.0  # ...or, with no walking in them, from the first later window with walking
 FILTER_BLOCK = 32_768  # samples per gravity-filter block (a 5-smooth FFT with its context)
 SAMPLES_AT_ONCE = 2048  # ImuSamples built at a time by the replay's IMU
+GC_YOUNG_THRESHOLD = 100_000  # allocations between the collector's young passes while the coach replays (default 700)
 ZERO3 = (0.0, 0.0, 0.0)
 
 TIME_NAMES = ("t", "time", "time_s", "timestamp", "timestamp_s")
@@ -623,7 +633,18 @@ def read_recording(
         source.close()
     if first.startswith(MAGIC):
         return _read_v1(path, rate_hz=rate_hz, units=units)
-    return _read_csv(path, units=units, upright=upright, rate_hz=rate_hz or default_rate_hz, settings=settings or CoachSettings())
+    return _read_csv(
+        path, units=units, upright=upright, rate_hz=rate_hz, default_rate_hz=default_rate_hz, settings=settings or CoachSettings()
+    )
+
+
+def replay_rate_hz(source_rate_hz: float, loop_rate_hz: float) -> float:
+    """The rate a plain CSV is replayed at without ``--rate``: its own (to 0.01 Hz) from ``NATIVE_MIN_RATE_HZ``
+    up to the loop rate, else the loop rate."""
+    rate_hz = round(source_rate_hz, 2)
+    if NATIVE_MIN_RATE_HZ * (1 - RATE_SLACK) <= rate_hz <= loop_rate_hz:
+        return rate_hz
+    return loop_rate_hz
 
 
 def _parse_meta(path: Path, number: int, first: str) -> dict[str, str]:
@@ -771,12 +792,16 @@ def _open_csv(path: Path) -> tuple[_Rows, bool]:
     return rows, has_gyro
 
 
-def _read_csv(path: Path, *, units: str, upright: str, rate_hz: float, settings: CoachSettings) -> Recording:
+def _read_csv(
+    path: Path, *, units: str, upright: str, rate_hz: float | None, default_rate_hz: float, settings: CoachSettings
+) -> Recording:
     rows, has_gyro = _open_csv(path)
     prefix = rows.prefix.values
     rows.close()
     scale = G_MS2 if units == "g" else 1.0
     source_rate_hz = _rate_from_steps(prefix[:, 0], path)
+    if rate_hz is None:
+        rate_hz = replay_rate_hz(source_rate_hz, default_rate_hz)
     _check_units(prefix[:, 1:4] * scale, prefix[:, 4:7] if has_gyro else None, units, path)
     del prefix
     frame_holder: list[np.ndarray] = []
@@ -851,7 +876,25 @@ def _frame_of(pieces: list[Piece], rate_hz: float, upright: str, settings: Coach
     gravity = np.concatenate([p.gravity_ms2 for p in pieces])
     linear = np.concatenate([p.linear_acc_ms2 for p in pieces])
     segment = np.concatenate([np.full(len(p.t_s), p.segment) for p in pieces])
-    return estimate_frame(t, gravity, linear, rate_hz, segment, upright=upright, settings=settings, path=path, warnings=notes)
+    with _fewer_gc_passes():  # its coach pass over the window
+        return estimate_frame(t, gravity, linear, rate_hz, segment, upright=upright, settings=settings, path=path, warnings=notes)
+
+
+@contextmanager
+def _fewer_gc_passes():
+    """Young garbage-collector passes every GC_YOUNG_THRESHOLD allocations instead of every 700.
+
+    The coach's replay allocates a few short-lived tuples per sample and next to no
+    reference cycles, while a run of SAMPLES_AT_ONCE samples is alive at once: at the
+    default threshold the collector walks those live samples every ~200 samples (and
+    again as they are promoted), 10-20 % of a long replay's CPU. Reference counting
+    still frees every sample at once; only cycles wait (at most that many objects)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], GC_YOUNG_THRESHOLD), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _from_walking(frame: FrameEstimate) -> bool:
@@ -1188,7 +1231,8 @@ def replay(
     )
     started = time.perf_counter()
     try:
-        loop.run()
+        with _fewer_gc_passes():
+            loop.run()
     finally:
         if bar is not None:
             bar.close()
