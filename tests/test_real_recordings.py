@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from walkcoach.device.offline.evaluate import ReferenceError, evaluate_recording, load_reference, score
 from walkcoach.device.core.events import Bout
-from walkcoach.device.offline.replay import read_recording, replay
 from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.offline.evaluate import ReferenceError, evaluate_recording, load_reference, score
+from walkcoach.device.offline.replay import read_recording, replay
 
 DATA = Path(__file__).parent / "data" / "real"
 LAB = DATA / "mobgap-lab"
