@@ -42,7 +42,7 @@ class _Readings:
     def sleep_until(self, t_s: float) -> None:
         ended = self._read()
         if self._started is not None:
-            thread_ns, process_ns, queue_ns = (e - s for e, s in zip(ended, self._started))
+            thread_ns, process_ns, queue_ns = (e - s for e, s in zip(ended, self._started, strict=True))
             self._ticks.append((thread_ns, queue_ns, process_ns - thread_ns))
         self._clock.sleep_until(t_s)
         self._started = self._read()

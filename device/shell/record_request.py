@@ -26,6 +26,7 @@ import secrets
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -69,7 +70,8 @@ class RecordingTap:
         self._started_s = 0.0
         self._pending: tuple | None = None  # (request id, seconds, its open writer): found by check_files
         self._stop_seen = False
-        self.defer = None  # the service's status thread's post_job: closing a finished recording off the tick
+        # the service's status thread's post_job: closing a finished recording off the tick
+        self.defer: Callable[[Callable[[], object]], object] | None = None
         loop.imu = self
         if loop.button is not None:
             loop.button = _TappedButton(self)
