@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import BackendError
+from walkcoach.hal.errors import BackendError
 
 BACKENDS = {
-    "pi": "hal.pi_backend",
-    "sim": "sim.backend",
-    "pi-fake-kernel": "sim.fake_kernel",  # the pi backend's parts, only smbus2's ioctl faked (walkcoach bench)
+    "pi": "walkcoach.hal.pi_backend",
+    "sim": "walkcoach.sim.backend",
+    "pi-fake-kernel": "walkcoach.sim.fake_kernel",  # the pi backend's parts, only smbus2's ioctl faked (walkcoach bench)
 }
 
 

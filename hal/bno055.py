@@ -33,10 +33,10 @@ import math
 import struct
 from pathlib import Path
 
-from .errors import ConfigError, ImuError
-from .mount import Mount
-from .state_files import read_regular, write_atomic
-from .types import Clock, ImuSample
+from walkcoach.hal.errors import ConfigError, ImuError
+from walkcoach.hal.mount import Mount
+from walkcoach.hal.state_files import read_regular, write_atomic
+from walkcoach.hal.types import Clock, ImuSample
 
 CALIBRATION_FILE = "bno055_calibration.bin"
 FUSION_MODES = {"IMUPLUS": 0x08, "NDOF": 0x0C}  # accel+gyro (relative), 9-dof (absolute)

@@ -6,7 +6,7 @@ is passed in (the simulator passes gpiozero's MockFactory).
 
 from __future__ import annotations
 
-from .errors import BackendError
+from walkcoach.hal.errors import BackendError
 
 
 def open_outputs(*, buzzer: str = "", led: str = "", motor: str = "", pin_factory=None) -> dict:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .types import Vector3
+from walkcoach.hal.errors import ConfigError
+from walkcoach.hal.types import Vector3
 
 AXES = ("+x", "-x", "+y", "-y", "+z", "-z")
 

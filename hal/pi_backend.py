@@ -6,12 +6,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bno055 import Bno055Imu
-from .clock import MonotonicClock
-from .errors import BackendError, ImuError
-from .gpio import close_all, open_button, open_outputs
-from .i2c import SMBusI2C
-from .mount import Mount
+from walkcoach.hal.bno055 import Bno055Imu
+from walkcoach.hal.clock import MonotonicClock
+from walkcoach.hal.errors import BackendError, ImuError
+from walkcoach.hal.gpio import close_all, open_button, open_outputs
+from walkcoach.hal.i2c import SMBusI2C
+from walkcoach.hal.mount import Mount
 
 log = logging.getLogger("walkcoach.pi")
 

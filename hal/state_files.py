@@ -65,9 +65,11 @@ def read_regular(path: Path | str, max_bytes: int = 1 << 20) -> bytes:
         return handle.read(max_bytes)
 
 
-def write_atomic(path: Path | str, data: bytes, *, mode: int = 0o600, durable: bool = False) -> None:
+def write_atomic(path: Path | str, data: bytes, *, mode: int = 0o600, durable: bool = False,
+                 owner: tuple[int, int] | None = None) -> None:
     """Replace ``path`` with ``data`` atomically; the file is created with ``mode`` and never wider.
-    ``durable``: the data and the rename reach the disk before this returns (fsync of file and directory)."""
+    ``durable``: the data and the rename reach the disk before this returns (fsync of file and directory).
+    ``owner``: (uid, gid) the new file is given before the rename (an edited file keeps its owner)."""
     path = Path(path)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -78,6 +80,10 @@ def write_atomic(path: Path | str, data: bytes, *, mode: int = 0o600, durable: b
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
+            if owner is not None:
+                now = os.fstat(handle.fileno())
+                if (now.st_uid, now.st_gid) != owner:
+                    os.fchown(handle.fileno(), *owner)
             handle.write(data)
             handle.flush()
             if durable:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hal.errors import EndOfStream
-from hal.gpio import close_all, open_button, open_outputs
-from hal.mount import Mount
-from hal.types import ImuSample
+from walkcoach.hal.errors import EndOfStream
+from walkcoach.hal.gpio import close_all, open_button, open_outputs
+from walkcoach.hal.mount import Mount
+from walkcoach.hal.types import ImuSample
 
-from .clock import PacedClock, VirtualClock
-from .walker import SimulatedWalk, simulate
+from walkcoach.sim.clock import PacedClock, VirtualClock
+from walkcoach.sim.walker import SimulatedWalk, simulate
 
 ZERO3 = (0.0, 0.0, 0.0)
 
@@ -122,14 +122,14 @@ def open_backend(
         pin_factory=pin_factory,
     )
     button = open_button(getattr(pins, "button", "GPIO22"), pin_factory=pin_factory)
-    from .scenarios import SCENARIOS
+    from walkcoach.sim.scenarios import SCENARIOS
 
     scripted = tuple(getattr(SCENARIOS.get(scenario), "button", ())) + tuple(presses)
     if scripted:
         button = ScheduledButton(button, clock, scripted)
     bus = None
     if via_chip:
-        from .chip_path import open_chip_imu
+        from walkcoach.sim.chip_path import open_chip_imu
 
         imu, bus = open_chip_imu(
             walk, clock, mount=mount, state_dir=state_dir, fusion_mode=fusion_mode, faults=faults
@@ -140,19 +140,19 @@ def open_backend(
 
 
 def list_scenarios() -> list[tuple[str, str]]:
-    from .scenarios import SCENARIOS
+    from walkcoach.sim.scenarios import SCENARIOS
 
     return [(name, scenario.description) for name, scenario in SCENARIOS.items()]
 
 
 def load_fault_plan(path: Path):
     """`walkcoach run --backend sim --faults FILE`: the file as a FaultPlan (ConfigError if malformed)."""
-    from .chip_path import load_fault_plan as load
+    from walkcoach.sim.chip_path import load_fault_plan as load
 
     return load(path)
 
 
 def default_scenario() -> str:
-    from .scenarios import DEFAULT_SCENARIO
+    from walkcoach.sim.scenarios import DEFAULT_SCENARIO
 
     return DEFAULT_SCENARIO

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gait_model import Context, Motion, Walk, smoothstep
+from walkcoach.sim.gait_model import Context, Motion, Walk, smoothstep
 
 
 @dataclass(frozen=True)

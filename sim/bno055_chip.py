@@ -58,7 +58,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from hal.errors import EndOfStream
+from walkcoach.hal.errors import EndOfStream
 
 ADDRESS = 0x28
 CHIP_ID = 0xA0

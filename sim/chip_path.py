@@ -9,13 +9,13 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hal.bno055 import Bno055Imu
-from hal.errors import ConfigError, EndOfStream, ImuError
-from hal.mount import Mount
+from walkcoach.hal.bno055 import Bno055Imu
+from walkcoach.hal.errors import ConfigError, EndOfStream, ImuError
+from walkcoach.hal.mount import Mount
 
-from .bno055_chip import EmulatedBno055, WalkSignal, patch_driver_sleep
-from .i2c_bus import EmulatedI2CBus
-from .walker import SimulatedWalk
+from walkcoach.sim.bno055_chip import EmulatedBno055, WalkSignal, patch_driver_sleep
+from walkcoach.sim.i2c_bus import EmulatedI2CBus
+from walkcoach.sim.walker import SimulatedWalk
 
 log = logging.getLogger("walkcoach.sim")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from hal.clock import VirtualClock  # noqa: F401  (the simulator's clock, shared with replays)
+from walkcoach.hal.clock import VirtualClock  # noqa: F401  (the simulator's clock, shared with replays)
 
 
 class PacedClock:

@@ -32,7 +32,7 @@ from typing import Callable
 import smbus2
 import smbus2.smbus2 as smbus2_impl
 
-from hal.pi_backend import PiBackend
+from walkcoach.hal.pi_backend import PiBackend
 
 Transfer = Callable[[int, bytes | None, int], bytes]  # (address, bytes written or None, bytes to read) -> read
 
@@ -151,14 +151,14 @@ def open_backend(
     tick every 10 ms, as on the belt); gpiozero's mock pins stand in for the GPIO."""
     from gpiozero.pins.mock import MockFactory
 
-    from hal.bno055 import Bno055Imu
-    from hal.gpio import open_button, open_outputs
-    from hal.i2c import SMBusI2C
-    from hal.mount import Mount
+    from walkcoach.hal.bno055 import Bno055Imu
+    from walkcoach.hal.gpio import open_button, open_outputs
+    from walkcoach.hal.i2c import SMBusI2C
+    from walkcoach.hal.mount import Mount
 
-    from .bno055_chip import EmulatedBno055, WalkSignal, patch_driver_sleep
-    from .clock import PacedClock, VirtualClock
-    from .walker import simulate
+    from walkcoach.sim.bno055_chip import EmulatedBno055, WalkSignal, patch_driver_sleep
+    from walkcoach.sim.clock import PacedClock, VirtualClock
+    from walkcoach.sim.walker import simulate
 
     mount = mount or Mount()
     clock = clock or (PacedClock() if pace == "realtime" else VirtualClock())
@@ -206,8 +206,8 @@ class FakeKernelBackend(PiBackend):
 # -- across processes: the running belt in a child, the chip in the parent ------------------------
 def serve_chip(listener, scenario: str, seed: int, rate_hz: float, *, stop) -> None:
     """Answer one child's transfers from an emulated chip on the wall clock, until it disconnects or ``stop`` is set."""
-    from .bno055_chip import EmulatedBno055, WalkSignal
-    from .walker import simulate
+    from walkcoach.sim.bno055_chip import EmulatedBno055, WalkSignal
+    from walkcoach.sim.walker import simulate
 
     class WallClock:
         def __init__(self) -> None:
@@ -258,6 +258,6 @@ def run_belt_client(address, authkey: bytes, argv: list[str]) -> int:
 
     KernelPatch(FakeKernel(transfer))
     os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
-    from device.cli import main
+    from walkcoach.device.cli.cli import main
 
     return main(argv)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import numpy as np
 
-from device.lowpass import zero_phase_lowpass
+from walkcoach.device.offline.lowpass import zero_phase_lowpass
 
 G_MS2 = 9.80665
 

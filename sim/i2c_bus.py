@@ -31,7 +31,7 @@ import os
 import random
 from typing import NamedTuple
 
-from hal.i2c import I2CStats
+from walkcoach.hal.i2c import I2CStats
 
 CORRUPT_PATTERNS = ("random", "ff")
 

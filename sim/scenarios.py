@@ -16,9 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from .belt import BeltMove, BeltMovingWalk
-from .gait_model import Activity, Bend, HandleBelt, Lean, Shuffle, Sit, Stand, Turn, Walk
-from .stairs import StairFlight
+from walkcoach.sim.belt import BeltMove, BeltMovingWalk
+from walkcoach.sim.gait_model import Activity, Bend, HandleBelt, Lean, Shuffle, Sit, Stand, Turn, Walk
+from walkcoach.sim.stairs import StairFlight
 
 DEFAULT_SCENARIO = "full-session"
 

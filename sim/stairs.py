@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gait_model import Context, Motion, Walk, min_jerk, second_derivative
+from walkcoach.sim.gait_model import Context, Motion, Walk, min_jerk, second_derivative
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hal.mount import Mount
+from walkcoach.hal.mount import Mount
 
-from .belt import apply_belt_moves
-from .gait_model import G_MS2, Person, lowpass, render_activities
-from .scenarios import SCENARIOS
+from walkcoach.sim.belt import apply_belt_moves
+from walkcoach.sim.gait_model import G_MS2, Person, lowpass, render_activities
+from walkcoach.sim.scenarios import SCENARIOS
 
 
 @dataclass(frozen=True)

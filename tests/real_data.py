@@ -29,7 +29,7 @@ def real_path(name: str) -> Path:
 @lru_cache(maxsize=None)
 def body_frame(name: str):
     """(t_s, gravity_ms2, linear_acc_ms2) in the body frame, as `walkcoach replay --units g` estimates it."""
-    from device.replay import read_recording
+    from walkcoach.device.offline.replay import read_recording
 
     rec = read_recording(real_path(name), units="g")
     return rec.t_s, np.asarray(rec.gravity_ms2), np.asarray(rec.linear_acc_ms2)
@@ -69,9 +69,9 @@ WORN = {
 
 def coach_over(t_s, gravity, linear, worn: str = "as-configured"):
     """The coach over the samples (default settings, a cap no walk reaches); its events and itself."""
-    from device.coach import Coach
-    from device.settings import CoachSettings
-    from hal.types import ImuSample
+    from walkcoach.device.core.coach import Coach
+    from walkcoach.device.core.settings import CoachSettings
+    from walkcoach.hal.types import ImuSample
 
     rotation = WORN[worn]
     gravity, linear = gravity @ rotation, linear @ rotation
@@ -93,8 +93,8 @@ def cue_times(events, cue) -> list[float]:
 
 def _report() -> None:
     """`python -m tests.real_data`: cue counts on the unmodified recordings and the injected leans' latency."""
-    from device.events import Cue
-    from device.settings import LeanSettings
+    from walkcoach.device.core.events import Cue
+    from walkcoach.device.core.settings import LeanSettings
 
     lean = LeanSettings()
     for name in (*TEST5_TRIALS, DAILY_LIVING, GAITPY_DEMO):

@@ -6,9 +6,9 @@ import functools
 
 import numpy as np
 
-from device.runner import run_simulation
-from device.settings import DeviceSettings
-from hal.mount import Mount
+from walkcoach.device.shell.runner import run_simulation
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.hal.mount import Mount
 
 SEEDS = range(5)
 WALKING_SCENARIOS = ("upright-walk", "leaning-walk", "bend-and-go", "lbp-walk", "slow-walk", "full-session")

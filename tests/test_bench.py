@@ -2,9 +2,9 @@
 
 import pytest
 
-import hal
-from device.settings import DeviceSettings
-from hal.i2c import I2CStats
+from walkcoach import hal
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.hal.i2c import I2CStats
 
 
 def test_the_pi_backend_over_a_faked_kernel_reads_what_the_emulated_bus_reads():
@@ -35,7 +35,7 @@ def test_the_pi_backend_over_a_faked_kernel_reads_what_the_emulated_bus_reads():
 
 
 def test_bus_share_is_of_the_configured_tick():
-    from device.cli import _i2c_per_tick
+    from walkcoach.device.cli.cli import _i2c_per_tick
 
     stats = I2CStats(transactions=100, wire_bytes=1700)  # one 17-byte burst read per tick
     assert _i2c_per_tick(stats, 100, 0.02)["bus_share_10khz"] == pytest.approx(0.78)  # 156 bits at 10 kHz of 20 ms
@@ -43,7 +43,7 @@ def test_bus_share_is_of_the_configured_tick():
 
 
 def test_device_path_bench_times_every_tick_and_finds_the_once_a_second_ones():
-    from device.bench import WARM_UP_TICKS, bench_device_path
+    from walkcoach.device.cli.bench import WARM_UP_TICKS, bench_device_path
 
     result = bench_device_path(scenario="standing")
     assert result["device_ticks"] == pytest.approx(5 * 60 * 100 - WARM_UP_TICKS, abs=200)
@@ -53,7 +53,7 @@ def test_device_path_bench_times_every_tick_and_finds_the_once_a_second_ones():
 
 
 def test_the_running_belt_maps_no_numpy():
-    from device.bench import bench_belt_memory
+    from walkcoach.device.cli.bench import bench_belt_memory
 
     result = bench_belt_memory(run_s=1.0)
     assert result["belt_maps_numpy"] is False
@@ -64,7 +64,7 @@ def test_bench_says_each_stage_before_it_runs(monkeypatch):
     """The bench takes a minute or more: a person at a terminal is told each stage as it starts."""
     from types import SimpleNamespace
 
-    from device import bench
+    from walkcoach.device.cli import bench
 
     ran: list[str] = []
     said: list[str] = []

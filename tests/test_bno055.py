@@ -11,10 +11,10 @@ import adafruit_bno055
 import numpy as np
 import pytest
 
-from hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, offsets_problem
-from hal.errors import ConfigError, EndOfStream, ImuError
-from hal.mount import Mount
-from sim.bno055_chip import (
+from walkcoach.hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, offsets_problem
+from walkcoach.hal.errors import ConfigError, EndOfStream, ImuError
+from walkcoach.hal.mount import Mount
+from walkcoach.sim.bno055_chip import (
     ACCEL_CALIBRATION_S,
     BOOT_S,
     CONFIG_MODE,
@@ -28,8 +28,8 @@ from sim.bno055_chip import (
     WalkSignal,
     patch_driver_sleep,
 )
-from sim.clock import VirtualClock
-from sim.i2c_bus import EmulatedI2CBus
+from walkcoach.sim.clock import VirtualClock
+from walkcoach.sim.i2c_bus import EmulatedI2CBus
 
 ADDRESS = 0x28
 RATE_HZ = 100.0

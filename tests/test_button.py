@@ -1,4 +1,4 @@
-from device.button import ButtonGestures, Gesture
+from walkcoach.device.core.button import ButtonGestures, Gesture
 
 
 def _feed(gestures, presses, rate_hz=100.0, until_s=10.0):

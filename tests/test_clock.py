@@ -16,14 +16,14 @@ import time
 
 import pytest
 
-from device.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, WallClock
-from device.config import load_config
-from device.events import Bout, Event, EventKind
-from device.history import run_history_command
-from device.plan import effective_plan
-from device.service import Service
-from device.settings import PlanSettings
-from device.store import Store, load_sessions
+from walkcoach.device.shell.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, WallClock
+from walkcoach.device.config.config import load_config
+from walkcoach.device.core.events import Bout, Event, EventKind
+from walkcoach.device.cli.history import run_history_command
+from walkcoach.device.core.plan import effective_plan
+from walkcoach.device.shell.service import Service
+from walkcoach.device.core.settings import PlanSettings
+from walkcoach.device.shell.store import Store, load_sessions
 
 SYNC_AT_S = 240.0  # virtual seconds: mid-walk in upright-walk
 DAY_S = 86400.0
@@ -101,7 +101,7 @@ def test_after_a_wrong_clock_at_boot_the_plan_and_history_are_true_once_synchron
     assert plan.week_index == true_week and plan.cap_s == true_cap_min * 60.0
     assert service.store.plan_cap_s == plan.cap_s  # what the next session on the belt gets
     assert service.store.redated_sessions == 1
-    from device.status import read_status
+    from walkcoach.device.shell.status import read_status
 
     assert read_status(tmp_path / "run")["clock"]["level"] == SYNCHRONIZED
     rows = _history_json(state)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from device.events import Cue
+from walkcoach.device.core.events import Cue
 from tests.sim_runs import SEEDS, WALKING_SCENARIOS, simulated, truth_time_of_walk
 
 HOLD_S = 5.0
@@ -114,9 +114,9 @@ def test_a_mount_that_is_not_configured_is_not_silently_fine():
     """The walker wears the sensor rotated but the config says flat: the coach finds the upright from
     walking and checks its forward axis against the gait, so it coaches the same leans (more cases in
     tests/test_posture_scenarios.py)."""
-    from device.runner import run_simulation
-    from device.settings import DeviceSettings
-    from hal.mount import Mount
+    from walkcoach.device.shell.runner import run_simulation
+    from walkcoach.device.core.settings import DeviceSettings
+    from walkcoach.hal.mount import Mount
 
     run = run_simulation(DeviceSettings(), scenario="leaning-walk", seed=0, mount=Mount(), true_mount=Mount("-y", "+x"))
     plain = _cues(simulated("leaning-walk", 0), Cue.STRAIGHTEN_UP)
@@ -130,8 +130,8 @@ def test_other_sample_rates_give_the_same_coaching(scenario, rate_hz):
     """Settings are in seconds and Hz, turned into sample counts once: the rate must not matter."""
     import dataclasses
 
-    from device.runner import run_simulation
-    from device.settings import DeviceSettings, LoopSettings
+    from walkcoach.device.shell.runner import run_simulation
+    from walkcoach.device.core.settings import DeviceSettings, LoopSettings
 
     settings = dataclasses.replace(DeviceSettings(), loop=LoopSettings(rate_hz=rate_hz))
     run = run_simulation(settings, scenario=scenario, seed=1)

@@ -4,11 +4,11 @@ import dataclasses
 import math
 import random
 
-from device.coach import Coach
-from device.events import Cue, EventKind
-from device.gait import BoutTracker
-from device.settings import CoachSettings, GaitSettings, LeanSettings
-from hal.types import ImuSample
+from walkcoach.device.core.coach import Coach
+from walkcoach.device.core.events import Cue, EventKind
+from walkcoach.device.core.gait import BoutTracker
+from walkcoach.device.core.settings import CoachSettings, GaitSettings, LeanSettings
+from walkcoach.hal.types import ImuSample
 
 RATE_HZ = 100.0
 G = 9.81

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
 
-from device import config as cfg
-from device.cli import _Parser
-from device.config import (
+from walkcoach.device.config import config as cfg
+from walkcoach.device.cli.cli import _Parser
+from walkcoach.device.config.config import (
     KEYS,
     Config,
     ConfigProblems,
@@ -32,9 +32,9 @@ from device.config import (
     set_value,
     validate_text,
 )
-from device.config_cli import add_config_commands, run_config_command
-from device.settings import DeviceSettings
-from hal.errors import ConfigError
+from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.hal.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "systemd" / "config.example.toml"
@@ -291,7 +291,7 @@ def test_unreadable_or_directory_config_is_a_config_error(tmp_path):
 
 def test_committed_example_is_the_generated_text():
     assert EXAMPLE.read_text() == example_config_text(), (
-        "systemd/config.example.toml is stale: python -m device.config > systemd/config.example.toml"
+        "systemd/config.example.toml is stale: python -m walkcoach.device.config > systemd/config.example.toml"
     )
 
 
@@ -570,10 +570,10 @@ def test_set_asks_the_running_service_to_reload(example_copy, tmp_path, argv0, s
 
 
 def test_cli_wires_the_config_commands(tmp_path, capsys):
-    from device import cli
+    from walkcoach.device.cli import cli
 
     if "config" not in cli.build_parser()._subparsers._group_actions[0].choices:
-        pytest.skip("device/cli.py does not wire `walkcoach config` yet")
+        pytest.skip("device/cli/cli.py does not wire `walkcoach config` yet")
     path = write(tmp_path, "[lean]\nhold_s = 0\n")
     assert cli.main(["--config", str(path), "config", "validate"]) == 1
     assert "lean.hold_s = 0" in capsys.readouterr().err
@@ -710,7 +710,7 @@ def test_concurrent_config_set_processes_lose_no_update(example_copy, tmp_path):
     for attempt in range(5):
         values = (str(6 + attempt), str(200 + attempt))
         procs = [
-            subprocess.Popen([sys.executable, "-m", "device.cli", "--config", str(example_copy), "config", "set", key, value],
+            subprocess.Popen([sys.executable, "-m", "walkcoach", "--config", str(example_copy), "config", "set", key, value],
                              cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             for key, value in zip(CONCURRENT_KEYS, values)
         ]

@@ -1,7 +1,7 @@
 """The loop under sensor faults, through the real driver and the emulated chip.
 
 The soaks are `walkcoach run --backend sim --faults FILE.toml --json` (run in process
-through ``device.cli.main``), held to the simulator's truth. The 30-seed soak is a
+through ``walkcoach.device.cli.cli.main``), held to the simulator's truth. The 30-seed soak is a
 documented command (README, "Faults from the command line"); here a few seeds.
 """
 
@@ -13,16 +13,16 @@ import json
 import numpy as np
 import pytest
 
-from device import cli
-from device.events import Cue
-from device.feedback import CuePlayer
-from device.loop import CoachLoop
-from device.runner import make_coach, run_simulation
-from device.settings import DeviceSettings
-from hal.mount import Mount
-from sim.chip_path import FaultPlan, load_fault_plan, open_chip_imu
-from sim.clock import VirtualClock
-from sim.walker import simulate
+from walkcoach.device.cli import cli
+from walkcoach.device.core.events import Cue
+from walkcoach.device.core.feedback import CuePlayer
+from walkcoach.device.shell.loop import CoachLoop
+from walkcoach.device.shell.runner import make_coach, run_simulation
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.hal.mount import Mount
+from walkcoach.sim.chip_path import FaultPlan, load_fault_plan, open_chip_imu
+from walkcoach.sim.clock import VirtualClock
+from walkcoach.sim.walker import simulate
 from tests.sim_runs import simulated
 
 SOAK = "nack_rate = 0.01\nresets_s = [600, 1200]\nunplugs = [[900, 10]]\n"

@@ -1,6 +1,6 @@
-from device.events import Cue
-from device.feedback import PATTERNS, CuePlayer
-from hal.gpio import close_all, open_outputs
+from walkcoach.device.core.events import Cue
+from walkcoach.device.core.feedback import PATTERNS, CuePlayer
+from walkcoach.hal.gpio import close_all, open_outputs
 
 
 def _player(mock_factory):

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from device.gait import StepDetector
-from device.gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings, step_rise_m
-from device.settings import GaitSettings
+from walkcoach.device.core.gait import StepDetector
+from walkcoach.device.core.gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings, step_rise_m
+from walkcoach.device.core.settings import GaitSettings
 
 RATE_HZ = 100.0
 
@@ -79,9 +79,9 @@ def test_all_zero_input_gives_no_lengths():
 
 
 def test_simulated_walks_step_length_with_the_wearers_leg_and_factor():
-    walker = pytest.importorskip("sim.walker")
-    from sim.gait_model import Person, Walk
-    from sim.scenarios import SCENARIOS
+    walker = pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.sim.gait_model import Person, Walk
+    from walkcoach.sim.scenarios import SCENARIOS
 
     for scenario, seed in (("upright-walk", 0), ("lbp-walk", 1), ("slow-walk", 2)):
         w = walker.simulate(scenario, seed, rate_hz=RATE_HZ)

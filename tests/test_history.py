@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.events import Bout, Cue, Event, EventKind
-from device.history import HistoryError, MissingExtra, add_history_commands, run_history_command
-from device.plan import effective_plan
-from device.recording import RecordingError
-from device.settings import CoachSettings, DeviceSettings, PlanSettings
-from device.store import DB_NAME, Store, load_sessions
+from walkcoach.device.core.events import Bout, Cue, Event, EventKind
+from walkcoach.device.cli.history import HistoryError, MissingExtra, add_history_commands, run_history_command
+from walkcoach.device.core.plan import effective_plan
+from walkcoach.device.shell.recording import RecordingError
+from walkcoach.device.core.settings import CoachSettings, DeviceSettings, PlanSettings
+from walkcoach.device.shell.store import DB_NAME, Store, load_sessions
 
 DAYS = 30
 TODAY = dt.date.today()
@@ -174,7 +174,7 @@ def test_replay_command_errors_are_one_line(tmp_path):
 
 
 def test_replay_command_on_a_plain_csv(tmp_path):
-    walker = pytest.importorskip("sim.walker")
+    walker = pytest.importorskip("walkcoach.sim.walker")
     walk = walker.simulate("upright-walk", 3, rate_hz=50.0)
     total = np.asarray(walk.gravity_ms2) + np.asarray(walk.linear_acc_ms2)
     path = tmp_path / "walk.csv"
@@ -205,9 +205,9 @@ def test_history_keeps_the_caps_the_coach_used_across_plan_history_reload_and_pa
     pain), a config reload that changes the plan mid-walk (a running session's cap does not move:
     the new plan applies from the next session), and a button press that shortens the session.
     The stored caps and `history` must be the ones the coach's cues announced."""
-    pytest.importorskip("sim.walker")
-    from device.config import load_config
-    from device.service import Service
+    pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.device.config.config import load_config
+    from walkcoach.device.shell.service import Service
 
     state_dir, runtime_dir = tmp_path / "state", tmp_path / "run"
     state_dir.mkdir()

@@ -10,10 +10,10 @@ import pytest
 from smbus2 import i2c_msg
 from smbus2.smbus2 import I2C_M_RD
 
-from hal.i2c import I2CStats, SMBusI2C
-from sim.bno055_chip import BOOT_S, CONFIG_MODE, NDOF_MODE, EmulatedBno055
-from sim.clock import VirtualClock
-from sim.i2c_bus import EmulatedI2CBus
+from walkcoach.hal.i2c import I2CStats, SMBusI2C
+from walkcoach.sim.bno055_chip import BOOT_S, CONFIG_MODE, NDOF_MODE, EmulatedBno055
+from walkcoach.sim.clock import VirtualClock
+from walkcoach.sim.i2c_bus import EmulatedI2CBus
 
 ADDRESS = 0x28
 GRAVITY_MS2 = (0.5, -0.3, 9.79)
@@ -161,7 +161,7 @@ def smbus_backed_by(smbus, chip: EmulatedBno055) -> None:
 def test_adafruit_driver_sets_up_a_chip_through_smbus_i2c(smbus):
     import adafruit_bno055
 
-    from sim.bno055_chip import patch_driver_sleep
+    from walkcoach.sim.bno055_chip import patch_driver_sleep
 
     clock = VirtualClock()
     chip = EmulatedBno055(clock=clock, source=still_source)

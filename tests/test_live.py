@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("sim.walker")
+pytest.importorskip("walkcoach.sim.walker")
 
-from device.cli import main  # noqa: E402
-from device.live import attach_live_view, live_line  # noqa: E402
-from device.runner import run_simulation  # noqa: E402
-from device.settings import DeviceSettings  # noqa: E402
+from walkcoach.device.cli.cli import main  # noqa: E402
+from walkcoach.device.cli.live import attach_live_view, live_line  # noqa: E402
+from walkcoach.device.shell.runner import run_simulation  # noqa: E402
+from walkcoach.device.core.settings import DeviceSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,7 @@ def test_the_recalibrate_scenario_captures_the_upright_again_after_the_hold(caps
 def test_ctrl_c_in_a_realtime_sim_prints_the_summary_so_far():
     """At a terminal (a pty): the live line refreshes; Ctrl-C ends with the summary, no traceback."""
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "device.cli", "sim", "--speed", "realtime", "--scenario", "standing"],
+    process = subprocess.Popen([sys.executable, "-m", "walkcoach", "sim", "--speed", "realtime", "--scenario", "standing"],
                                cwd=ROOT, stdin=follower, stdout=follower, stderr=follower, close_fds=True)
     os.close(follower)
     seen = b""
@@ -121,8 +121,8 @@ def test_ctrl_c_in_a_realtime_sim_prints_the_summary_so_far():
 
 
 def test_the_status_watcher_draws_the_running_services_line(tmp_path):
-    from device.live import StatusWatcher
-    from device.status import StatusTracker, write_status
+    from walkcoach.device.cli.live import StatusWatcher
+    from walkcoach.device.shell.status import StatusTracker, write_status
 
     tracker = StatusTracker(backend="pi")
     tracker.state = "running"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device.evaluate import match_contacts
+from walkcoach.device.offline.evaluate import match_contacts
 from tests.sim_runs import SEEDS, simulated
 
 MESSY_SCENARIOS = ("daily-living", "asymmetric-walk", "shuffle-walk", "very-slow-walk")

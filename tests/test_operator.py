@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from device import cli
-from device.status import StatusTracker, write_status
-from device.summary import format_clock
+from walkcoach.device.cli import cli
+from walkcoach.device.shell.status import StatusTracker, write_status
+from walkcoach.device.core.summary import format_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = "[lean]\nthreshold_deg = 99\nhold_s = \"long\"\n"
@@ -149,7 +149,7 @@ def test_version_and_verbose_after_the_subcommand(tmp_path):
 
 def test_a_closed_pipe_after_the_last_write_ends_quietly_too(tmp_path):
     """The output is still in our buffer when the reader goes: the final flush must not complain."""
-    script = ("import os, sys\nfrom device import cli\nr, w = os.pipe()\nos.dup2(w, 1)\nos.close(r)\nos.close(w)\n"
+    script = ("import os, sys\nfrom walkcoach.device.cli import cli\nr, w = os.pipe()\nos.dup2(w, 1)\nos.close(r)\nos.close(w)\n"
               "sys.exit(cli.main(['--state-dir', sys.argv[1], 'plan']))\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a buffered stdout, as at a user's shell
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
@@ -158,7 +158,7 @@ def test_a_closed_pipe_after_the_last_write_ends_quietly_too(tmp_path):
 
 
 def test_a_closed_pipe_ends_quietly_with_141(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "device.cli", "sim", "--list"], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "walkcoach", "sim", "--list"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdout.close()  # the reader has gone before a word was written (`| head -0`)
     err = process.stderr.read().decode()
@@ -199,9 +199,9 @@ as_operator_possible = pytest.mark.skipif(
 
 
 def _as_user(argv, *, gid: int | None):
-    """Run `python -m device.cli ARGV` as nobody, with ``gid`` as its only group (None: nobody's own)."""
+    """Run `python -m walkcoach ARGV` as nobody, with ``gid`` as its only group (None: nobody's own)."""
     group = [f"--regid={gid}"] if gid is not None else ["--regid=65534"]
-    done = subprocess.run(["setpriv", "--reuid=65534", *group, "--clear-groups", sys.executable, "-m", "device.cli", *argv],
+    done = subprocess.run(["setpriv", "--reuid=65534", *group, "--clear-groups", sys.executable, "-m", "walkcoach", *argv],
                           cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={"PATH": os.environ.get("PATH", ""), "HOME": "/nonexistent"})
     return done.returncode, done.stdout, done.stderr
@@ -209,8 +209,8 @@ def _as_user(argv, *, gid: int | None):
 
 @as_operator_possible
 def test_an_operator_in_the_group_reads_history_while_the_service_writes_and_after(tmp_path):
-    from device.events import Bout, Event, EventKind
-    from device.store import Store
+    from walkcoach.device.core.events import Bout, Event, EventKind
+    from walkcoach.device.shell.store import Store
 
     base = Path(tempfile.mkdtemp(prefix="wc-op-"))  # pytest's tmp_path is private to root
     try:
@@ -249,7 +249,7 @@ def test_an_operator_in_the_group_reads_history_while_the_service_writes_and_aft
 
 # -- recording from the running service -----------------------------------------------------------
 def test_record_asks_the_running_service_and_coaching_goes_on(tmp_path):
-    from device.replay import read_recording
+    from walkcoach.device.offline.replay import read_recording
     from tests.test_service import ServiceProcess
 
     svc = ServiceProcess(tmp_path)

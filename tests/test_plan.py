@@ -5,9 +5,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from device.events import Cue, EventKind
-from device.plan import PLAN_RULE, SessionRecord, effective_plan, format_plan
-from device.settings import PlanSettings
+from walkcoach.device.core.events import Cue, EventKind
+from walkcoach.device.core.plan import PLAN_RULE, SessionRecord, effective_plan, format_plan
+from walkcoach.device.core.settings import PlanSettings
 
 START = dt.date(2025, 3, 3)  # a Monday
 PLAN = PlanSettings(start_date=START, start_min=10.0, weekly_increase_min=5.0, max_min=30.0)
@@ -102,18 +102,18 @@ def test_to_json_is_plain_data():
     assert data["sessions_per_day"] == [2, 3] and data["start_date"] == "2025-03-03"
 
 
-# -- pain during a session, through the Coach (device/session.py) -----------------------------
+# -- pain during a session, through the Coach (device/core/session.py) ---------------------------
 def _walking_coach():
     """A coach 60 s into a simulated walk (walking, upright captured)."""
-    walker = pytest.importorskip("sim.walker")
-    from device.coach import Coach
-    from device.settings import CoachSettings
+    walker = pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.device.core.coach import Coach
+    from walkcoach.device.core.settings import CoachSettings
 
     w = walker.simulate("upright-walk", 0, rate_hz=100.0)
     coach = Coach(CoachSettings(), rate_hz=100.0, cap_s=600.0)
     g = list(map(tuple, w.mount.remap_array(np.asarray(w.gravity_ms2)).tolist()))
     lin = list(map(tuple, w.mount.remap_array(np.asarray(w.linear_acc_ms2)).tolist()))
-    from hal.types import ImuSample
+    from walkcoach.hal.types import ImuSample
 
     samples = [ImuSample(float(t), g[i], lin[i], (0.0, 0.0, 0.0), 3) for i, t in enumerate(w.t_s)]
     events = []

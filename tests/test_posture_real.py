@@ -11,8 +11,8 @@
 import numpy as np
 import pytest
 
-from device.events import Cue, EventKind
-from device.settings import LeanSettings
+from walkcoach.device.core.events import Cue, EventKind
+from walkcoach.device.core.settings import LeanSettings
 from tests.real_data import (DAILY_LIVING, GAITPY_DEMO, TEST5_TRIALS, WORN, body_frame, coach_over, cue_times,
                              lean_profile_deg, with_lean)
 

@@ -10,11 +10,11 @@ import logging
 import numpy as np
 import pytest
 
-import device.activity
-from device.events import Cue, Event, EventKind
-from device.runner import run_simulation
-from device.settings import DeviceSettings
-from hal.mount import Mount
+from walkcoach.device.core import activity
+from walkcoach.device.core.events import Cue, Event, EventKind
+from walkcoach.device.shell.runner import run_simulation
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.hal.mount import Mount
 from tests.sim_runs import SEEDS, simulated
 
 HOLD_S = 5.0
@@ -86,7 +86,7 @@ def test_a_flight_of_stairs_is_walking_but_its_lean_is_not_coached(seed):
 
 def test_without_the_stair_recognition_the_same_climbs_would_be_cued(monkeypatch):
     """The control: the stairs scenario's leans are long and deep enough to be cued on the level."""
-    monkeypatch.setattr(device.activity, "STAIR_RISE_M", 10.0)
+    monkeypatch.setattr(activity, "STAIR_RISE_M", 10.0)
     cued = sum(len(_cues(run_simulation(DeviceSettings(), scenario="stairs", seed=seed), Cue.STRAIGHTEN_UP))
                for seed in SEEDS)
     assert cued >= 3
@@ -119,8 +119,8 @@ def test_a_sudden_belt_slip_is_re_zeroed_within_seconds(seed):
 
 
 def test_the_belt_moved_cue_reaches_history_and_the_log(tmp_path, caplog):
-    from device.service import Service
-    from device.store import DB_NAME, Store, read_cues
+    from walkcoach.device.shell.service import Service
+    from walkcoach.device.shell.store import DB_NAME, Store, read_cues
     import sqlite3
 
     store = Store.open(tmp_path, mono_at_open=0.0, wall_at_open=dt.datetime(2025, 3, 3, 9).timestamp(),
@@ -165,7 +165,7 @@ def test_a_wrong_forward_axis_is_corrected_with_the_belt_moved_cue(true_mount):
 def test_other_sample_rates_give_the_same_lean_coaching(scenario, rate_hz):
     import dataclasses
 
-    from device.settings import LoopSettings
+    from walkcoach.device.core.settings import LoopSettings
 
     settings = dataclasses.replace(DeviceSettings(), loop=LoopSettings(rate_hz=rate_hz))
     run, at_100 = run_simulation(settings, scenario=scenario, seed=1), simulated(scenario, 1)

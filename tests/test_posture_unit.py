@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from device.activity import STAIR_RISE_M, StairDetector
-from device.events import Cue, EventKind
-from device.gait import StepDetector
-from device.settings import GaitSettings
+from walkcoach.device.core.activity import STAIR_RISE_M, StairDetector
+from walkcoach.device.core.events import Cue, EventKind
+from walkcoach.device.core.gait import StepDetector
+from walkcoach.device.core.settings import GaitSettings
 from tests.test_coach_unit import RATE_HZ, _coach, _cues
 from tests.test_coach_unit import _run as _feed
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.evaluate import IC_TOLERANCE_S, ReferenceError, evaluate_recording, load_reference, score
-from device.events import Bout
-from device.replay import read_recording, replay
-from device.settings import DeviceSettings
+from walkcoach.device.offline.evaluate import IC_TOLERANCE_S, ReferenceError, evaluate_recording, load_reference, score
+from walkcoach.device.core.events import Bout
+from walkcoach.device.offline.replay import read_recording, replay
+from walkcoach.device.core.settings import DeviceSettings
 from tests.real_data import body_frame
 
 DATA = Path(__file__).parent / "data" / "real"
@@ -158,7 +158,7 @@ def test_a_malformed_reference_is_one_clear_error(tmp_path):
 
 
 def test_the_cli_reports_a_malformed_reference_in_one_line_and_exits_2(tmp_path, capsys):
-    from device.cli import main
+    from walkcoach.device.cli.cli import main
 
     bad = tmp_path / "ref.json"
     bad.write_text('{"bouts": 3}')

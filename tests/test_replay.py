@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from device.recording import MAGIC, RecordingButton, RecordingError, RecordingImu, RecordingWriter
-from device.replay import ReplayImu, read_recording, replay, replay_json
-from hal.clock import VirtualClock
-from device.settings import DeviceSettings
-from hal.errors import EndOfStream, WalkcoachError
-from hal.types import ImuSample
+from walkcoach.device.shell.recording import MAGIC, RecordingButton, RecordingError, RecordingImu, RecordingWriter
+from walkcoach.device.offline.replay import ReplayImu, read_recording, replay, replay_json
+from walkcoach.hal.clock import VirtualClock
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.hal.errors import EndOfStream, WalkcoachError
+from walkcoach.hal.types import ImuSample
 
 G = 9.80665
 
@@ -171,7 +171,7 @@ def test_an_unwritable_recording_is_an_error_before_the_loop_starts(tmp_path):
 
 
 def test_replay_imu_ends_the_stream_and_moves_the_clock():
-    from device.replay import Recording
+    from walkcoach.device.offline.replay import Recording
 
     t = np.array([5.0, 5.01, 5.02, 9.0])
     rec = Recording("x", "walkcoach-v1", 100.0, 100.0, t, np.tile([0, 0, G], (4, 1)), np.zeros((4, 3)))
@@ -186,12 +186,12 @@ def test_replay_imu_ends_the_stream_and_moves_the_clock():
 # -- live run == replay -----------------------------------------------------------------------
 def live_run(tmp_path, scenario="full-session", seed=2, presses_s=(100.0, 130.0)):
     """The loop over the simulated belt, recording every sample and the button; pain presses at ``presses_s``."""
-    hal = pytest.importorskip("hal")
-    pytest.importorskip("sim.walker")
-    from device.coach import Coach
-    from device.feedback import CuePlayer
-    from device.loop import CoachLoop
-    from device.summary import RunSummary
+    hal = pytest.importorskip("walkcoach.hal")
+    pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.device.core.coach import Coach
+    from walkcoach.device.core.feedback import CuePlayer
+    from walkcoach.device.shell.loop import CoachLoop
+    from walkcoach.device.core.summary import RunSummary
 
     settings = DeviceSettings()
     backend = hal.open_backend("sim", scenario=scenario, seed=seed, rate_hz=100.0)
@@ -270,7 +270,7 @@ def random_rotation(rng):
 
 
 def foreign_csv(tmp_path, scenario, seed, *, gyro, rate_hz=50.0):
-    walker = pytest.importorskip("sim.walker")
+    walker = pytest.importorskip("walkcoach.sim.walker")
     walk = walker.simulate(scenario, seed, rate_hz=rate_hz)
     rotation = random_rotation(np.random.default_rng(100 + seed))  # sensor axes -> unknown axes
     total_g = (np.asarray(walk.gravity_ms2) + np.asarray(walk.linear_acc_ms2)) @ rotation.T / G
@@ -333,8 +333,8 @@ def test_first_still_needs_a_still_period_and_auto_skips_a_sensor_lying_on_a_tab
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Chunk, check-prefix, filter-block and frame-window sizes small enough that a few minutes are many chunks."""
-    import device.recording_csv as recording_csv
-    import device.replay as replay_module
+    import walkcoach.device.offline.recording_csv as recording_csv
+    import walkcoach.device.offline.replay as replay_module
 
     monkeypatch.setattr(recording_csv, "CHUNK_BYTES", 4096)
     monkeypatch.setattr(replay_module, "PREFIX_ROWS", 500)
@@ -348,8 +348,8 @@ def test_a_streamed_replay_matches_the_whole_file_read_at_once(tmp_path, monkeyp
     whole = read_recording(path, units="g")
     assert not whole.is_streamed
     expected = replay(whole, DeviceSettings(), cap_s=3600.0).summary
-    import device.recording_csv as recording_csv
-    import device.replay as replay_module
+    import walkcoach.device.offline.recording_csv as recording_csv
+    import walkcoach.device.offline.replay as replay_module
 
     monkeypatch.setattr(recording_csv, "CHUNK_BYTES", 4096)
     monkeypatch.setattr(replay_module, "PREFIX_ROWS", 500)
@@ -418,7 +418,7 @@ def test_progress_bar_goes_to_stderr_when_asked(tmp_path, tiny_chunks, capsys):
 
 
 def test_the_low_pass_halves_at_its_corner_forward_backward_and_is_fast_at_any_length():
-    from device.lowpass import five_smooth_length, zero_phase_lowpass
+    from walkcoach.device.offline.lowpass import five_smooth_length, zero_phase_lowpass
 
     assert [five_smooth_length(n) for n in (1, 7, 11, 19349, 1000)] == [1, 8, 12, 19440, 1000]
     rate_hz, corner_hz = 100.0, 2.0

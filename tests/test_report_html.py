@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from device.plan import effective_plan
-from device.report_html import plan_caps_min
-from device.store import Store, attach_store, load_sessions
+from walkcoach.device.core.plan import effective_plan
+from walkcoach.device.cli.report_html import plan_caps_min
+from walkcoach.device.shell.store import Store, attach_store, load_sessions
 from tests.test_history import FIRST_DAY, PLAN, SETTINGS, TODAY, run, write_month
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,8 +26,8 @@ EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']
 
 def simulated_walk_today(state_dir: Path) -> None:
     """Today's first walk: the full-session scenario through the loop with the store attached."""
-    pytest.importorskip("sim.walker")
-    from device.runner import run_simulation
+    pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.device.shell.runner import run_simulation
 
     start = dt.datetime.combine(TODAY, dt.time(7, 0)).astimezone()
     cap_s = effective_plan(PLAN, load_sessions(state_dir), TODAY).cap_s
@@ -78,7 +78,7 @@ def test_report_default_name_and_wrong_suffix(tmp_path, report, monkeypatch):
     monkeypatch.chdir(tmp_path)
     status, text = run(["report"], state_dir)
     assert status == 0 and (tmp_path / f"walkcoach-report-{TODAY.isoformat()}.html").exists()
-    from device.history import HistoryError
+    from walkcoach.device.cli.history import HistoryError
 
     with pytest.raises(HistoryError, match=r"must be an \.html file \(or \.png with --png\)"):
         run(["report", "--out", "r.pdf"], state_dir)
@@ -110,8 +110,8 @@ def test_the_report_renders_in_a_headless_browser(report):
 
 
 def test_a_walk_shortened_by_pain_shows_the_cap_the_coach_used():
-    from device.plan import SessionRecord
-    from device.report_html import WalkView, walk_section, walk_time_chart
+    from walkcoach.device.core.plan import SessionRecord
+    from walkcoach.device.cli.report_html import WalkView, walk_section, walk_time_chart
 
     start = dt.datetime.combine(TODAY, dt.time(9, 0)).astimezone()
     session = SessionRecord(id=7, started=start, date=TODAY, ended=start + dt.timedelta(minutes=20), walk_s=11 * 60.0,

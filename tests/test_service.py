@@ -1,6 +1,6 @@
 """`walkcoach run --service` as a real process on the simulated belt: signals, reload, status, calibrate.
 
-Each test starts ``walkcoach run --backend sim --service`` (as ``python -m device.cli``) at real-time speed with its runtime and state directories in
+Each test starts ``walkcoach run --backend sim --service`` (as ``python -m walkcoach``) at real-time speed with its runtime and state directories in
 tmp_path, talks to it only the way systemd and the CLI do (signals, the status file,
 the calibrate request file, an sd_notify socket), and polls with timeouts.
 """
@@ -22,13 +22,13 @@ import pytest
 
 import functools
 
-from device import status as status_mod
-from device.config import load_config
-from device.loop import RESET_BACKOFF_MAX_S
-from device.sdnotify import Notifier
-from device.service import JournalFormatter, Service, changed_keys, needs_restart
-from device.settings import DeviceSettings
-from device.store import load_sessions, open_for_reading, read_cues
+from walkcoach.device.shell import status as status_mod
+from walkcoach.device.config.config import load_config
+from walkcoach.device.shell.loop import RESET_BACKOFF_MAX_S
+from walkcoach.device.shell.sdnotify import Notifier
+from walkcoach.device.shell.service import JournalFormatter, Service, changed_keys, needs_restart
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.shell.store import load_sessions, open_for_reading, read_cues
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 15.0
@@ -90,7 +90,7 @@ class ServiceProcess:
         env["JOURNAL_STREAM"] = "8:12345"  # as under systemd: the log lines carry journald's <N> priorities
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "device.cli", "--config", str(self.config), "run", "--backend", "sim",
+            [sys.executable, "-m", "walkcoach", "--config", str(self.config), "run", "--backend", "sim",
              "--service", "--speed", "realtime", "--scenario", scenario],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
@@ -246,7 +246,7 @@ def test_a_second_service_is_refused_while_one_owns_the_sensor(service):
     svc = service()
     svc.wait_running()
     second = subprocess.run(
-        [sys.executable, "-m", "device.cli", "--config", str(svc.config), "run", "--backend", "sim", "--service",
+        [sys.executable, "-m", "walkcoach", "--config", str(svc.config), "run", "--backend", "sim", "--service",
          "--scenario", "standing", "--speed", "max"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
@@ -274,7 +274,7 @@ def test_end_of_a_simulated_scenario_exits_0(tmp_path):
     config.write_text(f'[store]\nstate_dir = "{tmp_path}"\n[service]\nruntime_dir = "{runtime}"\n')
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     done = subprocess.run(
-        [sys.executable, "-m", "device.cli", "--config", str(config), "run", "--backend", "sim", "--service",
+        [sys.executable, "-m", "walkcoach", "--config", str(config), "run", "--backend", "sim", "--service",
          "--scenario", "standing", "--speed", "max"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
@@ -498,7 +498,7 @@ def stored_session_and_fault_cues(state_dir):
 
 
 def test_under_the_watchdog_unplugs_of_10_s_60_s_and_5_min_neither_restart_nor_split_the_session(tmp_path):
-    from sim.chip_path import FaultPlan
+    from walkcoach.sim.chip_path import FaultPlan
 
     unplugs = ((300.0, 10.0), (500.0, 60.0), (800.0, 300.0))
     seen, during = watch_outages(unplugs)
@@ -521,7 +521,7 @@ def test_under_the_watchdog_unplugs_of_10_s_60_s_and_5_min_neither_restart_nor_s
 
 
 def test_under_the_watchdog_a_sensor_absent_for_2_min_at_boot_is_a_fault_not_a_restart(tmp_path):
-    from sim.chip_path import FaultPlan
+    from walkcoach.sim.chip_path import FaultPlan
 
     unplugs = ((0.0, 120.0),)
     seen, during = watch_outages(unplugs)
@@ -537,13 +537,13 @@ def test_under_the_watchdog_a_sensor_absent_for_2_min_at_boot_is_a_fault_not_a_r
 
 @functools.lru_cache(maxsize=None)
 def simulated_truth_walk_s(scenario: str) -> float:
-    from sim.walker import simulate
+    from walkcoach.sim.walker import simulate
 
     return simulate(scenario, 0).truth.walk_s
 
 
 def test_ready_is_sent_at_start_even_without_a_sensor(tmp_path):
-    from sim.chip_path import FaultPlan
+    from walkcoach.sim.chip_path import FaultPlan
 
     service, _ = run_service_in_virtual_time(tmp_path, FaultPlan(unplugs=((0.0, 1e9),)), scenario="standing")
     assert service.loop.stats.samples == 0 and not service.loop.sensor_ok

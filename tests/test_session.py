@@ -1,8 +1,8 @@
 import datetime as dt
 
-from device.events import Cue, EventKind
-from device.session import SessionTracker
-from device.settings import PlanSettings
+from walkcoach.device.core.events import Cue, EventKind
+from walkcoach.device.core.session import SessionTracker
+from walkcoach.device.core.settings import PlanSettings
 
 
 def _walk(tracker, until_s, rate_hz=10.0, start_s=0.0):

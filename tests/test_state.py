@@ -13,12 +13,12 @@ import time
 
 import pytest
 
-from device import status as status_mod
-from device.coach import Coach
-from device.events import Cue, EventKind
-from device.settings import CoachSettings
-from hal.state_files import UnsafeFile, exclusive_lock, read_regular, write_atomic
-from device.store import load_sessions
+from walkcoach.device.shell import status as status_mod
+from walkcoach.device.core.coach import Coach
+from walkcoach.device.core.events import Cue, EventKind
+from walkcoach.device.core.settings import CoachSettings
+from walkcoach.hal.state_files import UnsafeFile, exclusive_lock, read_regular, write_atomic
+from walkcoach.device.shell.store import load_sessions
 
 from .test_service import assert_clean_stop, service, wait_for  # noqa: F401  (the fixture)
 
@@ -210,7 +210,7 @@ def test_a_locked_history_shows_in_status_and_systemds_status_line_and_loses_not
 
 
 def test_history_refuses_a_planted_database_link(tmp_path):
-    from device.store import HistoryUnavailable, open_for_reading
+    from walkcoach.device.shell.store import HistoryUnavailable, open_for_reading
 
     target = tmp_path / "elsewhere.sqlite3"
     target.write_bytes(b"")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from device import status as status_mod
-from device.coach import CoachSnapshot
-from device.events import Bout, Cue, Event, EventKind
-from device.settings import PlanSettings
-from device.store import DB_NAME, Store, StoreProgress, load_sessions, read_bouts, read_cues
+from walkcoach.device.shell import status as status_mod
+from walkcoach.device.core.coach import CoachSnapshot
+from walkcoach.device.core.events import Bout, Cue, Event, EventKind
+from walkcoach.device.core.settings import PlanSettings
+from walkcoach.device.shell.store import DB_NAME, Store, StoreProgress, load_sessions, read_bouts, read_cues
 
 ROOT = Path(__file__).resolve().parents[1]
 WALL0 = dt.datetime(2025, 3, 3, 9, 0).astimezone().timestamp()
@@ -103,9 +103,9 @@ def test_progress_without_a_session_or_after_the_coach_moved_on_is_ignored(tmp_p
 CRASH_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from device.coach import CoachSnapshot
-    from device.events import Event, EventKind
-    from device.store import Store
+    from walkcoach.device.core.coach import CoachSnapshot
+    from walkcoach.device.core.events import Event, EventKind
+    from walkcoach.device.shell.store import Store
 
     store = Store.open(sys.argv[1], mono_at_open=time.monotonic(), planned_cap_s=900.0)
     assert store.healthy, store.reason
@@ -265,13 +265,13 @@ def test_the_store_gives_the_coach_a_stepped_back_cap_after_repeated_pain(tmp_pa
 
 
 def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
-    hal = pytest.importorskip("hal")
-    pytest.importorskip("sim.walker")
-    from device.coach import Coach
-    from device.feedback import CuePlayer
-    from device.loop import CoachLoop
-    from device.settings import CoachSettings
-    from device.summary import RunSummary
+    hal = pytest.importorskip("walkcoach.hal")
+    pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.device.core.coach import Coach
+    from walkcoach.device.core.feedback import CuePlayer
+    from walkcoach.device.shell.loop import CoachLoop
+    from walkcoach.device.core.settings import CoachSettings
+    from walkcoach.device.core.summary import RunSummary
 
     backend = hal.open_backend("sim", scenario="full-session", seed=1, rate_hz=100.0)
     coach = Coach(CoachSettings(), rate_hz=100.0, cap_s=600.0)
@@ -293,7 +293,7 @@ def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
 
 
 def _service_keeps_history() -> bool:
-    service = ROOT / "device" / "service.py"
+    service = ROOT / "device" / "shell" / "service.py"
     return service.exists() and "attach_store" in service.read_text()
 
 
@@ -301,15 +301,15 @@ def _service_keeps_history() -> bool:
 def test_walkcoach_run_killed_mid_walk_keeps_its_walk_and_its_recording(tmp_path):
     """`walkcoach run --backend sim --speed realtime --record` is SIGKILLed mid-walk; the next start
     recovers the session within 30 s of what the recording shows was walked."""
-    from device.replay import read_recording, replay
-    from device.settings import DeviceSettings
+    from walkcoach.device.offline.replay import read_recording, replay
+    from walkcoach.device.core.settings import DeviceSettings
 
     record, state, runtime = tmp_path / "walk.wcrec", tmp_path / "state", tmp_path / "run"
     config = tmp_path / "walkcoach.toml"
     config.write_text(f'[store]\nstate_dir = "{state}"\n\n[service]\nruntime_dir = "{runtime}"\n')
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "device.cli", "--config", str(config), "run", "--backend", "sim", "--speed", "realtime",
+        [sys.executable, "-m", "walkcoach", "--config", str(config), "run", "--backend", "sim", "--speed", "realtime",
          "--scenario", "upright-walk", "--record", str(record)],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
@@ -417,7 +417,7 @@ def test_a_lock_taken_mid_walk_rolls_back_retries_and_keeps_every_event(tmp_path
 
 
 def test_events_past_the_queue_limit_are_counted_and_reported(tmp_path, monkeypatch, caplog):
-    import device.store as store_mod
+    import walkcoach.device.shell.store as store_mod
 
     open_store(tmp_path).close()
     other = _hold_lock(tmp_path)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from device import config as cfg
-from device.sdnotify import Notifier, watchdog_interval_s
+from walkcoach.device.config import config as cfg
+from walkcoach.device.shell.sdnotify import Notifier, watchdog_interval_s
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "systemd" / "walkcoach.service"

@@ -7,10 +7,10 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from hal.mount import Mount
-from sim.gait_model import G_MS2, lowpass
-from sim.scenarios import DEFAULT_SCENARIO, SCENARIOS
-from sim.walker import SimulatedWalk, simulate
+from walkcoach.hal.mount import Mount
+from walkcoach.sim.gait_model import G_MS2, lowpass
+from walkcoach.sim.scenarios import DEFAULT_SCENARIO, SCENARIOS
+from walkcoach.sim.walker import SimulatedWalk, simulate
 
 LEAN_THRESHOLD_DEG = 15.0
 LEAN_HOLD_S = 5.0

@@ -10,7 +10,7 @@ scipy: a few hundred MB) lives in its own venv so walkcoach's stays small:
     .venv/bin/python tools/compare_peers.py --save /tmp/peers           # and mobgap's bouts per recording
 
 What runs:
-- walkcoach: ``device.evaluate.evaluate_recording`` (what ``walkcoach evaluate
+- walkcoach: ``walkcoach.device.offline.evaluate.evaluate_recording`` (what ``walkcoach evaluate
   RECORDING REFERENCE.json --units g`` prints), default settings, the coach
   not told the axes.
 - mobgap: ``MobilisedPipelineHealthy`` (GSD Iluz, ICD Ionescu, laterality,
@@ -24,7 +24,7 @@ What runs:
   counts as ``n_raw_initial_contacts``). mobgap is given what it needs: the
   Mobilise-D sensor frame (x up, y right, z forward: the mobgap-lab CSVs are
   in it), m/s² and deg/s, the participant's height and sensor height.
-- both scored by ``device.evaluate.score`` against the reference.
+- both scored by ``walkcoach.device.offline.evaluate.score`` against the reference.
 
 Simulated walks (``--sim``) are written as CSVs in the same frame and units as
 the lab recordings, with the truth as the reference (its walk segments from
@@ -110,7 +110,7 @@ def run_peer(peer_python: Path, csv_path: Path, height_m: float, sensor_height_m
 
 
 def bouts_from_json(replay_json: dict):
-    from device.events import Bout
+    from walkcoach.device.core.events import Bout
 
     return [Bout(b["start_s"], b["end_s"], b["steps"], b["cadence_spm"], b.get("step_time_cv", 0.0),
                  b.get("step_length_m"), b.get("speed_ms"), step_times_s=tuple(b["step_times_s"]))
@@ -120,7 +120,7 @@ def bouts_from_json(replay_json: dict):
 def write_sim_recording(scenario: str, seed: int, folder: Path) -> tuple[Path, Path]:
     """A simulated walk as a lab-like CSV (g, rad/s; x up, y right, z forward) and its truth as a reference JSON."""
     import numpy as np
-    from sim.walker import simulate
+    from walkcoach.sim.walker import simulate
 
     w = simulate(scenario, seed)
     body_acc = w.mount.remap_array(np.asarray(w.gravity_ms2) + np.asarray(w.linear_acc_ms2)) / G_MS2
@@ -216,8 +216,8 @@ def main(argv=None) -> int:
                          ".venv-peers/bin/pip install mobgap (or --peer-python)")
 
     sys.path.insert(0, str(ROOT))
-    from device.evaluate import evaluate_recording, load_reference, score
-    from device.settings import DeviceSettings
+    from walkcoach.device.offline.evaluate import evaluate_recording, load_reference, score
+    from walkcoach.device.core.settings import DeviceSettings
 
     settings = DeviceSettings()
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,9 +3,9 @@
 `.venv/bin/python -m tools.concurrent_config_set [--no-lock]` (issue 11: 98 of 100 without the lock, 0 with it)."""
 import contextlib, io, sys, tempfile, threading
 from pathlib import Path
-from device import config_cli
-from device.cli import _Parser
-from device.config import example_config_text, load_config
+from walkcoach.device.cli import config_cli
+from walkcoach.device.cli.cli import _Parser
+from walkcoach.device.config.config import example_config_text, load_config
 
 if "--no-lock" in sys.argv:
     config_cli.exclusive_lock = lambda path: contextlib.nullcontext()

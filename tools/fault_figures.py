@@ -14,13 +14,13 @@ import sys
 import tempfile
 
 logging.disable(logging.WARNING)
-from device.events import Cue
-from device.runner import run_simulation
-from device.settings import DeviceSettings
-from sim.chip_path import FaultPlan, open_chip_imu
-from sim.clock import VirtualClock
-from sim.walker import simulate
-from hal.mount import Mount
+from walkcoach.device.core.events import Cue
+from walkcoach.device.shell.runner import run_simulation
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.sim.chip_path import FaultPlan, open_chip_imu
+from walkcoach.sim.clock import VirtualClock
+from walkcoach.sim.walker import simulate
+from walkcoach.hal.mount import Mount
 from tests.test_faults import _walk_outside
 
 what = sys.argv[1]

@@ -250,7 +250,7 @@ def measure_real(real_dir: Path = REAL_DIR) -> dict:
 
 def measure_sim(scenario: str, seeds) -> dict:
     """The same statistics on simulated walks: truth heel strikes and walk segments as the reference."""
-    from sim.walker import simulate
+    from walkcoach.sim.walker import simulate
 
     bouts, gaps = [], []
     for seed in seeds:

@@ -113,7 +113,7 @@ def main() -> int:
         ("4.7 h", make_file(args.dir / "walkcoach-demo-x100.csv", 100)),
         (f"{args.hours:g} h", make_file(args.dir / f"walkcoach-demo-x{longest}.csv", longest)),
     ]
-    walkcoach = [sys.executable, "-m", "device.cli", "replay", "--units", "g", "--json"]
+    walkcoach = [sys.executable, "-m", "walkcoach", "replay", "--units", "g", "--json"]
     skdh_script = None
     if args.skdh:
         skdh_script = Path(tempfile.gettempdir()) / "walkcoach_skdh_gait.py"

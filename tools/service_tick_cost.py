@@ -5,8 +5,8 @@ on_tick of the once-a-second ticks (status, watchdog, the saved session): issue 
 inside the tick". Store and recording hooks chained after on_tick are not included."""
 import signal, statistics, sys, tempfile, time
 from pathlib import Path
-from device.config import load_config
-from device.service import Service
+from walkcoach.device.config.config import load_config
+from walkcoach.device.shell.service import Service
 
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
 tmp = Path(tempfile.mkdtemp())

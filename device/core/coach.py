@@ -1,0 +1,312 @@
+"""The coach: one pure function of the sample stream, one sample at a time.
+
+No I/O, no wall clock, no threads: the loop feeds it samples (with their own
+timestamps) and turns the events it returns into cues, storage and status.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import NamedTuple, Sequence
+
+from walkcoach.hal.types import ImuSample
+
+from walkcoach.device.core.activity import StairDetector
+from walkcoach.device.core.events import Event, EventKind
+from walkcoach.device.core.gait import CONFIRM_S, BoutTracker, StepDetector
+from walkcoach.device.core.gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings
+from walkcoach.device.core.posture import RAD_TO_DEG, LeanDetector
+from walkcoach.device.core.session import SessionTracker
+from walkcoach.device.core.settings import CoachSettings
+from walkcoach.device.core.upright import SOURCE_CALIBRATED, SOURCE_PROVISIONAL, SOURCE_STANCE, SOURCE_WALKING, TRANSITION_DEG, UprightTracker
+
+NO_EVENTS: tuple[Event, ...] = ()
+UPRIGHT_SOURCES = (SOURCE_PROVISIONAL, SOURCE_WALKING, SOURCE_STANCE, SOURCE_CALIBRATED)  # a restart may carry these over
+GAP_SAMPLES = 2.5  # a step in time longer than this many sample periods is a hole in the data
+FILTER_RESTART_GAP_S = 0.25  # shorter holes (a few lost samples) are smoothed over by the filters
+MAX_BRIDGED_GAP_S = 30.0  # a hole up to this long inside a bout is walked through if steps resume
+# Lean is coached only while steps are current: the last step at most this many step times ago (plus the
+# step detector's confirmation delay), not while a bout waits for its end to be confirmed.
+CURRENT_STEP_TIMES = 1.5
+STEP_DIRECTIONS_KEPT = 24  # gravity directions of the steps before a bout (more than a bout's pending steps)
+
+
+def _step_length_settings(settings: CoachSettings) -> StepLengthSettings:
+    return StepLengthSettings(leg_length_m=settings.gait.leg_length_m, correction_factor=settings.gait.step_length_factor)
+
+
+class CoachSnapshot(NamedTuple):
+    t_s: float
+    lean_deg: float
+    leaning: bool
+    walking: bool
+    walk_s: float
+    cap_s: float
+    steps: int
+    cadence_spm: float
+    upright_captured: bool
+    session_started: bool
+    pain_reports: int
+
+
+class Coach:
+    def __init__(self, settings: CoachSettings, *, rate_hz: float, cap_s: float) -> None:
+        self.settings = settings
+        self.rate_hz = rate_hz
+        self._gap_s = GAP_SAMPLES / rate_hz
+        self.upright = UprightTracker(settings.upright, rate_hz)
+        self.lean = LeanDetector(settings.lean, rate_hz)
+        self.stairs = StairDetector(rate_hz)
+        self.steps = StepDetector(settings.gait, rate_hz)
+        self.bouts = BoutTracker(settings.gait)
+        self.step_length = StepLengthEstimator(_step_length_settings(settings), rate_hz)
+        self.bout_gait = BoutGaitMetrics()
+        self.session = SessionTracker(settings.plan, cap_s)
+        self._session_end_pause_s = settings.gait.session_end_pause_s
+        self._last_t_s = -math.inf
+        self._last_walk_s = -math.inf
+        self._coach_while_standing = settings.lean.coach_while_standing
+        self._step_directions: deque = deque(maxlen=STEP_DIRECTIONS_KEPT)  # (step_s, gravity unit vector)
+        self._cos_transition = math.cos(math.radians(TRANSITION_DEG))
+
+    # -- the hot path -------------------------------------------------------
+    def update(self, sample: ImuSample) -> Sequence[Event]:
+        t_s = sample.t_s
+        gx, gy, gz = sample.gravity_ms2
+        lx, ly, lz = sample.linear_acc_ms2
+        if t_s - self._last_t_s > self._gap_s and self._last_t_s != -math.inf:
+            self._on_gap(t_s - self._last_t_s)
+        self._last_t_s = t_s
+        gn = math.sqrt(gx * gx + gy * gy + gz * gz)
+        ux, uy, uz = gx / gn, gy / gn, gz / gn
+        upright = self.upright
+        upright_event = upright.observe(t_s, ux, uy, uz, lx * lx + ly * ly + lz * lz)
+        events = None if upright_event is None else [upright_event]
+
+        bouts = self.bouts
+        acc_vertical_ms2 = lx * ux + ly * uy + lz * uz
+        self.stairs.add(acc_vertical_ms2)
+        self.step_length.update(t_s, acc_vertical_ms2)
+        step_s = self.steps.update(t_s, acc_vertical_ms2)
+        if step_s is not None:
+            length_m = self.step_length.on_step(step_s)
+            self.bout_gait.add_step(step_s, length_m, self.step_length.last_step_time_s)
+            if not bouts.in_bout:
+                self._step_directions.append((step_s, ux, uy, uz))
+            if bouts.add_step(step_s, self.steps.last_peak_ms2, self.steps.regularity):
+                bouts.prepend_steps(
+                    self.steps.faint_steps_before(bouts.first_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
+                )
+                bouts.drop_steps_until(self._last_transition_step_s())
+                self.bout_gait.start_bout(bouts.first_step_s)
+                events = self._walk_started(t_s, events)
+                events = self._posture_on_walk_started(t_s, events)
+            events = self._posture_on_step(t_s, step_s, events)
+        elif bouts.in_bout and bouts.check_end(t_s):
+            bouts.append_steps(
+                self.steps.faint_steps_after(bouts.last_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
+            )
+            events = self._walk_ended(t_s, bouts.end(), events)
+            self.stairs.end_walk()
+        walking = bouts.in_bout
+        steps_current = walking and t_s - bouts.last_step_s <= CURRENT_STEP_TIMES * bouts.median_step_s + CONFIRM_S
+        if steps_current:
+            upright.walking_sample(ux, uy, uz, lx, ly, lz, acc_vertical_ms2)
+
+        if upright.captured:  # before there is an upright (belt in the hand), lean means nothing
+            rx, ry, rz = upright.up
+            fx, fy, fz = upright.forward
+            raw_lean_deg = math.atan2(-(ux * fx + uy * fy + uz * fz), ux * rx + uy * ry + uz * rz) * RAD_TO_DEG
+            if steps_current:
+                coachable = upright.coachable and not self.stairs.on_stairs
+                if self.stairs.on_stairs:
+                    self.lean.hold_off(t_s)
+            else:
+                coachable = self._coach_while_standing and not walking
+            lean_event = self.lean.update(t_s, raw_lean_deg - upright.walk_offset_deg, coachable)
+            if walking:
+                self.bout_gait.add_lean(self.lean.lean_deg)
+            if lean_event is not None:
+                events = [lean_event] if events is None else events + [lean_event]
+
+        session = self.session
+        if walking:
+            self._last_walk_s = t_s
+            session_event = session.update(t_s, session.completed_walk_s + bouts.live_duration_s(t_s))
+            if session_event is not None:
+                events = [session_event] if events is None else events + [session_event]
+        elif session.started and t_s - self._last_walk_s > self._session_end_pause_s:
+            events = self._session_ended(t_s, events)
+        return NO_EVENTS if events is None else events
+
+    # -- the rarer branches ---------------------------------------------------
+    def _last_transition_step_s(self) -> float:
+        """The last step before this bout's rhythm made with the trunk ``TRANSITION_DEG`` or more away
+        from the posture of the rhythm's steps (its walking posture): standing up, not walking; or -inf."""
+        directions = list(self._step_directions)
+        self._step_directions.clear()
+        n = self.settings.gait.min_bout_steps
+        earlier, rhythm = directions[:-n], directions[-n:]
+        mx, my, mz = (sum(d[k] for d in rhythm) for k in (1, 2, 3))
+        norm = math.sqrt(mx * mx + my * my + mz * mz) or 1.0
+        last_s = -math.inf
+        for step_s, x, y, z in earlier:
+            if (x * mx + y * my + z * mz) / norm < self._cos_transition:
+                last_s = step_s
+        return last_s
+
+    def _on_gap(self, gap_s: float) -> None:
+        if gap_s > FILTER_RESTART_GAP_S:
+            self.step_length.restart()
+            self.bout_gait.restart_pending()
+            self.steps.restart()
+            self.stairs.restart()
+            self.lean.restart_filter()
+        if gap_s <= MAX_BRIDGED_GAP_S:
+            self.bouts.bridge_gap(gap_s)
+
+    def _walk_started(self, t_s: float, events):
+        self.session.started = True
+        ev = Event(t_s, EventKind.WALK_STARTED, why=f"walking from {self.bouts.bout_start_s():.1f} s")
+        return [ev] if events is None else events + [ev]
+
+    def _walk_ended(self, t_s: float, bout, events):
+        bout = bout._replace(**self.bout_gait.end_bout()._asdict())
+        self.session.completed_walk_s += bout.duration_s
+        self.session.completed_steps += bout.steps
+        self._last_walk_s = bout.end_s
+        ev = Event(t_s, EventKind.WALK_ENDED, why=f"{bout.steps} steps at {bout.cadence_spm:.0f}/min", bout=bout)
+        return [ev] if events is None else events + [ev]
+
+    def _session_ended(self, t_s: float, events):
+        session = self.session
+        ev = Event(t_s, EventKind.SESSION_ENDED, why=f"walked {session.completed_walk_s / 60:.1f} min")
+        session.start_new()
+        return [ev] if events is None else events + [ev]
+
+    # -- posture hooks on gait events (upright, walking posture, belt, stairs) -----------
+    def _posture_on_walk_started(self, t_s: float, events):
+        ev = self.upright.on_walk_started(t_s, self.bouts.first_step_s)
+        if ev is None:
+            return events
+        return [ev] if events is None else events + [ev]
+
+    def _posture_on_step(self, t_s: float, step_s: float, events):
+        stairs = self.stairs
+        in_bout = self.bouts.in_bout
+        stairs.on_step(t_s, step_s, in_bout)
+        if not in_bout:
+            return events
+        ev = self.upright.on_step(t_s, self.lean.lean_deg, not stairs.on_stairs)
+        if ev is None:
+            return events
+        if ev.kind is EventKind.BELT_MOVED:
+            self.lean.restart_filter()
+        return [ev] if events is None else events + [ev]
+
+    # -- requests from outside (button, calibrate command, plan) ---------------
+    def request_upright_capture(self) -> None:
+        self.upright.request_capture()
+
+    def set_upright(self, up) -> None:
+        """Restore a saved upright reference (body-frame gravity direction)."""
+        self.upright.set(up, SOURCE_CALIBRATED)
+
+    def report_pain(self, t_s: float) -> list[Event]:
+        return self.session.report_pain(t_s, self.walk_s(t_s))
+
+    def set_planned_cap(self, cap_s: float) -> None:
+        """Today's cap from the plan changed (a new day, pain in the history); a pain report's
+        shortening of the session in progress is kept."""
+        self.session.configure(self.settings.plan, cap_s)
+
+    def configure(self, settings: CoachSettings, cap_s: float) -> None:
+        """Apply new settings (a config reload) keeping the session, walk time, bout and lean state."""
+        rate_hz = self.rate_hz
+        self.settings = settings
+        self.upright.configure(settings.upright, rate_hz)
+        self.lean.configure(settings.lean, rate_hz)
+        self._coach_while_standing = settings.lean.coach_while_standing
+        self.steps.configure(settings.gait)
+        self.bouts.configure(settings.gait)
+        self.step_length.settings = _step_length_settings(settings)
+        self.session.configure(settings.plan, cap_s)
+        self._session_end_pause_s = settings.gait.session_end_pause_s
+
+    # -- carrying a session over a service restart (the shell saves and restores the data) --
+    def saved_state(self, t_s: float) -> dict:
+        """The session at ``t_s`` as plain data (times relative to ``t_s``): what a restart carries over.
+
+        A bout in progress counts as walked so far; the new coach detects walking afresh."""
+        session = self.session
+        since_walk_s = 0.0 if self.bouts.in_bout else t_s - self._last_walk_s
+        return {
+            "session_started": session.started,
+            "walk_s": self.walk_s(t_s),
+            "steps": session.completed_steps + self.bouts.live_steps(),
+            "cap_s": session.cap_s,
+            "planned_cap_s": session.planned_cap_s,
+            "pain_reports": session.pain_reports,
+            "cap_warned": session._warned,
+            "cap_stopped": session._stopped,
+            "stop_due_in_s": max(0.0, session._next_stop_s - t_s),
+            "since_walk_s": since_walk_s if math.isfinite(since_walk_s) else None,
+            "upright": list(self.upright.up) if self.upright.captured else None,
+            "upright_source": self.upright.source,
+        }
+
+    def restore_state(self, state: dict, t_s: float, away_s: float) -> None:
+        """Continue the session of :meth:`saved_state` at ``t_s``, ``away_s`` after it was saved
+        (time away counts as not walking). Raises ValueError/TypeError/KeyError on bad data."""
+        session = self.session
+        walk_s, cap_s, planned_s = float(state["walk_s"]), float(state["cap_s"]), float(state["planned_cap_s"])
+        steps, pain = int(state["steps"]), int(state["pain_reports"])
+        if not all(math.isfinite(v) and v >= 0 for v in (walk_s, cap_s, planned_s, away_s)) or steps < 0 or pain < 0:
+            raise ValueError("negative or non-finite values")
+        up = state.get("upright")
+        if up is not None:
+            up = [float(v) for v in up]
+            if len(up) != 3 or not all(math.isfinite(v) for v in up) or math.sqrt(sum(v * v for v in up)) < 0.5:
+                raise ValueError("upright is not a direction")
+            source = state.get("upright_source")
+            self.upright.set(up, source if source in UPRIGHT_SOURCES else SOURCE_CALIBRATED)
+        since = state.get("since_walk_s")
+        session.started = bool(state["session_started"])
+        session.completed_walk_s, session.completed_steps = walk_s, steps
+        session.cap_s, session.planned_cap_s, session.pain_reports = cap_s, planned_s, pain
+        session._warned, session._stopped = bool(state["cap_warned"]), bool(state["cap_stopped"])
+        session._next_stop_s = t_s + max(0.0, float(state["stop_due_in_s"]) - away_s)
+        self._last_walk_s = t_s - (float(since) + away_s) if since is not None else -math.inf
+
+    def walk_s(self, t_s: float) -> float:
+        return self.session.completed_walk_s + self.bouts.live_duration_s(t_s)
+
+    def finish(self, t_s: float) -> list[Event]:
+        """Close what is in progress (end of a recording, shutdown): the bout and the lean episode."""
+        events: list[Event] = []
+        bout = self.bouts.end()
+        if bout is not None:
+            events.extend(self._walk_ended(t_s, bout, None))
+        episode = self.lean.open_episode(t_s)
+        if episode is not None:
+            self.lean.leaning = False
+            events.append(Event(t_s, EventKind.LEAN_CLEARED, why="shutdown", lean=episode))
+        return events
+
+    def snapshot(self, t_s: float) -> CoachSnapshot:
+        bouts = self.bouts
+        median = bouts.median_step_s
+        return CoachSnapshot(
+            t_s=t_s,
+            lean_deg=self.lean.lean_deg,
+            leaning=self.lean.leaning,
+            walking=bouts.in_bout,
+            walk_s=self.walk_s(t_s),
+            cap_s=self.session.cap_s,
+            steps=self.session.completed_steps + bouts.live_steps(),
+            cadence_spm=60.0 / median if bouts.in_bout and median > 0 else 0.0,
+            upright_captured=self.upright.captured,
+            session_started=self.session.started,
+            pain_reports=self.session.pain_reports,
+        )

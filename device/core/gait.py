@@ -1,0 +1,564 @@
+"""Gait: steps from vertical lumbar acceleration, bouts by the Mobilise-D definition, walk time.
+
+Steps: at each heel strike the pelvis, at the bottom of its inverted-pendulum
+arc, is pushed upward, so vertical acceleration (linear acceleration projected
+on gravity, whatever the sensor's axes) peaks once per step (Zijlstra & Hof
+2003). The signal is low-passed at 3 Hz (cadence up to 180 steps/min), its slow
+mean (sensor bias) removed, and a local maximum above an adaptive threshold
+becomes a step once no larger peak follows within ``CONFIRM_S`` (0.25 s): a
+fixed delay, no look-ahead beyond it. A step is reported ~0.1 s after the
+initial contact (the peak follows the heel strike).
+
+Bouts, as Mobilise-D defines a walking bout (Kluge et al. 2021): at least 4
+strides (``min_bout_steps`` = 6 contacts of both feet), breaks between steps
+of at most ``max_gap_s`` (3 s). A bout starts once ``min_bout_steps``
+consecutive steps have step times in the walking cadence range and within
+``rhythm_tolerance`` (40 %: real walks speed up, slow down and turn) of their
+median, one missed step allowed, *and* the movement itself repeats: the
+normalised autocorrelation of the last ``REGULARITY_WINDOW_S`` of vertical
+acceleration at the step lag or at the stride lag (two steps, for asymmetric
+gait whose alternate steps look unalike) reaches ``min_regularity``
+(Moe-Nilssen & Helbostad 2004). That test does not depend on amplitude:
+fidgeting and belt handling are irregular in the movement, even when their
+knocks fall in a walking rhythm. The bout is counted from its first step
+(and the less regular first steps of gait initiation before it); it goes on
+while steps keep coming (after a break, walking resumes with a stride: a lone
+contact does not extend the bout) and ends ``max_gap_s`` (or three missed
+steps of a slow walker) plus 0.25 s after its last step. A contact after missed
+steps is counted once a step follows in the rhythm (or ``min_bout_steps`` such
+contacts in a row: alternate steps too faint to see); at the bout's end only
+``TERMINATION_STEPS`` unconfirmed ones count (gait termination), unless the
+bout's steps were often missed: sitting down or turning after a walk gives
+contacts about two step times apart that are not walking. (Testing the
+regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known 0.25 s
+after its 6th step. It runs from its first to its last step, as a Mobilise-D
+walking bout runs from its first to its last initial contact (the INDIP
+reference's ``start``/``end``; mobgap's bouts: first stride start to last stride
+end), so walk time, the sum of bout durations, is what the reference sums. The
+first steps taken in are only those made with the trunk upright: contacts
+while the trunk is flexed ``TRANSITION_DEG`` or more from the walk's posture
+are the feet moving while standing up (``drop_steps_until``).
+The autocorrelation sums are kept incrementally on block means at ~12.5 Hz.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from walkcoach.device.core.events import Bout
+from walkcoach.device.core.settings import GaitSettings
+
+STEP_BAND_HZ = 3.0
+BIAS_TIME_CONSTANT_S = 2.0
+CONFIRM_S = 0.25  # a larger peak this soon after a candidate replaces it
+RELATIVE_THRESHOLD = 0.35  # a step's peak must reach this share of recent step peaks
+AMPLITUDE_MEMORY_S = 4.0  # recent step peaks are forgotten over this time when steps stop
+ECHO_SHARE = 0.4  # before a bout: a detection this close to the previous (share of the step time) may be its echo
+DOUBLE_STEP_SHARE = 0.55  # in a bout, an interval shorter than this share of the median is a double detection
+RECENT_INTERVALS = 8
+PEAK_SPREAD = 2.5  # the heel-strike peaks that start a bout are alike within this factor
+RECENT_PEAKS = 64  # local maxima kept for looking back at the faint first steps of a walk
+FAINT_FLOOR_SHARE = 0.5  # a first or last step may be this much fainter than the detection floor...
+FAINT_PEAK_SHARE = 0.12  # ...and reach this share of the bout's typical step peak...
+FAINT_OVER_QUIET = 2.5  # ...and stand this far above the peaks of sway and noise while not walking
+QUIET_AFTER_STEP_S = 2.0
+QUIET_ALPHA = 0.05  # the quiet level follows about the last 20 such peaks
+MAX_STEPS_BACK = 3
+MAX_PENDING_STEPS = 16
+INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
+REGULARITY_HZ = 12.5  # the regularity test runs on block means at about this rate (the signal is below 3 Hz)
+REGULARITY_WINDOW_S = 6.0  # two strides of the slowest walker (40 steps/min), so the stride lag has pairs to compare
+REGULARITY_MAX_LAG_S = 3.0  # a stride at 40 steps/min
+MISSED_STEP_TOLERANCE = 0.2  # an interval is missed steps only if it is whole steps this close (steady rhythm)
+BREAK_SHARE = 1.5  # in a bout, an interval this many step times or more is a break (or missed steps)
+MAX_MISSED_STEPS = 2  # a slow walker's faint steps may go undetected: this many in a row keep the bout
+TERMINATION_STEPS = 3  # gait termination (a slowed last stride and the closing step): a walk's last contacts may come after missed steps
+FAINT_WALKER_MISSED_SHARE = 0.1  # a bout whose steps were this often missed is a faint walker's: its last missed steps count
+
+
+def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, float, float, float]:
+    """2nd-order Butterworth low-pass (bilinear transform): b0, b1, b2, a1, a2."""
+    k = math.tan(math.pi * cutoff_hz / rate_hz)
+    norm = 1.0 / (1.0 + math.sqrt(2.0) * k + k * k)
+    b0 = k * k * norm
+    return b0, 2.0 * b0, b0, 2.0 * (k * k - 1.0) * norm, (1.0 - math.sqrt(2.0) * k + k * k) * norm
+
+
+class StepDetector:
+    """Causal step detection from vertical linear acceleration (m/s²), one sample at a time."""
+
+    def __init__(self, settings: GaitSettings, rate_hz: float) -> None:
+        cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)
+        self._b0, self._b1, self._b2, self._a1, self._a2 = _lowpass_biquad(cutoff_hz, rate_hz)
+        self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
+        self._decimation = max(1, round(rate_hz / REGULARITY_HZ))
+        self._regularity_hz = rate_hz / self._decimation
+        self._window = int(round(REGULARITY_WINDOW_S * self._regularity_hz))
+        self._max_lag = int(round(REGULARITY_MAX_LAG_S * self._regularity_hz))
+        self._ring_n = self._window + self._max_lag + 2
+        self.configure(settings)
+        self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
+        self.restart()
+        self._amplitude_ms2 = 0.0
+        self.last_peak_ms2 = 0.0  # peak of the step update() returned last
+        self._quiet_peak_ms2 = 0.0  # typical local maximum while not walking (postural sway, noise)
+        self._quiet_peaks_seen = 0
+        self._last_step_s = -math.inf
+
+    def configure(self, settings: GaitSettings) -> None:
+        self._min_peak_ms2 = settings.min_peak_ms2
+        self._min_interval_s = 0.85 * 60.0 / settings.max_cadence_spm
+
+    def restart(self) -> None:
+        """Forget the filter state (after a gap in the data)."""
+        self._x1 = self._x2 = 0.0
+        self._z1 = self._z2 = 0.0
+        self._bias = 0.0
+        self._y1 = self._y2 = 0.0
+        self._t1 = 0.0
+        self._candidate_s = -math.inf
+        self._candidate_ms2 = 0.0
+        self._has_candidate = False
+        self._warmup = 3
+        self._phase = 0
+        self._block_sum = 0.0
+        self._ring = [0.0] * self._ring_n
+        self._energy = [0.0] * self._ring_n  # cumulative y^2
+        self._products = [0.0] * (self._max_lag + 1)  # y[m] y[m - lag] summed over the window, per lag
+        self._j = 0
+
+    def update(self, t_s: float, acc_vertical_ms2: float) -> float | None:
+        """Feed one sample; returns the time of a confirmed step, else None."""
+        x = acc_vertical_ms2
+        z = self._b0 * x + self._b1 * self._x1 + self._b2 * self._x2 - self._a1 * self._z1 - self._a2 * self._z2
+        self._x2 = self._x1
+        self._x1 = x
+        self._z2 = self._z1
+        self._z1 = z
+        self._bias += self._bias_alpha * (z - self._bias)
+        y = z - self._bias
+        y1 = self._y1
+        step_s = None
+        if self._warmup:
+            self._warmup -= 1
+        elif y1 > self._y2 and y1 >= y:
+            self.recent_peaks.append((self._t1, y1))
+            if self._t1 - self._last_step_s > QUIET_AFTER_STEP_S:
+                if self._quiet_peaks_seen < 1.0 / QUIET_ALPHA:  # running mean until the average is established
+                    self._quiet_peaks_seen += 1
+                self._quiet_peak_ms2 += (max(0.0, y1) - self._quiet_peak_ms2) / self._quiet_peaks_seen
+            self._consider_peak(self._t1, y1)
+        if self._has_candidate and t_s - self._candidate_s >= CONFIRM_S:
+            step_s = self._confirm()
+        self._y2 = y1
+        self._y1 = y
+        self._t1 = t_s
+        self._block_sum += y
+        self._phase += 1
+        if self._phase == self._decimation:
+            self._regularity_sums(self._block_sum / self._decimation)
+            self._phase = 0
+            self._block_sum = 0.0
+        return step_s
+
+    def _regularity_sums(self, y: float) -> None:
+        n_ring = self._ring_n
+        j = self._j
+        ring = self._ring
+        ring[j] = y
+        self._energy[j] = self._energy[j - 1] + y * y
+        old = j - self._window
+        products = self._products
+        for lag in range(1, self._max_lag + 1):  # pairs inside the window: add the newest, drop the oldest
+            products[lag] += y * ring[j - lag] - ring[old + lag] * ring[old]
+        self._j = j + 1 if j + 1 < n_ring else 0
+
+    def regularity(self, step_s: float) -> float:
+        """Normalised autocorrelation of the last ``REGULARITY_WINDOW_S`` of vertical acceleration at
+        the step lag and at the stride lag (two steps), the better of the two (Moe-Nilssen &
+        Helbostad 2004): walking repeats every step, or at least every stride when alternate steps
+        look unalike; fidgeting does not. It does not depend on amplitude."""
+        j = self._j - 1
+        n = self._window
+        energy = self._energy
+        best = -1.0
+        for steps in (1, 2):
+            centre = int(round(steps * step_s * self._regularity_hz))
+            for lag in (centre - 1, centre, centre + 1):
+                if 1 <= lag <= self._max_lag and lag < n:
+                    later = energy[j] - energy[j - n + lag]
+                    earlier = energy[j - lag] - energy[j - n]
+                    if later > 0.0 and earlier > 0.0:
+                        best = max(best, self._products[lag] / math.sqrt(later * earlier))
+        return best
+
+    def _consider_peak(self, peak_s: float, peak_ms2: float) -> None:
+        if peak_s - self._last_step_s < self._min_interval_s:
+            return
+        recent = self._amplitude_ms2 * math.exp(-(peak_s - self._last_step_s) / AMPLITUDE_MEMORY_S)
+        if peak_ms2 < self._min_peak_ms2 or peak_ms2 < RELATIVE_THRESHOLD * recent:
+            return
+        if not self._has_candidate or peak_ms2 > self._candidate_ms2:
+            self._has_candidate = True
+            self._candidate_s = peak_s
+            self._candidate_ms2 = peak_ms2
+
+    def faint_steps_before(self, first_step_s: float, step_s: float, tolerance: float) -> list[float]:
+        """Peaks that continue a new bout's rhythm backwards (the faint first steps of gait
+        initiation), oldest first."""
+        return self._continue_rhythm(first_step_s, -step_s, tolerance)[::-1]
+
+    def faint_steps_after(self, last_step_s: float, step_s: float, tolerance: float) -> list[float]:
+        """Peaks that continue an ending bout's rhythm (the faint last steps of gait termination)."""
+        return self._continue_rhythm(last_step_s, step_s, tolerance)
+
+    def _continue_rhythm(self, from_s: float, step_s: float, tolerance: float) -> list[float]:
+        """Up to ``MAX_STEPS_BACK`` recent local maxima, each about one step time (negative: before)
+        from the previous, above the faint-step floor; the largest in each window."""
+        floor = max(
+            FAINT_FLOOR_SHARE * self._min_peak_ms2,
+            FAINT_PEAK_SHARE * self._amplitude_ms2,
+            FAINT_OVER_QUIET * self._quiet_peak_ms2,
+        )
+        found: list[float] = []
+        for _ in range(MAX_STEPS_BACK):
+            lo, hi = sorted((from_s + (1 - tolerance) * step_s, from_s + (1 + tolerance) * step_s))
+            best = None
+            for peak_s, peak_ms2 in self.recent_peaks:
+                if lo <= peak_s <= hi and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):
+                    best = (peak_s, peak_ms2)
+            if best is None:
+                break
+            found.append(best[0])
+            from_s = best[0]
+        return found
+
+    def _confirm(self) -> float:
+        self._has_candidate = False
+        self.last_peak_ms2 = self._candidate_ms2
+        self._last_step_s = self._candidate_s
+        if self._amplitude_ms2 == 0.0:
+            self._amplitude_ms2 = self._candidate_ms2
+        else:
+            self._amplitude_ms2 += 0.3 * (self._candidate_ms2 - self._amplitude_ms2)
+        return self._candidate_s
+
+
+def _median(values) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = n // 2
+    return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def _merge_double_detections(steps: list[float], peaks: list[float], tolerance: float) -> None:
+    """One heel strike seen twice (a slow walker's strike can show two peaks): of two
+    detections much closer than the rhythm, drop the one whose removal leaves normal step
+    times around the other (the smaller peak if either would do)."""
+    typical_s = _median([b - a for a, b in zip(steps, steps[1:])])
+
+    def whole_step(a: int, b: int) -> bool:
+        return 0 <= a and b < len(steps) and abs(steps[b] - steps[a] - typical_s) <= tolerance * typical_s
+
+    i = 1
+    while i < len(steps):
+        if steps[i] - steps[i - 1] < ECHO_SHARE * typical_s:
+            drop_earlier, drop_later = whole_step(i - 2, i), whole_step(i - 1, i + 1)
+            if drop_earlier or drop_later:
+                if drop_earlier and drop_later:
+                    drop = i if peaks[i] < peaks[i - 1] else i - 1
+                else:
+                    drop = i - 1 if drop_earlier else i
+                del steps[drop]
+                del peaks[drop]
+                continue
+        i += 1
+
+
+class BoutTracker:
+    """Turns step times into bouts and walk time."""
+
+    def __init__(self, settings: GaitSettings) -> None:
+        self.configure(settings)
+        self._pending: list[float] = []
+        self._pending_peaks: list[float] = []
+        self.in_bout = False
+        self._gap_allowance_s = 0.0
+        self._reset_bout()
+
+    def configure(self, settings: GaitSettings) -> None:
+        """New settings (a config reload); the bout in progress goes on."""
+        self._min_steps = settings.min_bout_steps
+        self._max_gap_s = settings.max_gap_s
+        self._tolerance = settings.rhythm_tolerance
+        self._min_regularity = settings.min_regularity
+        self._min_interval_s = 60.0 / settings.max_cadence_spm * (1.0 - settings.rhythm_tolerance)
+        self._max_interval_s = 60.0 / settings.min_cadence_spm * (1.0 + settings.rhythm_tolerance)
+        # Before a bout, steps this far apart can still be one walk: a missed step of the slowest walker.
+        self._pending_gap_s = max(settings.max_gap_s, 2.0 * 60.0 / settings.min_cadence_spm)
+
+    def _reset_bout(self) -> None:
+        self._held_s: float | None = None
+        self._unconfirmed: list[tuple[float, int]] = []  # (time, whole steps) of contacts after missed steps, counted once a step follows in rhythm
+        self._first_s = 0.0
+        self._last_s = 0.0
+        self._steps = 0
+        self._missed_steps = 0
+        self._intervals: list[float] = []
+        self._all_intervals: list[float] = []
+        self._median_s = 0.0
+        self._step_times: list[float] = []
+
+    @property
+    def median_step_s(self) -> float:
+        return self._median_s
+
+    @property
+    def first_step_s(self) -> float:
+        return self._first_s
+
+    @property
+    def last_step_s(self) -> float:
+        """The last contact of the bout (counted, or waiting for the rhythm to confirm it)."""
+        return self._latest_s()
+
+    def _faint_walker(self) -> bool:
+        return self._missed_steps >= FAINT_WALKER_MISSED_SHARE * self._steps
+
+    def bout_start_s(self) -> float:
+        return self._first_s
+
+    def live_duration_s(self, t_s: float) -> float:
+        """Walk time of the bout in progress at ``t_s`` (a step is known ``CONFIRM_S`` after it): grows with
+        the clock from the first step while the next step is due, so it does not lag a step behind while
+        walking; once a step is overdue the walk may have ended, and it is the bout's span to its last step."""
+        if not self.in_bout:
+            return 0.0
+        known_s = t_s - CONFIRM_S
+        last_s = self._last_s
+        if known_s - last_s > (1.0 + self._tolerance) * self._median_s:
+            known_s = last_s
+        return max(0.0, min(known_s, last_s + self._median_s) - self._first_s)
+
+    def live_steps(self) -> int:
+        return self._steps if self.in_bout else 0
+
+    def prepend_steps(self, steps_s: list[float]) -> None:
+        """Take in steps found before the bout's first step (they extend the bout backwards)."""
+        if not steps_s or not self.in_bout:
+            return
+        times = steps_s + [self._first_s]
+        self._all_intervals[:0] = [b - a for a, b in zip(times, times[1:])]
+        self._first_s = steps_s[0]
+        self._steps += len(steps_s)
+        self._step_times[:0] = steps_s
+
+    def drop_steps_until(self, transition_s: float) -> None:
+        """The trunk was flexed at ``transition_s`` (standing up: a sit-to-stand flexes it 30-45 deg):
+        steps taken in before the bout's rhythm at or before then were the feet moving while rising,
+        not walking, and the bout starts after them. The steps of the rhythm itself stay."""
+        times = self._step_times
+        keep_from = 0
+        while keep_from < len(times) - self._min_steps and times[keep_from] <= transition_s:
+            keep_from += 1
+        if keep_from:
+            del times[:keep_from]
+            del self._all_intervals[:keep_from]
+            self._first_s = times[0]
+            self._steps -= keep_from
+
+    def append_steps(self, steps_s: list[float]) -> None:
+        """Take in steps found after the bout's last step (before it is closed). Being faint, they
+        continue the rhythm but do not confirm steps that came after missed steps."""
+        if self._unconfirmed:
+            self._unconfirmed.extend((step_s, 0) for step_s in steps_s)
+            return
+        for step_s in steps_s:
+            self._continue_bout(step_s)
+
+    def bridge_gap(self, gap_s: float) -> None:
+        """The sample stream had a hole of ``gap_s``: if walking resumes right after it, the bout goes on."""
+        if self.in_bout:
+            self._gap_allowance_s += gap_s
+
+    def add_step(self, step_s: float, peak_ms2: float = 0.0, regularity=None) -> bool:
+        """Feed a detected step (and its peak); True when it started a bout.
+
+        ``regularity(step_s) -> -1..1``, if given, is the autocorrelation of the movement at that
+        step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``."""
+        if self.in_bout:
+            self._continue_bout(step_s)
+            return False
+        pending = self._pending
+        peaks = self._pending_peaks
+        if pending and step_s - pending[-1] > self._pending_gap_s:
+            pending.clear()
+            peaks.clear()
+        pending.append(step_s)
+        peaks.append(peak_ms2)
+        n = self._min_steps
+        if len(pending) >= n:
+            _merge_double_detections(pending, peaks, self._tolerance)
+        if len(pending) < n:
+            return False
+        window = pending[-n:]
+        median_s = self._rhythm_step_s(window, peaks[-n:])
+        if median_s is not None and regularity is not None and regularity(median_s) < self._min_regularity:
+            median_s = None
+        if median_s is None:
+            if len(pending) > MAX_PENDING_STEPS:
+                del pending[0]
+                del peaks[0]
+            return False
+        first = len(pending) - n
+        while first > 0 and INITIATION_SHARE[0] * median_s <= pending[first] - pending[first - 1] <= INITIATION_SHARE[1] * median_s:
+            first -= 1  # the first steps of a walk (gait initiation) are less regular: take them in
+        intervals = [b - a for a, b in zip(pending[first:], pending[first + 1 :])]
+        self.in_bout = True
+        self._first_s = pending[first]
+        self._last_s = window[-1]
+        self._steps = len(pending) - first
+        self._intervals = intervals[-RECENT_INTERVALS:]
+        self._all_intervals = list(intervals)
+        self._median_s = median_s
+        self._step_times = pending[first:]
+        pending.clear()
+        peaks.clear()
+        return True
+
+    def _rhythm_step_s(self, window: list[float], peaks: list[float]) -> float | None:
+        """The step time if ``window`` is walking's rhythm, else None.
+
+        Every step time within ``rhythm_tolerance`` of the median, in the walking
+        cadence range, allowing one missed step (an interval of two step times);
+        and the heel-strike peaks alike (within a factor of ``PEAK_SPREAD``):
+        fidgeting is irregular in both timing and force.
+        """
+        intervals = [b - a for a, b in zip(window, window[1:])]
+        median_s = _median(intervals)
+        if not self._min_interval_s <= median_s <= self._max_interval_s:
+            return None
+        missed = 0
+        for interval in intervals:
+            whole_steps = max(1, round(interval / median_s))
+            missed += whole_steps - 1
+            if missed > 1 or abs(interval / whole_steps - median_s) > self._tolerance * median_s:
+                return None
+        typical_peak = _median(peaks)
+        if typical_peak > 0 and not all(typical_peak / PEAK_SPREAD <= p <= typical_peak * PEAK_SPREAD for p in peaks):
+            return None
+        return median_s
+
+    def _continue_bout(self, step_s: float) -> None:
+        """After a break (longer than the slowest step, and not missed steps) walking resumes
+        with a stride, not a lone contact: the first step after it is held (keeping the bout open)
+        until the next one comes, and dropped if none does before the bout ends."""
+        median_s = self._median_s
+        held_s = self._held_s
+        if held_s is None:
+            interval = step_s - self._latest_s()
+            if interval < DOUBLE_STEP_SHARE * median_s:
+                return
+            if self._is_break(interval):
+                self._held_s = step_s
+                return
+        else:
+            interval = step_s - held_s
+            if interval < DOUBLE_STEP_SHARE * median_s:
+                return
+            self._held_s = None
+            self._count_step(held_s)  # a second contact after it: the walk went on (a slow walker's missed steps)
+            if self._is_break(interval):
+                self._held_s = step_s
+                return
+        self._count_step(step_s)
+
+    def _is_break(self, interval_s: float) -> bool:
+        """Longer than the slowest walker's step and not whole missed steps of the rhythm."""
+        median_s = self._median_s
+        whole_steps = round(interval_s / median_s)
+        if interval_s <= max(BREAK_SHARE * median_s, self._max_interval_s):
+            return False
+        return not (whole_steps <= MAX_MISSED_STEPS + 1 and abs(interval_s / whole_steps - median_s) <= MISSED_STEP_TOLERANCE * median_s)
+
+    def _latest_s(self) -> float:
+        return self._unconfirmed[-1][0] if self._unconfirmed else self._last_s
+
+    def _count_step(self, step_s: float) -> None:
+        """Count a step; after missed steps it waits until a step follows in rhythm: a walk that goes on
+        confirms its missed steps, while the sparse contacts of sitting down or turning after a walk
+        (about two step times apart) never do, and are dropped when the bout ends."""
+        interval = step_s - self._latest_s()
+        median_s = self._median_s
+        self._gap_allowance_s = 0.0
+        whole_steps = max(1, round(interval / median_s))
+        if whole_steps > 1 and abs(interval / whole_steps - median_s) <= MISSED_STEP_TOLERANCE * median_s:
+            self._unconfirmed.append((step_s, whole_steps))
+            self._follow_rhythm(interval / whole_steps)
+            if len(self._unconfirmed) >= self._min_steps:  # as many contacts in the rhythm as start a bout:
+                self._commit_unconfirmed(len(self._unconfirmed))  # walking whose alternate steps are faint
+            return
+        self._commit_unconfirmed(len(self._unconfirmed))
+        self._commit_step(step_s)
+
+    def _commit_unconfirmed(self, n: int) -> None:
+        for unconfirmed_s, whole_steps in self._unconfirmed[:n]:
+            self._commit_step(unconfirmed_s, whole_steps)
+        self._unconfirmed.clear()
+
+    def _follow_rhythm(self, step_time_s: float) -> None:
+        recent = self._intervals
+        recent.append(step_time_s)
+        if len(recent) > RECENT_INTERVALS:
+            del recent[0]
+        self._median_s = _median(recent)
+
+    def _commit_step(self, step_s: float, whole_steps: int = 0) -> None:
+        """Count a step (and ``whole_steps - 1`` missed steps before it, if known: its rhythm was followed)."""
+        interval = step_s - self._last_s
+        median_s = self._median_s
+        rhythm_followed = whole_steps > 0
+        if not rhythm_followed:
+            whole_steps = max(1, round(interval / median_s))
+            if whole_steps > 1 and abs(interval / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
+                whole_steps = 1  # a hesitation or a long step of an asymmetric gait, not missed steps: count the step that came
+        self._steps += whole_steps
+        self._missed_steps += whole_steps - 1
+        self._last_s = step_s
+        self._step_times.append(step_s)
+        per_step = interval / whole_steps
+        self._all_intervals.append(per_step)
+        if not rhythm_followed:
+            self._follow_rhythm(per_step)
+
+    def check_end(self, t_s: float) -> bool:
+        """Call every sample while in a bout: True once steps have stopped for longer than a gap."""
+        missed_steps_s = (MAX_MISSED_STEPS + 1 + self._tolerance) * self._median_s
+        last_s = self._latest_s() if self._held_s is None else self._held_s  # a held contact keeps the bout open
+        return t_s - last_s > max(self._max_gap_s, missed_steps_s) + CONFIRM_S + self._gap_allowance_s
+
+    def end(self) -> Bout | None:
+        """Close the bout in progress (at its last step) and return it."""
+        if not self.in_bout:
+            return None
+        self._commit_unconfirmed(len(self._unconfirmed) if self._faint_walker() else TERMINATION_STEPS)
+        intervals = self._all_intervals
+        # the median step time: pauses inside the bout (up to max_gap_s) and the slower first and last
+        # steps of gait initiation and termination do not pull the walk's cadence down
+        median_step_s = _median(intervals) if intervals else 0.0
+        cadence_spm = 60.0 / median_step_s if median_step_s > 0 else 0.0
+        mean = sum(intervals) / len(intervals)
+        variance = sum((i - mean) ** 2 for i in intervals) / len(intervals)
+        bout = Bout(
+            start_s=self._first_s,
+            end_s=self._last_s,
+            steps=self._steps,
+            cadence_spm=cadence_spm,
+            step_time_cv=math.sqrt(variance) / mean if mean > 0 else 0.0,
+            step_times_s=tuple(self._step_times),
+        )
+        self.in_bout = False
+        self._gap_allowance_s = 0.0
+        self._reset_bout()
+        return bout
