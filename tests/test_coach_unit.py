@@ -7,6 +7,7 @@ import random
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.gait import BoutTracker
+from walkcoach.device.offline.evaluate import match_contacts
 from walkcoach.device.core.settings import CoachSettings, GaitSettings, LeanSettings
 from walkcoach.hal.types import ImuSample
 
@@ -255,3 +256,59 @@ def test_feet_moving_while_standing_up_are_not_the_walk():
     assert bouts[0].steps == len(walking)
     assert abs(bouts[0].step_times_s[0] - walking[0]) < 0.15
     assert abs(bouts[0].duration_s - 0.55 * 11) < 0.15
+
+
+# Faint steps told by their rhythm (issue 9): heel strikes a third as strong as the walker's others,
+# under the detector's adaptive threshold, in a belt's white noise. The truth is the bump times.
+FAINT_SHARE = 0.3
+BELT_NOISE_MS2 = 0.03
+
+
+def _walk_of(pattern, step_s, start_s=5.0, seed=1):
+    """Heel strikes one step time apart, ``S`` strong and ``F`` faint, in white noise; (truth, acc)."""
+    times_s = [start_s + step_s * i for i in range(len(pattern))]
+    heights = [1.0 if c == "S" else FAINT_SHARE for c in pattern]
+    rng = random.Random(seed)
+    acc = [a + rng.gauss(0.0, BELT_NOISE_MS2) for a in _bumps(times_s, heights, times_s[-1] + 8.0)]
+    return times_s, acc
+
+
+def test_a_faint_walkers_steps_are_counted_at_the_rhythms_time():
+    """After a strong start, every other step faint, then three in four: the missed-step rule alone
+    ends the bout at the first three faint steps in a row (25 of 57); with the rhythm all are counted,
+    every contact counted is at a heel strike, and each faint one of the three-in-four part is found."""
+    pattern = "S" * 8 + "SF" * 8 + "SFFF" * 8 + "S"
+    truth_s, acc = _walk_of(pattern, 0.9)
+    bouts = _coach_bouts(acc)
+    assert len(bouts) == 1 and bouts[0].steps == len(truth_s)
+    contacts_s = list(bouts[0].step_times_s)  # the contacts seen (missed steps inferred have no time)
+    matched = match_contacts(truth_s, contacts_s, 0.25)
+    assert len(matched) == len(contacts_s)
+    three_in_four_s = truth_s[pattern.index("SFFF"):]
+    assert {t for t, _ in matched} >= set(three_in_four_s)
+
+
+def test_a_short_walk_with_faint_steps_in_it_is_a_bout():
+    """Seven steps with two faint ones in the middle (Test11's 6-step daily-living walk had two such):
+    five detected contacts with two missing are no rhythm, seven at the rhythm's time are a bout."""
+    truth_s, acc = _walk_of("SSSFFSS", 0.62)
+    bouts = _coach_bouts(acc)
+    assert [b.steps for b in bouts] == [7]
+    assert abs(bouts[0].duration_s - 6 * 0.62) <= 0.62  # first to last of its 7 steps
+
+
+def test_noise_between_sparse_contacts_after_a_walk_is_not_counted():
+    """Sitting down after 20 strong steps: contacts two step times apart with movement peaks between
+    them. A strong walker's peaks at the rhythm's time are not its steps (they cost Test11 its
+    walking-time PPV): at most three slowed termination contacts are counted."""
+    walk_s = [5.0 + 0.55 * i for i in range(20)]
+    sitting_down_s = [walk_s[-1] + 1.1 * (i + 1) for i in range(5)]
+    between_s = [t - 0.55 for t in sitting_down_s]
+    times_s = walk_s + sorted(sitting_down_s + between_s)
+    heights = [1.0] * len(walk_s) + [1.0 if t in sitting_down_s else FAINT_SHARE for t in times_s[len(walk_s):]]
+    rng = random.Random(2)
+    acc = [a + rng.gauss(0.0, BELT_NOISE_MS2) for a in _bumps(times_s, heights, times_s[-1] + 8.0)]
+    bouts = _coach_bouts(acc)
+    assert len(bouts) == 1
+    assert bouts[0].steps <= 20 + 2 * 3
+    assert bouts[0].end_s <= sitting_down_s[2] + 0.5

@@ -95,17 +95,16 @@ class Coach:
             if not bouts.in_bout:
                 self._step_directions.append((step_s, ux, uy, uz))
             if bouts.add_step(step_s, self.steps.last_peak_ms2, self.steps.regularity):
-                bouts.prepend_steps(
-                    self.steps.faint_steps_before(bouts.first_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
-                )
                 bouts.drop_steps_until(self._last_transition_step_s())
                 self.bout_gait.start_bout(bouts.first_step_s)
                 events = self._walk_started(t_s, events)
                 events = self._posture_on_walk_started(t_s, events)
             events = self._posture_on_step(t_s, step_s, events)
+        elif t_s >= bouts.rhythm_due_s:  # the rhythm's next step did not come as a detected one: a faint one?
+            bouts.add_rhythm_step(self.steps.rhythm_peak(*bouts.rhythm_window_s), self.steps.regularity)
         elif bouts.in_bout and bouts.check_end(t_s):
             bouts.append_steps(
-                self.steps.faint_steps_after(bouts.last_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
+                self.steps.faint_steps_after(bouts.last_detected_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
             )
             events = self._walk_ended(t_s, bouts.end(), events)
             self.stairs.end_walk()

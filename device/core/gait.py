@@ -39,6 +39,16 @@ first steps taken in are only those made with the trunk upright: contacts
 while the trunk is flexed ``TRANSITION_DEG`` or more from the walk's posture
 are the feet moving while standing up (``drop_steps_until``).
 The autocorrelation sums are kept incrementally on block means at ~12.5 Hz.
+
+Faint steps, told by their rhythm (a slow or shuffling walker's heel strikes can be as faint as the
+sway of standing, peak by peak; a real walk's peaks vary tenfold): when the rhythm's next step (one
+step time after the last contact, ± ``RHYTHM_WINDOW_SHARE``) has not come as a detected step by the
+window's end plus ``CONFIRM_S``, the largest local maximum in the window that stands ``RHYTHM_OVER_QUIET``
+above the quiet level (the typical peak while not walking: the only amplitude floor) is taken as the
+contact — before a bout while the movement is regular at that step time, inside a bout only in a
+faint walker's (``FAINT_WALKER_MISSED_SHARE`` of its steps missed). It counts only if a detected step
+follows a step later, never at a bout's end, at most ``MAX_FAINT_IN_ROW`` in a row: the sparse
+contacts of turning or sitting down after a walk, with movement peaks between them, stay uncounted.
 """
 
 from __future__ import annotations
@@ -58,8 +68,8 @@ ECHO_SHARE = 0.4  # before a bout: a detection this close to the previous (share
 DOUBLE_STEP_SHARE = 0.55  # in a bout, an interval shorter than this share of the median is a double detection
 RECENT_INTERVALS = 8
 PEAK_SPREAD = 2.5  # the heel-strike peaks that start a bout are alike within this factor
-RECENT_PEAKS = 64  # local maxima kept for looking back at the faint first steps of a walk
-FAINT_FLOOR_SHARE = 0.5  # a first or last step may be this much fainter than the detection floor...
+RECENT_PEAKS = 64  # local maxima kept for the faint steps a rhythm predicts and the last steps of a walk
+FAINT_FLOOR_SHARE = 0.5  # a last step may be this much fainter than the detection floor...
 FAINT_PEAK_SHARE = 0.12  # ...and reach this share of the bout's typical step peak...
 FAINT_OVER_QUIET = 2.5  # ...and stand this far above the peaks of sway and noise while not walking
 QUIET_AFTER_STEP_S = 2.0
@@ -75,6 +85,9 @@ BREAK_SHARE = 1.5  # in a bout, an interval this many step times or more is a br
 MAX_MISSED_STEPS = 2  # a slow walker's faint steps may go undetected: this many in a row keep the bout
 TERMINATION_STEPS = 3  # gait termination (a slowed last stride and the closing step): a walk's last contacts may come after missed steps
 FAINT_WALKER_MISSED_SHARE = 0.1  # a bout whose steps were this often missed is a faint walker's: its last missed steps count
+RHYTHM_WINDOW_SHARE = 0.3  # a faint contact is looked for this share of a step time either side of the rhythm's next step
+RHYTHM_OVER_QUIET = 1.5  # a faint contact at the rhythm's time stands this far above the typical peak of sway and noise while not walking
+MAX_FAINT_IN_ROW = 3  # rhythm contacts in a row without a detected step (a shuffler's soft contacts); then the rhythm must be seen again
 
 
 def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, float, float, float]:
@@ -105,6 +118,7 @@ class StepDetector:
         self._quiet_peak_ms2 = 0.0  # typical local maximum while not walking (postural sway, noise)
         self._quiet_peaks_seen = 0
         self._last_step_s = -math.inf
+        self._last_rhythm_s = -math.inf  # the last faint contact found at the rhythm's time
 
     def configure(self, settings: GaitSettings) -> None:
         self._min_peak_ms2 = settings.min_peak_ms2
@@ -144,7 +158,7 @@ class StepDetector:
             self._warmup -= 1
         elif y1 > self._y2 and y1 >= y:
             self.recent_peaks.append((self._t1, y1))
-            if self._t1 - self._last_step_s > QUIET_AFTER_STEP_S:
+            if self._t1 - max(self._last_step_s, self._last_rhythm_s) > QUIET_AFTER_STEP_S:
                 if self._quiet_peaks_seen < 1.0 / QUIET_ALPHA:  # running mean until the average is established
                     self._quiet_peaks_seen += 1
                 self._quiet_peak_ms2 += (max(0.0, y1) - self._quiet_peak_ms2) / self._quiet_peaks_seen
@@ -204,17 +218,12 @@ class StepDetector:
             self._candidate_s = peak_s
             self._candidate_ms2 = peak_ms2
 
-    def faint_steps_before(self, first_step_s: float, step_s: float, tolerance: float) -> list[float]:
-        """Peaks that continue a new bout's rhythm backwards (the faint first steps of gait
-        initiation), oldest first."""
-        return self._continue_rhythm(first_step_s, -step_s, tolerance)[::-1]
-
     def faint_steps_after(self, last_step_s: float, step_s: float, tolerance: float) -> list[float]:
         """Peaks that continue an ending bout's rhythm (the faint last steps of gait termination)."""
         return self._continue_rhythm(last_step_s, step_s, tolerance)
 
     def _continue_rhythm(self, from_s: float, step_s: float, tolerance: float) -> list[float]:
-        """Up to ``MAX_STEPS_BACK`` recent local maxima, each about one step time (negative: before)
+        """Up to ``MAX_STEPS_BACK`` recent local maxima, each about one step time
         from the previous, above the faint-step floor; the largest in each window."""
         floor = max(
             FAINT_FLOOR_SHARE * self._min_peak_ms2,
@@ -233,6 +242,19 @@ class StepDetector:
             found.append(best[0])
             from_s = best[0]
         return found
+
+    def rhythm_peak(self, lo_s: float, hi_s: float) -> tuple[float, float] | None:
+        """The largest local maximum between ``lo_s`` and ``hi_s`` (where the rhythm puts the next
+        step) that stands above the peaks of sway and noise while not walking, as (time, peak): a
+        faint contact that only the rhythm can tell from noise. None if there is none."""
+        floor = RHYTHM_OVER_QUIET * self._quiet_peak_ms2 if self._quiet_peaks_seen else self._min_peak_ms2
+        best = None
+        for peak_s, peak_ms2 in self.recent_peaks:
+            if lo_s <= peak_s <= hi_s and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):
+                best = (peak_s, peak_ms2)
+        if best is not None:
+            self._last_rhythm_s = best[0]
+        return best
 
     def _confirm(self) -> float:
         self._has_candidate = False
@@ -283,8 +305,10 @@ class BoutTracker:
         self.configure(settings)
         self._pending: list[float] = []
         self._pending_peaks: list[float] = []
+        self._pending_faint_s: set[float] = set()  # pending contacts found at the rhythm's time, not detected
         self.in_bout = False
         self._gap_allowance_s = 0.0
+        self.rhythm_window_s = (0.0, 0.0)
         self._reset_bout()
 
     def configure(self, settings: GaitSettings) -> None:
@@ -299,8 +323,10 @@ class BoutTracker:
         self._pending_gap_s = max(settings.max_gap_s, 2.0 * 60.0 / settings.min_cadence_spm)
 
     def _reset_bout(self) -> None:
+        self.rhythm_due_s = math.inf  # when the rhythm's next step should have come: look for a faint one
+        self._faint_in_row = 0
         self._held_s: float | None = None
-        self._unconfirmed: list[tuple[float, int]] = []  # (time, whole steps) of contacts after missed steps, counted once a step follows in rhythm
+        self._unconfirmed: list[tuple[float, int, bool]] = []  # (time, whole steps, faint) of contacts after missed steps or found only by the rhythm, counted once a detected step follows in rhythm
         self._first_s = 0.0
         self._last_s = 0.0
         self._steps = 0
@@ -344,16 +370,6 @@ class BoutTracker:
     def live_steps(self) -> int:
         return self._steps if self.in_bout else 0
 
-    def prepend_steps(self, steps_s: list[float]) -> None:
-        """Take in steps found before the bout's first step (they extend the bout backwards)."""
-        if not steps_s or not self.in_bout:
-            return
-        times = steps_s + [self._first_s]
-        self._all_intervals[:0] = [b - a for a, b in zip(times, times[1:])]
-        self._first_s = steps_s[0]
-        self._steps += len(steps_s)
-        self._step_times[:0] = steps_s
-
     def drop_steps_until(self, transition_s: float) -> None:
         """The trunk was flexed at ``transition_s`` (standing up: a sit-to-stand flexes it 30-45 deg):
         steps taken in before the bout's rhythm at or before then were the feet moving while rising,
@@ -371,8 +387,9 @@ class BoutTracker:
     def append_steps(self, steps_s: list[float]) -> None:
         """Take in steps found after the bout's last step (before it is closed). Being faint, they
         continue the rhythm but do not confirm steps that came after missed steps."""
+        self._drop_faint_tail()
         if self._unconfirmed:
-            self._unconfirmed.extend((step_s, 0) for step_s in steps_s)
+            self._unconfirmed.extend((step_s, 0, False) for step_s in steps_s)
             return
         for step_s in steps_s:
             self._continue_bout(step_s)
@@ -387,14 +404,85 @@ class BoutTracker:
 
         ``regularity(step_s) -> -1..1``, if given, is the autocorrelation of the movement at that
         step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``."""
+        self._faint_in_row = 0
+        started = self._add_step(step_s, peak_ms2, regularity)
+        self._expect_next_step()
+        return started
+
+    def add_rhythm_step(self, found: tuple[float, float] | None, regularity=None) -> None:
+        """The rhythm's next step did not come as a detected step by ``rhythm_due_s``: take ``found``
+        (``StepDetector.rhythm_peak`` over ``rhythm_window_s``: a faint contact, or None) as the step.
+
+        Steps too faint to tell from standing noise one by one, told by their rhythm: inside a bout,
+        or before one while the movement is regular at that step time (the amplitude-free test that
+        starts a bout). It counts only once a detected step follows in rhythm (a walk that goes on),
+        never at the end of a bout, and at most ``MAX_FAINT_IN_ROW`` in a row."""
+        self.rhythm_due_s = math.inf
+        if found is None:
+            return
+        step_s, peak_ms2 = found
+        self._faint_in_row += 1
+        if self.in_bout:
+            if not self._faint_walker():  # a strong walker's noise-level peaks between sparse contacts
+                return  # after a walk (turning, sitting down) are not its steps
+            self._unconfirmed.append((step_s, 1, True))
+            self._follow_rhythm(step_s - self._latest_s(True))
+        else:
+            step_time_s = self._pending_step_s()
+            if regularity is None or step_time_s is None or regularity(step_time_s) < self._min_regularity:
+                return
+            self._pending.append(step_s)
+            self._pending_peaks.append(peak_ms2)
+            self._pending_faint_s.add(step_s)
+        self._expect_next_step()
+
+    def _pending_step_s(self) -> float | None:
+        """The step time of the contacts before a bout (their last few intervals), if in the walking range."""
+        pending = self._pending
+        if len(pending) < 2:
+            return None
+        recent = pending[-5:]
+        step_s = _median([b - a for a, b in zip(recent, recent[1:])])
+        return step_s if self._min_interval_s <= step_s <= self._max_interval_s else None
+
+    def _expect_next_step(self) -> None:
+        """Where the rhythm puts the next step (``rhythm_window_s``), and when to look for it if no
+        detected step came (``rhythm_due_s``: the window's end plus the detector's confirmation delay)."""
+        if self._faint_in_row >= MAX_FAINT_IN_ROW:
+            self.rhythm_due_s = math.inf
+            return
+        if self.in_bout:
+            if self._held_s is not None:  # after a break: walking resumes with a stride, not a faint contact
+                self.rhythm_due_s = math.inf
+                return
+            step_s = self._median_s
+            last_s = self._latest_s()
+        else:
+            step_s = self._pending_step_s()
+            if step_s is None:
+                self.rhythm_due_s = math.inf
+                return
+            last_s = self._pending[-1]
+        self.rhythm_window_s = (last_s + (1.0 - RHYTHM_WINDOW_SHARE) * step_s, last_s + (1.0 + RHYTHM_WINDOW_SHARE) * step_s)
+        self.rhythm_due_s = self.rhythm_window_s[1] + CONFIRM_S
+
+    def _add_step(self, step_s: float, peak_ms2: float, regularity) -> bool:
         if self.in_bout:
             self._continue_bout(step_s)
             return False
         pending = self._pending
         peaks = self._pending_peaks
+        faint = self._pending_faint_s
+        if pending and pending[-1] in faint:
+            step_time_s = self._pending_step_s()
+            if step_time_s is None or step_s - pending[-1] > (1.0 + RHYTHM_WINDOW_SHARE) * step_time_s:
+                while pending and pending[-1] in faint:  # faint contacts count only if the walk goes on a step later
+                    faint.discard(pending.pop())
+                    peaks.pop()
         if pending and step_s - pending[-1] > self._pending_gap_s:
             pending.clear()
             peaks.clear()
+            self._pending_faint_s.clear()
         pending.append(step_s)
         peaks.append(peak_ms2)
         n = self._min_steps
@@ -403,11 +491,13 @@ class BoutTracker:
         if len(pending) < n:
             return False
         window = pending[-n:]
-        median_s = self._rhythm_step_s(window, peaks[-n:])
+        faint = self._pending_faint_s
+        median_s = self._rhythm_step_s(window, [p for t, p in zip(window, peaks[-n:]) if t not in faint])
         if median_s is not None and regularity is not None and regularity(median_s) < self._min_regularity:
             median_s = None
         if median_s is None:
             if len(pending) > MAX_PENDING_STEPS:
+                faint.discard(pending[0])
                 del pending[0]
                 del peaks[0]
             return False
@@ -425,6 +515,7 @@ class BoutTracker:
         self._step_times = pending[first:]
         pending.clear()
         peaks.clear()
+        faint.clear()
         return True
 
     def _rhythm_step_s(self, window: list[float], peaks: list[float]) -> float | None:
@@ -456,6 +547,8 @@ class BoutTracker:
         until the next one comes, and dropped if none does before the bout ends."""
         median_s = self._median_s
         held_s = self._held_s
+        if self._unconfirmed and self._unconfirmed[-1][2] and step_s - self._latest_s() > (1.0 + RHYTHM_WINDOW_SHARE) * median_s:
+            self._drop_faint_tail()  # faint contacts count only if the walk goes on a step later, not after a pause
         if held_s is None:
             interval = step_s - self._latest_s()
             if interval < DOUBLE_STEP_SHARE * median_s:
@@ -482,8 +575,22 @@ class BoutTracker:
             return False
         return not (whole_steps <= MAX_MISSED_STEPS + 1 and abs(interval_s / whole_steps - median_s) <= MISSED_STEP_TOLERANCE * median_s)
 
-    def _latest_s(self) -> float:
-        return self._unconfirmed[-1][0] if self._unconfirmed else self._last_s
+    @property
+    def last_detected_step_s(self) -> float:
+        """The last contact of the bout, not counting faint ones at the rhythm's time that no detected step followed."""
+        for step_s, _, faint in reversed(self._unconfirmed):
+            if not faint:
+                return step_s
+        return self._last_s
+
+    def _drop_faint_tail(self) -> None:
+        unconfirmed = self._unconfirmed
+        while unconfirmed and unconfirmed[-1][2]:
+            unconfirmed.pop()
+
+    def _latest_s(self, before_last: bool = False) -> float:
+        unconfirmed = self._unconfirmed[:-1] if before_last else self._unconfirmed
+        return unconfirmed[-1][0] if unconfirmed else self._last_s
 
     def _count_step(self, step_s: float) -> None:
         """Count a step; after missed steps it waits until a step follows in rhythm: a walk that goes on
@@ -494,18 +601,22 @@ class BoutTracker:
         self._gap_allowance_s = 0.0
         whole_steps = max(1, round(interval / median_s))
         if whole_steps > 1 and abs(interval / whole_steps - median_s) <= MISSED_STEP_TOLERANCE * median_s:
-            self._unconfirmed.append((step_s, whole_steps))
+            self._unconfirmed.append((step_s, whole_steps, False))
             self._follow_rhythm(interval / whole_steps)
-            if len(self._unconfirmed) >= self._min_steps:  # as many contacts in the rhythm as start a bout:
-                self._commit_unconfirmed(len(self._unconfirmed))  # walking whose alternate steps are faint
+            if sum(not faint for _, _, faint in self._unconfirmed) >= self._min_steps:  # as many contacts in
+                self._commit_unconfirmed(len(self._unconfirmed))  # the rhythm as start a bout: alternate steps are faint
             return
-        self._commit_unconfirmed(len(self._unconfirmed))
+        self._commit_unconfirmed(len(self._unconfirmed), followed=True)
         self._commit_step(step_s)
 
-    def _commit_unconfirmed(self, n: int) -> None:
-        for unconfirmed_s, whole_steps in self._unconfirmed[:n]:
+    def _commit_unconfirmed(self, n: int, followed: bool = False) -> None:
+        """Count the first ``n`` waiting contacts; faint ones at the end count only if a detected step followed."""
+        if not followed:
+            self._drop_faint_tail()
+        unconfirmed = self._unconfirmed
+        for unconfirmed_s, whole_steps, _ in unconfirmed[:n]:
             self._commit_step(unconfirmed_s, whole_steps)
-        self._unconfirmed.clear()
+        unconfirmed.clear()
 
     def _follow_rhythm(self, step_time_s: float) -> None:
         recent = self._intervals
