@@ -36,7 +36,7 @@ from pathlib import Path
 from walkcoach.hal.errors import ConfigError, ImuError
 from walkcoach.hal.mount import Mount
 from walkcoach.hal.state_files import read_regular, write_atomic
-from walkcoach.hal.types import Clock, ImuSample
+from walkcoach.hal.types import G_MS2, Clock, ImuSample
 
 CALIBRATION_FILE = "bno055_calibration.bin"
 FUSION_MODES = {"IMUPLUS": 0x08, "NDOF": 0x0C}  # accel+gyro (relative), 9-dof (absolute)
@@ -164,7 +164,7 @@ class Bno055Imu:
 
     ``read()`` returns gravity and linear acceleration in the body frame
     (``mount``); ``gyro_rads`` is always zero: the gyro is not read per tick.
-    Every sample is checked (gravity magnitude 9.81 +- ``gravity_tolerance_ms2``,
+    Every sample is checked (gravity magnitude g +- ``gravity_tolerance_ms2``,
     temperature in the operating range) before it leaves; anything else, and
     every bus error, raises ``ImuError``. After a chip reset or an unplugged
     cable, ``read()`` keeps failing until ``reset()`` succeeds.
@@ -198,7 +198,7 @@ class Bno055Imu:
         self._remap = mount.remapper()
         self._readiness = _readiness_table(fusion_mode)
         self._burst = bytearray(_BURST.size)
-        g_min, g_max = 9.81 - gravity_tolerance_ms2, 9.81 + gravity_tolerance_ms2
+        g_min, g_max = G_MS2 - gravity_tolerance_ms2, G_MS2 + gravity_tolerance_ms2
         self._gravity_min_lsb2 = (g_min / _MS2_PER_LSB) ** 2
         self._gravity_max_lsb2 = (g_max / _MS2_PER_LSB) ** 2
         self._calibration_poll_s = calibration_poll_s

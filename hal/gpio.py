@@ -42,12 +42,24 @@ def open_button(pin: str, *, pin_factory=None):
 
 def close_all(devices: dict) -> None:
     """Every output off, then released (called on any exit path)."""
+    from gpiozero.exc import GPIOZeroError
+
     for device in devices.values():
         try:
             device.off()
-        except Exception:  # noqa: BLE001 - closing must reach every device
+        except (GPIOZeroError, OSError):  # closed already, or its pin gone: closing must reach every device
             pass
         try:
             device.close()
-        except Exception:  # noqa: BLE001
+        except (GPIOZeroError, OSError):
             pass
+
+
+def output_value(device) -> int:
+    """1 if an output is on, else 0; a closed device, or one whose pin is gone, reads as off."""
+    from gpiozero.exc import GPIOZeroError
+
+    try:
+        return 1 if device.value else 0
+    except (GPIOZeroError, OSError):
+        return 0

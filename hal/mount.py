@@ -35,7 +35,7 @@ class Mount:
     def __post_init__(self) -> None:
         f = _axis_vector(self.forward)
         u = _axis_vector(self.up)
-        if any(a != 0 and b != 0 for a, b in zip(f, u)):
+        if any(a != 0 and b != 0 for a, b in zip(f, u, strict=True)):
             raise ConfigError(
                 f"mount forward={self.forward} and up={self.up} must be different axes"
             )

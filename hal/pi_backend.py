@@ -12,6 +12,7 @@ from walkcoach.hal.errors import BackendError, ImuError
 from walkcoach.hal.gpio import close_all, open_button, open_outputs
 from walkcoach.hal.i2c import SMBusI2C
 from walkcoach.hal.mount import Mount
+from walkcoach.hal.types import Button
 
 log = logging.getLogger("walkcoach.pi")
 
@@ -20,7 +21,7 @@ log = logging.getLogger("walkcoach.pi")
 class PiBackend:
     imu: Bno055Imu
     outputs: dict
-    button: object
+    button: Button | None
     clock: MonotonicClock
     bus: SMBusI2C
 
@@ -38,6 +39,7 @@ def open_backend(*, imu_settings, pins, mount: Mount, state_dir: Path | None = N
     """Open the real belt. Outputs first, so a sensor that is not there yet can still be cued."""
     clock = MonotonicClock()
     outputs = open_outputs(buzzer=pins.buzzer, led=pins.led, motor=pins.motor)
+    button = None
     try:
         button = open_button(pins.button)
         try:
@@ -60,5 +62,7 @@ def open_backend(*, imu_settings, pins, mount: Mount, state_dir: Path | None = N
             log.warning("BNO055 not ready on bus %d yet: %s", imu_settings.i2c_bus, exc)
     except BaseException:
         close_all(outputs)
+        if button is not None:  # the bus failed to open, or the driver: the button's pin is released too
+            button.close()
         raise
     return PiBackend(imu=imu, outputs=outputs, button=button, clock=clock, bus=bus)

@@ -24,8 +24,8 @@ import errno
 import fcntl
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -13,6 +13,8 @@ from typing import NamedTuple, Protocol
 
 Vector3 = tuple[float, float, float]
 
+G_MS2 = 9.80665  # standard gravity, m/s²: the BNO055's 1 g (1000 mg), the one value of g everywhere
+
 
 class ImuSample(NamedTuple):
     """One IMU reading at one tick, in the body frame after mount remap.

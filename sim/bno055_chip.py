@@ -54,11 +54,13 @@ import errno
 import math
 import os
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from walkcoach.hal.errors import EndOfStream
+from walkcoach.hal.types import G_MS2
 
 ADDRESS = 0x28
 CHIP_ID = 0xA0
@@ -158,7 +160,7 @@ def encode_data_block(gravity_ms2, linear_acc_ms2, gyro_rads, encoding: DataEnco
     signs = np.array([-1.0 if encoding.axis_map_sign & bit else 1.0 for bit in (4, 2, 1)])
     g_all, lin_all, w_all = (np.asarray(v, dtype=float).reshape(-1, 3) for v in (gravity_ms2, linear_acc_ms2, gyro_rads))
     unit = encoding.unit_sel
-    acc_lsb = 1000.0 / 9.80665 if unit & 0x01 else 100.0  # per m/s²
+    acc_lsb = 1000.0 / G_MS2 if unit & 0x01 else 100.0  # per m/s² (1 mg, or 0.01 m/s²)
     gyr_lsb = 900.0 if unit & 0x02 else 16.0 * 180.0 / math.pi  # per rad/s
     eul_lsb = 900.0 if unit & 0x04 else 16.0 * 180.0 / math.pi  # per rad
     n = len(g_all)
@@ -358,7 +360,8 @@ class EmulatedBno055:
         self._fusion_start_s: float | None = None
         self._restored = False
         self._learned = False
-        self._calibration_cache = (None, 0.0, 0)  # ((mode, restored), valid below fusion s, byte)
+        # ((mode, restored), valid below fusion s, byte)
+        self._calibration_cache: tuple[tuple[int, bool] | None, float, int] = (None, 0.0, 0)
         self._update_encoding()
 
     def _config_ready(self, now_s: float) -> bool:

@@ -12,8 +12,8 @@ from pathlib import Path
 from walkcoach.hal.bno055 import Bno055Imu
 from walkcoach.hal.errors import ConfigError, EndOfStream, ImuError
 from walkcoach.hal.mount import Mount
-
-from walkcoach.sim.bno055_chip import EmulatedBno055, WalkSignal, patch_driver_sleep
+from walkcoach.hal.types import Clock
+from walkcoach.sim.bno055_chip import DriverSleepPatch, EmulatedBno055, WalkSignal, patch_driver_sleep
 from walkcoach.sim.i2c_bus import EmulatedI2CBus
 from walkcoach.sim.walker import SimulatedWalk
 
@@ -123,12 +123,12 @@ class ChipImu:
     imu: Bno055Imu
     bus: EmulatedI2CBus
     chip: EmulatedBno055
-    _sleep_patch: object = field(repr=False, default=None)
-    clock: object = None
+    _sleep_patch: DriverSleepPatch | None = field(repr=False, default=None)
+    clock: Clock | None = None
     end_s: float = math.inf  # the simulated walk's end: the run ends there, sensor or not
 
     def read(self):
-        if self.clock.monotonic() >= self.end_s:
+        if self.clock is not None and self.clock.monotonic() >= self.end_s:
             raise EndOfStream("simulated walk ended (no sensor)")
         return self.imu.read()
 

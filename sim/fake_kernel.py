@@ -27,12 +27,16 @@ import errno
 import os
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import smbus2
 import smbus2.smbus2 as smbus2_impl
 
 from walkcoach.hal.pi_backend import PiBackend
+
+if TYPE_CHECKING:
+    from walkcoach.sim.walker import SimulatedWalk  # numpy: only the child process imports it
 
 Transfer = Callable[[int, bytes | None, int], bytes]  # (address, bytes written or None, bytes to read) -> read
 
@@ -99,20 +103,20 @@ class KernelPatch:
 
     def __init__(self, kernel: FakeKernel) -> None:
         self.kernel = kernel
-        self._saved_ioctl = smbus2_impl.ioctl
+        self._saved_ioctl = smbus2_impl.ioctl  # type: ignore[attr-defined]  # smbus2 imports it from fcntl
         self._saved_open = smbus2.SMBus.open
 
         def open_bus(bus_self, bus) -> None:
             bus_self.fd = os.open(os.devnull, os.O_RDWR)  # a real descriptor, so close() works as usual
             bus_self.funcs = bus_self._get_funcs()
 
-        smbus2_impl.ioctl = kernel
-        smbus2.SMBus.open = open_bus
+        smbus2_impl.ioctl = kernel  # type: ignore[attr-defined]  # the fake kernel stands in for the module's ioctl
+        smbus2.SMBus.open = open_bus  # type: ignore[method-assign, assignment]
 
     def restore(self) -> None:
         if self._saved_ioctl is not None:
-            smbus2_impl.ioctl = self._saved_ioctl
-            smbus2.SMBus.open = self._saved_open
+            smbus2_impl.ioctl = self._saved_ioctl  # type: ignore[attr-defined]
+            smbus2.SMBus.open = self._saved_open  # type: ignore[method-assign]
             self._saved_ioctl = None
 
 
@@ -155,7 +159,6 @@ def open_backend(
     from walkcoach.hal.gpio import open_button, open_outputs
     from walkcoach.hal.i2c import SMBusI2C
     from walkcoach.hal.mount import Mount
-
     from walkcoach.sim.bno055_chip import EmulatedBno055, WalkSignal, patch_driver_sleep
     from walkcoach.sim.clock import PacedClock, VirtualClock
     from walkcoach.sim.walker import simulate
@@ -191,7 +194,7 @@ def open_backend(
 class FakeKernelBackend(PiBackend):
     """The pi backend's parts; closing it also puts smbus2 and the driver's sleep back."""
 
-    walk = None
+    walk: SimulatedWalk | None = None
     restores: tuple = ()
 
     def close(self) -> None:

@@ -20,11 +20,11 @@ stride (Moe-Nilssen & Helbostad 2004; pelvic rotations: Perry & Burnfield, Gait 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 
 from walkcoach.device.offline.lowpass import zero_phase_lowpass
-
-G_MS2 = 9.80665
 
 
 def smoothstep(u: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ def moves(t_s, starts_s, durations_s, targets) -> np.ndarray:
     targets = np.asarray(targets, dtype=float).reshape(len(starts_s), -1)
     out = np.zeros((len(t_s), targets.shape[1]))
     previous = np.zeros(targets.shape[1])
-    for start_s, duration_s, target in zip(starts_s, durations_s, targets):
+    for start_s, duration_s, target in zip(starts_s, durations_s, targets, strict=True):
         out += np.outer(min_jerk((t_s - start_s) / duration_s), target - previous)
         previous = target
     return out if out.shape[1] > 1 else out[:, 0]
@@ -549,7 +549,7 @@ Activity = Stand | Walk | Sit | Bend | Shuffle | HandleBelt
 def render_activities(activities, rate_hz: float, person: Person, seed: np.random.SeedSequence) -> Motion:
     """Render activities back to back; heading accumulates; each activity has its own random stream."""
     pieces, n_total, heading_deg = [], 0, 0.0
-    for activity, child in zip(activities, seed.spawn(len(activities))):
+    for activity, child in zip(activities, seed.spawn(len(activities)), strict=True):
         ctx = Context(n_total / rate_hz, rate_hz, person, np.random.default_rng(child))
         piece = activity.render(ctx)
         piece.heading_deg = piece.heading_deg + heading_deg
@@ -558,7 +558,7 @@ def render_activities(activities, rate_hz: float, person: Person, seed: np.rando
         pieces.append(piece)
     arrays = ("lean_deg", "sway_deg", "heading_deg", "acc_ms2")
     lists = ("step_times_s", "walk_segments", "lean_episodes", "bends", "stair_flights", "belt_moves")
-    joined = []
+    joined: list[Any] = []
     for name in arrays:  # one signal at a time, each piece's copy dropped once joined
         joined.append(np.concatenate([getattr(m, name) for m in pieces]))
         for m in pieces:

@@ -29,7 +29,7 @@ import itertools
 import math
 import os
 import random
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from walkcoach.hal.i2c import I2CStats
 
@@ -48,6 +48,20 @@ def _error(code: int) -> OSError:
     return OSError(code, os.strerror(code))
 
 
+class I2CDevice(Protocol):
+    """A device on the emulated bus (``sim.bno055_chip.EmulatedBno055``)."""
+
+    address: int
+
+    def i2c_write(self, data: bytes) -> None: ...
+
+    def i2c_read(self, n: int) -> bytes | bytearray: ...
+
+    def reset(self, *, at_s: float) -> None: ...
+
+    def power_cycle(self, *, off_at_s: float, on_at_s: float) -> None: ...
+
+
 class EmulatedI2CBus:
     def __init__(
         self,
@@ -62,7 +76,7 @@ class EmulatedI2CBus:
         self.timeout_duration_s = timeout_duration_s
         self._clock = clock
         self._rng = random.Random(seed)
-        self._devices: dict[int, object] = {}
+        self._devices: dict[int, I2CDevice] = {}
         self._locked = False
         self._nack_probability = 0.0
         self._timeout_probability = 0.0
@@ -73,14 +87,14 @@ class EmulatedI2CBus:
         self._timeout_next = 0
         self._corrupt_next = 0
         self._corrupt_next_pattern = "random"
-        self._events: list[tuple[float, int, str, object]] = []  # heap of (at_s, seq, kind, arg)
+        self._events: list[tuple[float, int, str, Any]] = []  # heap of (at_s, seq, kind, arg)
         self._event_seq = itertools.count()
         self._unplugged_from_s = math.inf
         self._unplugged_until_s = -math.inf
         self._armed = False  # any fault pending: only then does a transaction look at the clock
 
     # -- devices -----------------------------------------------------------------------
-    def attach(self, device) -> None:
+    def attach(self, device: I2CDevice) -> None:
         if device.address in self._devices:
             raise ValueError(f"address 0x{device.address:02x} is already taken")
         self._devices[device.address] = device
@@ -274,6 +288,7 @@ class EmulatedI2CBus:
         )
 
     def _log(self, address: int, out, data, error: int | None) -> None:
+        assert self.transaction_log is not None  # callers check: logging is optional
         self.transaction_log.append(
             I2CTransaction(
                 self._clock.monotonic(), address, bytes(out or b""), bytes(data), error

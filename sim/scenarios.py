@@ -11,8 +11,8 @@ wearer's upright.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -240,7 +240,7 @@ def short_walk(rng, gait: dict, steps: int) -> Walk:
 
 def handling_things(rng) -> list[Activity]:
     """Standing at a table or a cupboard: reaches, a pick-up now and then, weight shifts, turning on the spot."""
-    activities = [Stand(rng.uniform(2.0, 4.0), weight_shifts=int(rng.integers(0, 2)))]
+    activities: list[Activity] = [Stand(rng.uniform(2.0, 4.0), weight_shifts=int(rng.integers(0, 2)))]
     for _ in range(int(rng.integers(1, 3))):
         activities.append(quick_bend(rng, (15, 35) if rng.random() < 0.6 else (40, 70)))
         activities.append(Stand(rng.uniform(1.5, 3.0), weight_shifts=int(rng.integers(0, 2))))
@@ -271,7 +271,7 @@ def daily_living(rng):
                              int(rng.integers(14, 21)), int(rng.integers(8, 18))])
     activities = [sit_a_while(rng, (6, 12), start_seated=True), Stand(rng.uniform(0.5, 1.5)),
                   short_walk(rng, gait, int(steps[0]))]
-    between = [lambda: handling_things(rng),
+    between: list[Callable[[], list[Activity]]] = [lambda: handling_things(rng),
                lambda: [Stand(rng.uniform(1.0, 2.0)), sit_a_while(rng, (8, 25)), Stand(rng.uniform(0.5, 1.5))],
                lambda: [Stand(rng.uniform(3.5, 8.0), weight_shifts=int(rng.integers(1, 3)))]]
     for k, count in enumerate(steps[1:]):

@@ -31,7 +31,7 @@ class StairFlight(Walk):
         t_s = ctx.t0_s + np.arange(n) / ctx.rate_hz
         strikes_s = np.asarray(motion.step_times_s)
         height_m = np.zeros(n)
-        for a, b in zip(strikes_s, strikes_s[1:]):  # one riser between consecutive heel strikes
+        for a, b in zip(strikes_s, strikes_s[1:], strict=False):  # one riser between consecutive heel strikes
             height_m += self.riser_m * min_jerk((t_s - a) / (b - a))
         motion.acc_ms2[:, 2] += second_derivative(height_m, ctx.rate_hz)
         start_s, end_s = motion.walk_segments[0]

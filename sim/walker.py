@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from walkcoach.hal.mount import Mount
-
+from walkcoach.hal.types import G_MS2
 from walkcoach.sim.belt import apply_belt_moves
-from walkcoach.sim.gait_model import G_MS2, Person, lowpass, render_activities
+from walkcoach.sim.gait_model import Person, lowpass, render_activities
 from walkcoach.sim.scenarios import SCENARIOS
 
 
@@ -277,7 +277,7 @@ def simulate(scenario: str, seed: int = 0, *, rate_hz: float = 100.0, mount: Mou
 
     def episodes(intervals):
         peak_deg = [float(motion.lean_deg[(t_s >= a) & (t_s <= b)].max()) for a, b in intervals]
-        return tuple(LeanEpisode(float(a), float(b), peak) for (a, b), peak in zip(intervals, peak_deg))
+        return tuple(LeanEpisode(float(a), float(b), peak) for (a, b), peak in zip(intervals, peak_deg, strict=True))
 
     step_times_s = np.sort(np.asarray(motion.step_times_s, dtype=float))
     bouts_s = []

@@ -4,7 +4,7 @@ project) or else in the shared folder beside the checkout; read as `walkcoach re
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ def real_path(name: str) -> Path:
     pytest.skip(f"real recording {name} not found in {' or '.join(str(p) for p in PLACES)}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def body_frame(name: str):
     """(t_s, gravity_ms2, linear_acc_ms2) in the body frame, as `walkcoach replay --units g` estimates it."""
     from walkcoach.device.offline.replay import read_recording
@@ -79,7 +79,7 @@ def coach_over(t_s, gravity, linear, worn: str = "as-configured"):
     zero = (0.0, 0.0, 0.0)
     events = []
     coach.lean_deg = lean_deg = np.full(len(t_s), np.nan)  # per sample, once lean is coachable
-    for i, (t, g, a) in enumerate(zip(t_s.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist()))):
+    for i, (t, g, a) in enumerate(zip(t_s.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist()), strict=True)):
         events.extend(coach.update(ImuSample(t, g, a, zero, 3)))
         if coach.upright.coachable:
             lean_deg[i] = coach.lean.lean_deg

@@ -6,15 +6,15 @@ import functools
 
 import numpy as np
 
-from walkcoach.device.shell.runner import run_simulation
 from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.shell.runner import run_simulation
 from walkcoach.hal.mount import Mount
 
 SEEDS = range(5)
 WALKING_SCENARIOS = ("upright-walk", "leaning-walk", "bend-and-go", "lbp-walk", "slow-walk", "full-session")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def simulated(scenario: str, seed: int, mount: tuple[str, str] = ("+x", "+z"), via_chip: bool = False):
     return run_simulation(DeviceSettings(), scenario=scenario, seed=seed, mount=Mount(*mount), via_chip=via_chip)
 

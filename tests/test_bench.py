@@ -25,11 +25,11 @@ def test_the_pi_backend_over_a_faked_kernel_reads_what_the_emulated_bus_reads():
     finally:  # last opened, first closed: each put back the driver's sleep it found
         chip.close()
         fake.close()
-    import smbus2.smbus2 as impl
     import fcntl
+    import time
 
     import adafruit_bno055
-    import time
+    import smbus2.smbus2 as impl
 
     assert impl.ioctl is fcntl.ioctl and adafruit_bno055.time is time  # closing puts the kernel call and the sleep back
 

@@ -16,13 +16,13 @@ import time
 
 import pytest
 
-from walkcoach.device.shell.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, WallClock
+from walkcoach.device.cli.history import run_history_command
 from walkcoach.device.config.config import load_config
 from walkcoach.device.core.events import Bout, Event, EventKind
-from walkcoach.device.cli.history import run_history_command
 from walkcoach.device.core.plan import effective_plan
-from walkcoach.device.shell.service import Service
 from walkcoach.device.core.settings import PlanSettings
+from walkcoach.device.shell.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, WallClock
+from walkcoach.device.shell.service import Service
 from walkcoach.device.shell.store import Store, load_sessions
 
 SYNC_AT_S = 240.0  # virtual seconds: mid-walk in upright-walk

@@ -7,8 +7,8 @@ import random
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.gait import BoutTracker
-from walkcoach.device.offline.evaluate import match_contacts
 from walkcoach.device.core.settings import CoachSettings, GaitSettings, LeanSettings
+from walkcoach.device.offline.evaluate import match_contacts
 from walkcoach.hal.types import ImuSample
 
 RATE_HZ = 100.0
@@ -75,7 +75,7 @@ def test_repeat_every_30_s_and_at_most_n_cues_per_10_minutes():
     events = _run(_coach(max_cues_per_10min=3), 300, lean, walking_fn=lambda t: t > 3)
     cues = _cues(events, Cue.STRAIGHTEN_UP)
     assert len(cues) == 3
-    assert [round(b - a) for a, b in zip(cues, cues[1:])] == [30, 30]
+    assert [round(b - a) for a, b in zip(cues, cues[1:], strict=False)] == [30, 30]
 
 
 def test_upright_again_cue_only_after_a_straighten_up_cue():
@@ -100,7 +100,7 @@ def _bumps(times_s, heights_ms2, duration_s, width_s=0.05):
     """Vertical acceleration made of one Gaussian bump (a heel strike, or a knock) at each time."""
     n = int(duration_s * RATE_HZ)
     acc = [0.0] * n
-    for t0, h in zip(times_s, heights_ms2):
+    for t0, h in zip(times_s, heights_ms2, strict=True):
         for i in range(max(0, int((t0 - 4 * width_s) * RATE_HZ)), min(n, int((t0 + 4 * width_s) * RATE_HZ) + 1)):
             acc[i] += h * math.exp(-0.5 * ((i / RATE_HZ - t0) / width_s) ** 2)
     return acc
@@ -158,7 +158,14 @@ def test_a_split_heel_strike_does_not_break_the_rhythm():
     steps.insert(4, steps[3] + 0.35)  # one heel strike seen twice, the echo smaller
     peaks = [1.0] * len(steps)
     peaks[4] = 0.4
-    assert any(tracker.add_step(s, p) for s, p in zip(steps, peaks))
+    assert any([tracker.add_step(s, p) for s, p in zip(steps, peaks, strict=True)])
+    t_s = steps[-1]
+    while not tracker.check_end(t_s):
+        t_s += 0.01
+    bout = tracker.end()
+    # the echo is dropped and the walk counted from its first heel strike: 14 steps, none before 0 s lost
+    assert bout.steps == 14
+    assert [round(t, 2) for t in bout.step_times_s] == [round(1.1 * i, 2) for i in range(14)]
 
 
 def _bout_of(step_times_s):

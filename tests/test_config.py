@@ -14,10 +14,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from walkcoach.device.config import config as cfg
 from walkcoach.device.cli.cli import _Parser
+from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
+from walkcoach.device.config import config as cfg
 from walkcoach.device.config.config import (
     KEYS,
     Config,
@@ -32,7 +35,6 @@ from walkcoach.device.config.config import (
     set_value,
     validate_text,
 )
-from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.hal.errors import ConfigError
 
@@ -302,7 +304,7 @@ def test_example_loads_to_the_defaults():
 
 def test_example_comments_every_key_with_unit_default_and_range():
     lines = example_config_text().splitlines()
-    for table, keys in KEYS.items():
+    for keys in KEYS.values():
         for key in keys.values():
             index = lines.index(f"# {key.name} = {cfg.toml_value(key.default, hex_int=key.hex)}")
             facts = lines[index - 1]
@@ -363,7 +365,8 @@ def test_set_changes_an_existing_value_in_place_keeping_its_comment(tmp_path):
     [
         ("lean.threshold_deg = 30 # dotted\n", "lean.threshold_deg = 20 # dotted\nlean.repeat_s = 40\n"),
         ("lean = { threshold_deg = 30 }\n", "lean = { threshold_deg = 20, repeat_s = 40}\n"),
-        ("[lean]\r\n# threshold_deg = 15.0\r\nhold_s = 3\r\n", "[lean]\r\n# threshold_deg = 15.0\r\nthreshold_deg = 20\r\nhold_s = 3\r\nrepeat_s = 40\r\n"),
+        ("[lean]\r\n# threshold_deg = 15.0\r\nhold_s = 3\r\n",
+         "[lean]\r\n# threshold_deg = 15.0\r\nthreshold_deg = 20\r\nhold_s = 3\r\nrepeat_s = 40\r\n"),
     ],
 )
 def test_set_edits_dotted_inline_and_crlf_files_in_their_own_style(tmp_path, before, after):
@@ -513,7 +516,8 @@ def test_set_with_no_service_running_says_when_it_applies(example_copy, tmp_path
     set_value(example_copy, "service.runtime_dir", str(tmp_path / "run"))
     code, out, err = run_cli("--config", str(example_copy), "config", "set", "lean.hold_s", "8")
     assert code == 0 and err == ""
-    assert out.splitlines() == [f"lean.hold_s = 8.0 written to {example_copy}", "walkcoach is not running: the change applies at next start"]
+    assert out.splitlines() == [f"lean.hold_s = 8.0 written to {example_copy}",
+                                "walkcoach is not running: the change applies at next start"]
 
 
 def test_set_with_a_bad_value_exits_1_printing_the_problem(example_copy):
@@ -656,7 +660,8 @@ def test_mangled_example_files_load_or_raise_config_error(fuzz_dir, edits):
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.sampled_from([f"{t}.{k}" for t, keys in KEYS.items() for k in keys]) | TEXT, value_text=TEXT | st.sampled_from(["0x29", "2025-01-01", "true", "12.5", "GPIO5", '"x"', "[1]", "{a=1}"]))
+@given(key=st.sampled_from([f"{t}.{k}" for t, keys in KEYS.items() for k in keys]) | TEXT,
+       value_text=TEXT | st.sampled_from(["0x29", "2025-01-01", "true", "12.5", "GPIO5", '"x"', "[1]", "{a=1}"]))
 def test_set_either_writes_a_valid_file_or_leaves_it_untouched(fuzz_dir, key, value_text):
     path = fuzz_dir / "set.toml"
     path.write_text(example_config_text())
@@ -687,7 +692,7 @@ def test_concurrent_config_sets_lose_no_update_in_100_tries(example_copy):
         barrier = threading.Barrier(2)
         results = [None, None]
 
-        def set_one(index: int) -> None:
+        def set_one(index: int, barrier=barrier, results=results, values=values) -> None:
             barrier.wait()
             results[index] = run_cli("--config", str(example_copy), "config", "set", CONCURRENT_KEYS[index], values[index])
 
@@ -712,7 +717,7 @@ def test_concurrent_config_set_processes_lose_no_update(example_copy, tmp_path):
         procs = [
             subprocess.Popen([sys.executable, "-m", "walkcoach", "--config", str(example_copy), "config", "set", key, value],
                              cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            for key, value in zip(CONCURRENT_KEYS, values)
+            for key, value in zip(CONCURRENT_KEYS, values, strict=True)
         ]
         assert [p.wait(60) for p in procs] == [0, 0]
         lean = load_config(example_copy).settings.coach.lean

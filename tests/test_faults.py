@@ -13,17 +13,17 @@ import json
 import numpy as np
 import pytest
 
+from tests.sim_runs import simulated
 from walkcoach.device.cli import cli
 from walkcoach.device.core.events import Cue
 from walkcoach.device.core.feedback import CuePlayer
+from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.loop import CoachLoop
 from walkcoach.device.shell.runner import make_coach, run_simulation
-from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.hal.mount import Mount
 from walkcoach.sim.chip_path import FaultPlan, load_fault_plan, open_chip_imu
 from walkcoach.sim.clock import VirtualClock
 from walkcoach.sim.walker import simulate
-from tests.sim_runs import simulated
 
 SOAK = "nack_rate = 0.01\nresets_s = [600, 1200]\nunplugs = [[900, 10]]\n"
 OUTAGES_AT_S = (600.0, 900.0, 1200.0)
@@ -53,7 +53,7 @@ def test_thirty_minute_soak_walk_time_within_2_percent_and_one_fault_cue_per_out
     assert len(result["bouts"]) == 1
     cues = fault_cue_times(result)
     assert faults["outages"] == faults["fault_cues"] == len(OUTAGES_AT_S) == len(cues), (faults, cues)
-    for at_s, cue_s in zip(OUTAGES_AT_S, cues):
+    for at_s, cue_s in zip(OUTAGES_AT_S, cues, strict=True):
         assert at_s + GRACE_S - 0.1 <= cue_s <= at_s + GRACE_S + 1.0, cues
     assert faults["sensor_ok_at_end"] and faults["offsets_restored"]
     assert faults["chip_resets"] >= 3  # two resets and the power cycle of the unplug
@@ -176,7 +176,7 @@ class RecordingOutput:
 
     def pulses(self) -> list[tuple[float, float]]:
         """(start_s, duration_s) of every on-period."""
-        return [(a, b - a) for (a, on), (b, _) in zip(self.changes, self.changes[1:]) if on]
+        return [(a, b - a) for (a, on), (b, _) in zip(self.changes, self.changes[1:], strict=False) if on]
 
 
 def test_the_fault_cue_after_a_chip_reset_plays_its_five_short_beeps_not_one_long_buzz():

@@ -56,3 +56,38 @@ def test_missing_motor_is_skipped(mock_factory):
     player.start(Cue.STRAIGHTEN_UP, now_s=0.0)
     assert mock_factory.pin(17).state
     close_all(outputs)
+
+
+def _states(pin) -> list[bool]:
+    """Every state the pin went through (gpiozero's assert_states compares only as many as it is given)."""
+    return [bool(s.state) for s in pin.states]
+
+
+def _play_through(player, cue, start_s=0.0, end_s=3.0, tick_s=0.01):
+    player.start(cue, now_s=start_s)
+    for k in range(1, int(round((end_s - start_s) / tick_s)) + 1):
+        player.advance(start_s + k * tick_s)  # the loop's 10 ms ticks
+
+
+def test_straighten_up_is_exactly_two_buzzes_and_two_motor_pulses_under_one_light(mock_factory):
+    player, outputs = _player(mock_factory)
+    buzzer, led, motor = mock_factory.pin(17), mock_factory.pin(27), mock_factory.pin(23)
+    for pin in (buzzer, led, motor):
+        pin.clear_states()
+    _play_through(player, Cue.STRAIGHTEN_UP)
+    assert _states(buzzer) == [False, True, False, True, False]
+    assert _states(motor) == [False, True, False, True, False]
+    assert _states(led) == [False, True, False]
+    close_all(outputs)
+
+
+def test_ready_is_one_chirp_and_stop_three_long_buzzes(mock_factory):
+    player, outputs = _player(mock_factory)
+    buzzer = mock_factory.pin(17)
+    buzzer.clear_states()
+    _play_through(player, Cue.READY)
+    assert _states(buzzer) == [False, True, False]
+    buzzer.clear_states()
+    _play_through(player, Cue.STOP, start_s=5.0, end_s=9.0)
+    assert _states(buzzer) == [False, True, False, True, False, True, False]
+    close_all(outputs)

@@ -29,7 +29,7 @@ def run_estimator(t, acc, settings=StepLengthSettings(), rate_hz=RATE_HZ):
     estimator = StepLengthEstimator(settings, rate_hz)
     detector = StepDetector(GaitSettings(), rate_hz)
     lengths, rises = [], []
-    for t_s, a in zip(t.tolist(), acc.tolist()):
+    for t_s, a in zip(t.tolist(), acc.tolist(), strict=True):
         estimator.update(t_s, a)
         step_s = detector.update(t_s, a)
         if step_s is not None:
@@ -78,22 +78,21 @@ def test_all_zero_input_gives_no_lengths():
     assert [estimator.on_step(s) for s in (5.0, 5.5, 6.0)] == [None, None, None]
 
 
-def test_simulated_walks_step_length_with_the_wearers_leg_and_factor():
-    walker = pytest.importorskip("walkcoach.sim.walker")
-    from walkcoach.sim.gait_model import Person, Walk
+def test_simulated_walks_step_length_with_the_devices_default_leg_and_factor():
+    """The walker's scripted step length is the truth; the estimator runs with the device's defaults,
+    not the simulated person's leg length and correction factor (which the walker's own pendulum used:
+    feeding those back would only check that the formula inverts itself)."""
+    from walkcoach.sim import walker
+    from walkcoach.sim.gait_model import Walk
     from walkcoach.sim.scenarios import SCENARIOS
 
     for scenario, seed in (("upright-walk", 0), ("lbp-walk", 1), ("slow-walk", 2)):
         w = walker.simulate(scenario, seed, rate_hz=RATE_HZ)
-        script_seed, person_seed, _, _ = np.random.SeedSequence(seed).spawn(4)
+        script_seed, _, _, _ = np.random.SeedSequence(seed).spawn(4)
         walks = [a for a in SCENARIOS[scenario].build(np.random.default_rng(script_seed)) if isinstance(a, Walk)]
-        person = Person.draw(np.random.default_rng(person_seed))
         g, lin = np.asarray(w.gravity_ms2), np.asarray(w.linear_acc_ms2)
         vertical = np.sum(g * lin, axis=1) / np.linalg.norm(g, axis=1)
-        own = StepLengthSettings(leg_length_m=person.leg_length_m, correction_factor=person.pendulum_k)
-        lengths, _ = run_estimator(w.t_s, vertical, own)
         scripted_m = np.mean([walk.step_length_m for walk in walks])
-        assert np.mean(lengths) == pytest.approx(scripted_m, rel=0.05), scenario
         default_lengths, _ = run_estimator(w.t_s, vertical)
         assert np.mean(default_lengths) == pytest.approx(scripted_m, rel=0.15), scenario
 
@@ -109,7 +108,7 @@ def test_bout_metrics_take_in_the_steps_before_the_bout_was_recognised():
         metrics.add_lean(lean)
     result = metrics.end_bout()
     assert result.step_length_m == pytest.approx(0.6)
-    assert result.speed_ms == pytest.approx(1.2)
+    assert result.speed_m_s == pytest.approx(1.2)
     assert result.mean_lean_deg == pytest.approx(6.0)
     assert result.peak_lean_deg == pytest.approx(12.0)
     assert metrics.end_bout() == (None, None, None, None)

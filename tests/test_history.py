@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from walkcoach.device.core.events import Bout, Cue, Event, EventKind
 from walkcoach.device.cli.history import HistoryError, MissingExtra, add_history_commands, run_history_command
+from walkcoach.device.core.events import Bout, Cue, Event, EventKind
 from walkcoach.device.core.plan import effective_plan
-from walkcoach.device.shell.recording import RecordingError
 from walkcoach.device.core.settings import CoachSettings, DeviceSettings, PlanSettings
+from walkcoach.device.shell.recording import RecordingError
 from walkcoach.device.shell.store import DB_NAME, Store, load_sessions
 
 DAYS = 30
@@ -174,18 +174,20 @@ def test_replay_command_errors_are_one_line(tmp_path):
 
 
 def test_replay_command_on_a_plain_csv(tmp_path):
-    walker = pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.sim import walker
     walk = walker.simulate("upright-walk", 3, rate_hz=50.0)
     total = np.asarray(walk.gravity_ms2) + np.asarray(walk.linear_acc_ms2)
     path = tmp_path / "walk.csv"
-    path.write_text("t,ax,ay,az\n" + "".join(f"{t:.2f},{a:.4f},{b:.4f},{c:.4f}\n" for t, (a, b, c) in zip(walk.t_s, total)))
+    path.write_text("t,ax,ay,az\n" + "".join(f"{t:.2f},{a:.4f},{b:.4f},{c:.4f}\n" for t, (a, b, c) in zip(walk.t_s, total, strict=True)))
     status, text = run(["replay", str(path), "--json", "--cap-min", "10"])
     data = json.loads(text)
     assert status == 0 and data["format"] == "csv" and data["cap_s"] == 600.0
     assert abs(data["steps"] - walk.truth.steps) <= 0.03 * walk.truth.steps
     assert "stop" in [c["kind"] for c in data["cues"]]
-    status, text = run(["replay", str(path)])
-    assert "plain CSV, 50 Hz resampled to 100 Hz" in text and "body frame: upright from the first still period" in text
+    status, text = run(["replay", str(path)])  # at its own rate
+    assert "plain CSV, 50 Hz)" in text and "body frame: upright from the first still period" in text
+    status, text = run(["replay", str(path), "--rate", "100"])
+    assert "plain CSV, 50 Hz resampled to 100 Hz" in text
 
 
 # -- the caps the coach used -------------------------------------------------------------------
@@ -205,7 +207,6 @@ def test_history_keeps_the_caps_the_coach_used_across_plan_history_reload_and_pa
     pain), a config reload that changes the plan mid-walk (a running session's cap does not move:
     the new plan applies from the next session), and a button press that shortens the session.
     The stored caps and `history` must be the ones the coach's cues announced."""
-    pytest.importorskip("walkcoach.sim.walker")
     from walkcoach.device.config.config import load_config
     from walkcoach.device.shell.service import Service
 
@@ -272,3 +273,22 @@ def test_history_keeps_the_caps_the_coach_used_across_plan_history_reload_and_pa
     assert row["cap_min"] == 3.0 and row["planned_cap_min"] == 5.0
     status, text = run(["history", "--days", "1"], state_dir)
     assert f"{row['walk_min']:5.1f}/3 " in text
+
+
+def test_straighten_up_cues_outside_a_session_are_kept_and_shown(tmp_path):
+    """Coaching while standing (``coach_while_standing``) cues with no walk going on: stored without a
+    session, and `walkcoach history` counts them instead of letting them vanish."""
+    start = dt.datetime.combine(TODAY, dt.time(9, 0)).astimezone()
+    store = Store.open(tmp_path, mono_at_open=0.0, wall_at_open=start.timestamp(), planned_cap_s=600.0)
+    store(Event(2.0, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning 25° for 5 s"))  # before any walk
+    store(Event(40.0, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning 22° for 5 s"))
+    store(Event(50.0, EventKind.WALK_STARTED))
+    store(Event(60.0, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, "leaning 18° for 5 s"))  # inside the session
+    store(Event(110.0, EventKind.WALK_ENDED, bout=Bout(50.0, 110.0, 110, 110.0, 0.03)))
+    store(Event(900.0, EventKind.SESSION_ENDED))
+    store.close()
+    status, text = run(["history", "--days", "1"], tmp_path)
+    assert status == 0
+    [row] = [line for line in text.splitlines() if line.startswith(TODAY.isoformat())]
+    assert row.split()[-2:] == ["1", "0"]  # one straighten-up cue in the session, no pain
+    assert "2 straighten-up cue(s) outside a walking session" in text

@@ -344,7 +344,7 @@ def test_repeated_burst_reads_reuse_their_messages_and_return_each_reads_bytes(s
     bus.writeto_then_readfrom(ADDRESS, b"\x28", second)
     assert first == b"\x01\x02\x03" and second == b"\x04\x05\x06"  # the reused buffer was copied out each time
     calls = smbus.i2c_rdwr.call_args_list
-    assert [m is n for m, n in zip(calls[0].args, calls[1].args)] == [True, True]  # built once
+    assert [m is n for m, n in zip(calls[0].args, calls[1].args, strict=True)] == [True, True]  # built once
 
 
 def test_timeouts_can_be_limited_to_a_window_of_virtual_time(rig):

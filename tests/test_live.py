@@ -13,14 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("walkcoach.sim.walker")
-
-from walkcoach.device.cli.cli import main  # noqa: E402
-from walkcoach.device.cli.live import attach_live_view, live_line  # noqa: E402
-from walkcoach.device.shell.runner import run_simulation  # noqa: E402
-from walkcoach.device.core.settings import DeviceSettings  # noqa: E402
+from walkcoach.device.cli.cli import main
+from walkcoach.device.cli.live import attach_live_view, live_line
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.shell.runner import run_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 

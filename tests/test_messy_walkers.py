@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from walkcoach.device.offline.evaluate import match_contacts
 from tests.sim_runs import SEEDS, simulated
+from walkcoach.device.offline.evaluate import match_contacts
 
 MESSY_SCENARIOS = ("daily-living", "asymmetric-walk", "shuffle-walk", "very-slow-walk")
 STEP_TOLERANCE = 0.05

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from walkcoach.device.cli import cli
-from walkcoach.device.shell.status import StatusTracker, write_status
 from walkcoach.device.core.summary import format_clock
+from walkcoach.device.shell.status import StatusTracker, write_status
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = "[lean]\nthreshold_deg = 99\nhold_s = \"long\"\n"
@@ -249,8 +249,8 @@ def test_an_operator_in_the_group_reads_history_while_the_service_writes_and_aft
 
 # -- recording from the running service -----------------------------------------------------------
 def test_record_asks_the_running_service_and_coaching_goes_on(tmp_path):
-    from walkcoach.device.offline.replay import read_recording
     from tests.test_service import ServiceProcess
+    from walkcoach.device.offline.replay import read_recording
 
     svc = ServiceProcess(tmp_path)
     try:

@@ -105,9 +105,9 @@ def test_to_json_is_plain_data():
 # -- pain during a session, through the Coach (device/core/session.py) ---------------------------
 def _walking_coach():
     """A coach 60 s into a simulated walk (walking, upright captured)."""
-    walker = pytest.importorskip("walkcoach.sim.walker")
     from walkcoach.device.core.coach import Coach
     from walkcoach.device.core.settings import CoachSettings
+    from walkcoach.sim import walker
 
     w = walker.simulate("upright-walk", 0, rate_hz=100.0)
     coach = Coach(CoachSettings(), rate_hz=100.0, cap_s=600.0)

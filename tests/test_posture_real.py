@@ -11,10 +11,9 @@
 import numpy as np
 import pytest
 
+from tests.real_data import DAILY_LIVING, GAITPY_DEMO, TEST5_TRIALS, WORN, body_frame, coach_over, cue_times, lean_profile_deg, with_lean
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.settings import LeanSettings
-from tests.real_data import (DAILY_LIVING, GAITPY_DEMO, TEST5_TRIALS, WORN, body_frame, coach_over, cue_times,
-                             lean_profile_deg, with_lean)
 
 THRESHOLD_DEG = LeanSettings().threshold_deg
 HOLD_S = LeanSettings().hold_s

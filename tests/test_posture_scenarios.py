@@ -10,12 +10,12 @@ import logging
 import numpy as np
 import pytest
 
+from tests.sim_runs import SEEDS, simulated
 from walkcoach.device.core import activity
 from walkcoach.device.core.events import Cue, Event, EventKind
-from walkcoach.device.shell.runner import run_simulation
 from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.shell.runner import run_simulation
 from walkcoach.hal.mount import Mount
-from tests.sim_runs import SEEDS, simulated
 
 HOLD_S = 5.0
 THRESHOLD_DEG = 15.0
@@ -119,9 +119,10 @@ def test_a_sudden_belt_slip_is_re_zeroed_within_seconds(seed):
 
 
 def test_the_belt_moved_cue_reaches_history_and_the_log(tmp_path, caplog):
+    import sqlite3
+
     from walkcoach.device.shell.service import Service
     from walkcoach.device.shell.store import DB_NAME, Store, read_cues
-    import sqlite3
 
     store = Store.open(tmp_path, mono_at_open=0.0, wall_at_open=dt.datetime(2025, 3, 3, 9).timestamp(),
                        planned_cap_s=600.0)

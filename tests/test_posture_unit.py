@@ -4,12 +4,12 @@ import math
 
 import pytest
 
+from tests.test_coach_unit import RATE_HZ, _coach, _cues
+from tests.test_coach_unit import _run as _feed
 from walkcoach.device.core.activity import STAIR_RISE_M, StairDetector
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.gait import StepDetector
 from walkcoach.device.core.settings import GaitSettings
-from tests.test_coach_unit import RATE_HZ, _coach, _cues
-from tests.test_coach_unit import _run as _feed
 
 
 def test_no_straighten_up_cue_once_steps_have_stopped():

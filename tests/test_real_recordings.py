@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from walkcoach.device.offline.evaluate import IC_TOLERANCE_S, ReferenceError, evaluate_recording, load_reference, score
-from walkcoach.device.core.events import Bout
-from walkcoach.device.offline.replay import read_recording, replay
-from walkcoach.device.core.settings import DeviceSettings
 from tests.real_data import body_frame
+from walkcoach.device.core.events import Bout
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.offline.evaluate import IC_TOLERANCE_S, ReferenceError, evaluate_recording, load_reference, score
+from walkcoach.device.offline.replay import read_recording, replay
 
 DATA = Path(__file__).parent / "data" / "real"
 LAB = DATA / "mobgap-lab"

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from walkcoach.device.shell.recording import MAGIC, RecordingButton, RecordingError, RecordingImu, RecordingWriter
-from walkcoach.device.offline.replay import ReplayImu, read_recording, replay, replay_json
-from walkcoach.hal.clock import VirtualClock
 from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.offline.replay import ReplayImu, read_recording, replay, replay_json
+from walkcoach.device.shell.recording import MAGIC, RecordingButton, RecordingError, RecordingImu, RecordingWriter
+from walkcoach.hal.clock import VirtualClock
 from walkcoach.hal.errors import EndOfStream, WalkcoachError
 from walkcoach.hal.types import ImuSample
 
@@ -119,13 +119,28 @@ def test_plain_csv_is_resampled_to_the_loop_rate_by_linear_interpolation(tmp_pat
     assert rec.frame is not None and rec.frame.gravity_method.startswith("0.4 Hz")
 
 
+@pytest.mark.parametrize("source_hz, loop_hz, replayed_hz", [
+    (50.0, 100.0, 50.0),  # at its own rate: interpolating up adds samples, not information
+    (62.5, 100.0, 62.5),
+    (100.0, 100.0, 100.0),
+    (40.0, 100.0, 100.0),  # slower than the coach is checked at: up to the loop rate
+    (200.0, 100.0, 100.0),  # faster than the loop: down to it
+    (100.0, 50.0, 50.0),
+])
+def test_a_plain_csv_replays_at_its_own_rate_from_50_hz_up_to_the_loop_rate(tmp_path, source_hz, loop_hz, replayed_hz):
+    rec = read_recording(write(tmp_path, csv_text(rows=600, rate_hz=source_hz)), default_rate_hz=loop_hz)
+    assert rec.source_rate_hz == pytest.approx(source_hz, rel=1e-3)
+    assert rec.rate_hz == replayed_hz and np.allclose(np.diff(rec.t_s), 1.0 / replayed_hz)
+    assert read_recording(write(tmp_path, csv_text(rows=600, rate_hz=source_hz)), rate_hz=80.0).rate_hz == 80.0  # --rate wins
+
+
 def test_a_short_gap_is_bridged_and_a_long_one_left_as_a_hole(tmp_path):
     rate_hz = 50.0
     t = list(np.arange(0, 10, 1 / rate_hz))
     t = [x for x in t if not (4.0 < x < 4.5)]  # 0.5 s gap: bridged
     t = [x for x in t if not (7.0 < x < 9.0)]  # 2 s gap: a hole
     text = "t,ax,ay,az\n" + "".join(f"{x:.4f},0.0,0.0,{G}\n" for x in t)
-    rec = read_recording(write(tmp_path, text))
+    rec = read_recording(write(tmp_path, text), rate_hz=100.0)  # a 50 Hz file replays at 50 Hz unless asked
     after_short = t.index(next(x for x in t if x >= 4.499))
     after_long = t.index(next(x for x in t if x >= 8.999))
     short_s, long_s = t[after_short] - t[after_short - 1], t[after_long] - t[after_long - 1]
@@ -186,12 +201,11 @@ def test_replay_imu_ends_the_stream_and_moves_the_clock():
 # -- live run == replay -----------------------------------------------------------------------
 def live_run(tmp_path, scenario="full-session", seed=2, presses_s=(100.0, 130.0)):
     """The loop over the simulated belt, recording every sample and the button; pain presses at ``presses_s``."""
-    hal = pytest.importorskip("walkcoach.hal")
-    pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach import hal
     from walkcoach.device.core.coach import Coach
     from walkcoach.device.core.feedback import CuePlayer
-    from walkcoach.device.shell.loop import CoachLoop
     from walkcoach.device.core.summary import RunSummary
+    from walkcoach.device.shell.loop import CoachLoop
 
     settings = DeviceSettings()
     backend = hal.open_backend("sim", scenario=scenario, seed=seed, rate_hz=100.0)
@@ -227,7 +241,7 @@ def test_replaying_a_recording_gives_the_live_runs_bouts_steps_and_cues(tmp_path
     again = result.summary
     assert result.cap_s == 600.0  # from the recording's header
     assert again.steps == live.steps and len(again.bouts) == len(live.bouts)
-    for a, b in zip(again.bouts, live.bouts):
+    for a, b in zip(again.bouts, live.bouts, strict=True):
         assert a.steps == b.steps
         assert a.start_s == pytest.approx(b.start_s, abs=1e-9) and a.end_s == pytest.approx(b.end_s, abs=1e-9)
         assert a.cadence_spm == pytest.approx(b.cadence_spm, abs=1e-2)
@@ -270,7 +284,7 @@ def random_rotation(rng):
 
 
 def foreign_csv(tmp_path, scenario, seed, *, gyro, rate_hz=50.0):
-    walker = pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach.sim import walker
     walk = walker.simulate(scenario, seed, rate_hz=rate_hz)
     rotation = random_rotation(np.random.default_rng(100 + seed))  # sensor axes -> unknown axes
     total_g = (np.asarray(walk.gravity_ms2) + np.asarray(walk.linear_acc_ms2)) @ rotation.T / G
@@ -294,19 +308,27 @@ def foreign_csv(tmp_path, scenario, seed, *, gyro, rate_hz=50.0):
 ])
 def test_a_plain_csv_of_a_simulated_walk_finds_the_steps_and_the_leans(tmp_path, scenario, seed, gyro):
     path, walk = foreign_csv(tmp_path, scenario, seed, gyro=gyro)
-    rec = read_recording(path, units="g")
-    assert rec.rate_hz == 100.0 and rec.source_rate_hz == pytest.approx(50.0)
-    assert rec.frame.forward_confidence > 0.3 and rec.warnings == []
-    summary = replay(rec, DeviceSettings(), cap_s=3600.0).summary
     truth = walk.truth
-    assert abs(summary.steps - truth.steps) <= 0.03 * truth.steps
-    assert summary.walk_s == pytest.approx(truth.walk_s, rel=0.03)
-    assert len(summary.lean_episodes) == len(truth.lean_episodes)
-    for found, true in zip(summary.lean_episodes, truth.lean_episodes):
-        assert found.max_deg == pytest.approx(true.max_deg, abs=3.0)
-    # the estimated frame is the body's: up is up and forward is forward, within the belt's few degrees
-    body_up = np.mean(rec.gravity_ms2[: int(2 * rec.rate_hz)], axis=0)
-    assert math.degrees(math.acos(body_up[2] / np.linalg.norm(body_up))) < 2.0
+    summaries = {}
+    for asked_hz, replayed_hz in ((None, 50.0), (100.0, 100.0)):  # at the file's own rate, and interpolated to 100 Hz
+        rec = read_recording(path, units="g", rate_hz=asked_hz)
+        assert rec.rate_hz == replayed_hz and rec.source_rate_hz == pytest.approx(50.0)
+        assert rec.frame.forward_confidence > 0.3 and rec.warnings == []
+        summary = summaries[replayed_hz] = replay(rec, DeviceSettings(), cap_s=3600.0).summary
+        assert abs(summary.steps - truth.steps) <= 0.03 * truth.steps
+        assert summary.walk_s == pytest.approx(truth.walk_s, rel=0.03)
+        assert len(summary.lean_episodes) == len(truth.lean_episodes)
+        for found, true in zip(summary.lean_episodes, truth.lean_episodes, strict=True):
+            assert found.max_deg == pytest.approx(true.max_deg, abs=3.0)
+        # the estimated frame is the body's: up is up and forward is forward, within the belt's few degrees
+        body_up = np.mean(rec.gravity_ms2[: int(2 * rec.rate_hz)], axis=0)
+        assert math.degrees(math.acos(body_up[2] / np.linalg.norm(body_up))) < 2.0
+    # the coach takes the rate it is given: the same bouts at 50 Hz as at 100 Hz
+    own, interpolated = summaries[50.0].bouts, summaries[100.0].bouts
+    assert len(own) == len(interpolated)
+    for a, b in zip(own, interpolated, strict=True):
+        assert a.start_s == pytest.approx(b.start_s, abs=0.5) and a.end_s == pytest.approx(b.end_s, abs=0.5)
+        assert abs(a.steps - b.steps) <= max(1, 0.02 * b.steps)
 
 
 def test_first_still_needs_a_still_period_and_auto_skips_a_sensor_lying_on_a_table(tmp_path):
@@ -379,7 +401,7 @@ def test_a_clock_jump_is_a_hole_not_a_grid_and_the_bout_ends_at_it(tmp_path, tin
     rec = read_recording(path, units="g")
     result = replay(rec, DeviceSettings(), cap_s=3600.0)
     assert any(f"line {middle + 1}: " in w and "left as a hole" in w for w in rec.warnings)
-    assert result.loop.stats.samples == pytest.approx(walk.duration_s * 100, abs=3)  # no sample inside the day
+    assert result.loop.stats.samples == pytest.approx(walk.duration_s * rec.rate_hz, abs=3)  # no sample inside the day
     bouts = result.summary.bouts
     assert not any(b.start_s < 200.0 < b.end_s - jump_s for b in bouts)  # the walk in progress ended at the jump
     assert any(b.end_s <= 200.1 for b in bouts) and any(b.start_s >= jump_s for b in bouts)
@@ -429,6 +451,21 @@ def test_the_low_pass_halves_at_its_corner_forward_backward_and_is_fast_at_any_l
         y = zero_phase_lowpass(x, rate_hz, corner_hz, passes=passes)
         assert np.max(np.abs(y[middle])) == pytest.approx(gain, abs=2e-3)
         assert np.allclose(y[middle], gain * x[middle], atol=3e-3)  # zero phase
+
+
+@pytest.mark.parametrize("n", [97144, 98304, 4099])  # 8 * 12143 and the prime 4099: the kernel path; 2^15 * 3: direct
+def test_the_periodic_low_pass_keeps_a_periodic_signal_at_its_gain_at_any_length(n):
+    from walkcoach.device.offline.lowpass import zero_phase_lowpass
+
+    rate_hz, corner_hz = 100.0, 1.5
+    t = np.arange(n) / rate_hz
+    cycles = (round(corner_hz * n / rate_hz), round(0.2 * n / rate_hz), round(6.0 * n / rate_hz))  # whole periods in n
+    freqs_hz = [k * rate_hz / n for k in cycles]
+    x = np.stack([np.sin(2 * np.pi * f * t + 0.3) for f in freqs_hz], axis=1)  # three columns at three frequencies
+    y = zero_phase_lowpass(x, rate_hz, corner_hz, passes=1, edges="periodic")
+    for column, f in enumerate(freqs_hz):  # periodic: no edge at all, every sample at the exact gain, no phase
+        gain = 1.0 / math.sqrt(1.0 + (f / corner_hz) ** 4)
+        assert np.allclose(y[:, column], gain * x[:, column], atol=1e-9)
 
 
 def test_a_streamed_walkcoach_recording_replays_the_live_run_with_late_button_presses(tmp_path, tiny_chunks):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from walkcoach.device.core.plan import effective_plan
-from walkcoach.device.cli.report_html import plan_caps_min
-from walkcoach.device.shell.store import Store, attach_store, load_sessions
 from tests.test_history import FIRST_DAY, PLAN, SETTINGS, TODAY, run, write_month
+from walkcoach.device.cli.report_html import plan_caps_min
+from walkcoach.device.core.plan import effective_plan
+from walkcoach.device.shell.store import Store, attach_store, load_sessions
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"  # git-ignored; CI keeps it
@@ -26,7 +26,6 @@ EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']
 
 def simulated_walk_today(state_dir: Path) -> None:
     """Today's first walk: the full-session scenario through the loop with the store attached."""
-    pytest.importorskip("walkcoach.sim.walker")
     from walkcoach.device.shell.runner import run_simulation
 
     start = dt.datetime.combine(TODAY, dt.time(7, 0)).astimezone()
@@ -110,8 +109,8 @@ def test_the_report_renders_in_a_headless_browser(report):
 
 
 def test_a_walk_shortened_by_pain_shows_the_cap_the_coach_used():
-    from walkcoach.device.core.plan import SessionRecord
     from walkcoach.device.cli.report_html import WalkView, walk_section, walk_time_chart
+    from walkcoach.device.core.plan import SessionRecord
 
     start = dt.datetime.combine(TODAY, dt.time(9, 0)).astimezone()
     session = SessionRecord(id=7, started=start, date=TODAY, ended=start + dt.timedelta(minutes=20), walk_s=11 * 60.0,

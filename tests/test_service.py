@@ -1,12 +1,13 @@
 """`walkcoach run --service` as a real process on the simulated belt: signals, reload, status, calibrate.
 
-Each test starts ``walkcoach run --backend sim --service`` (as ``python -m walkcoach``) at real-time speed with its runtime and state directories in
-tmp_path, talks to it only the way systemd and the CLI do (signals, the status file,
+Each test starts ``walkcoach run --backend sim --service`` (as ``python -m walkcoach``) at real-time speed
+with its runtime and state directories in tmp_path, talks to it only the way systemd and the CLI do (signals, the status file,
 the calibrate request file, an sd_notify socket), and polls with timeouts.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -20,14 +21,12 @@ from pathlib import Path
 
 import pytest
 
-import functools
-
-from walkcoach.device.shell import status as status_mod
 from walkcoach.device.config.config import load_config
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.shell import status as status_mod
 from walkcoach.device.shell.loop import RESET_BACKOFF_MAX_S
 from walkcoach.device.shell.sdnotify import Notifier
 from walkcoach.device.shell.service import JournalFormatter, Service, changed_keys, needs_restart
-from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.store import load_sessions, open_for_reading, read_cues
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -416,7 +415,7 @@ class FakeSystemd:
         assert ready, "no READY=1"
         pings = [t for t in self.times("WATCHDOG=1") if t >= ready[0]]
         assert pings, "no WATCHDOG=1 after READY=1"
-        worst_s = max(b - a for a, b in zip([ready[0], *pings], [*pings, end_s]))
+        worst_s = max(b - a for a, b in zip([ready[0], *pings], [*pings, end_s], strict=True))
         assert worst_s <= watchdog_s, f"{worst_s:.1f} s without WATCHDOG=1 (WatchdogSec={watchdog_s:g})"
         return worst_s
 
@@ -483,7 +482,7 @@ def assert_one_cue_per_outage_and_repeats(cues_s, unplugs):
         mine = [t for t in cues_s if at_s <= t <= at_s + duration_s + 0.65 + RESET_BACKOFF_MAX_S + 1.0]
         assert mine and mine[0] == pytest.approx(at_s + grace_s, abs=1.0), (at_s, mine)
         assert 1 + int((duration_s - grace_s) // repeat_s) <= len(mine) <= 1 + int((duration_s + 6.7 - grace_s) // repeat_s)
-        assert all(abs(b - a - repeat_s) <= 1.0 for a, b in zip(mine, mine[1:])), mine
+        assert all(abs(b - a - repeat_s) <= 1.0 for a, b in zip(mine, mine[1:], strict=False)), mine
     assert len(cues_s) == sum(1 for t in cues_s if any(a <= t <= a + d + 7.7 for a, d in unplugs))
 
 
@@ -535,7 +534,7 @@ def test_under_the_watchdog_a_sensor_absent_for_2_min_at_boot_is_a_fault_not_a_r
     assert len(fault_cues) == service.loop.stats.faults
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def simulated_truth_walk_s(scenario: str) -> float:
     from walkcoach.sim.walker import simulate
 

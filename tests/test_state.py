@@ -13,14 +13,17 @@ import time
 
 import pytest
 
-from walkcoach.device.shell import status as status_mod
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.settings import CoachSettings
-from walkcoach.hal.state_files import UnsafeFile, exclusive_lock, read_regular, write_atomic
+from walkcoach.device.shell import status as status_mod
 from walkcoach.device.shell.store import load_sessions
+from walkcoach.hal.state_files import UnsafeFile, exclusive_lock, read_regular, write_atomic
 
-from .test_service import assert_clean_stop, service, wait_for  # noqa: F401  (the fixture)
+from . import test_service
+from .test_service import assert_clean_stop, wait_for
+
+service = test_service.service  # the fixture, shared with test_service
 
 
 def _wait_new(svc) -> dict:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from walkcoach.device.shell import status as status_mod
 from walkcoach.device.core.coach import CoachSnapshot
 from walkcoach.device.core.events import Bout, Cue, Event, EventKind
 from walkcoach.device.core.settings import PlanSettings
+from walkcoach.device.shell import status as status_mod
 from walkcoach.device.shell.store import DB_NAME, Store, StoreProgress, load_sessions, read_bouts, read_cues
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,15 +209,23 @@ def test_a_write_failure_while_running_disables_the_store_without_raising(tmp_pa
     store.close()
 
 
-def test_the_sink_never_blocks(tmp_path):
-    store = open_store(tmp_path)
-    started = time.perf_counter()
-    for k in range(20000):
-        store(Event(100.0 + k * 0.01, EventKind.LEAN_STARTED))
-    per_call_s = (time.perf_counter() - started) / 20000
-    assert per_call_s < 50e-6
-    assert store.flush(30.0)
+def test_the_sink_never_blocks_and_stores_every_event(tmp_path):
+    """20 000 cues while another program holds the write lock: the loop's calls all return (the writer
+    thread waits, not the loop), nothing is dropped, and once the lock is free every cue is stored.
+    (How fast a call is, is `walkcoach bench`'s figure, not a test's.)"""
+    open_store(tmp_path).close()
+    other = _hold_lock(tmp_path)
+    store = open_store(tmp_path, busy_timeout_s=0.05)
+    try:
+        for k in range(20000):
+            store(Event(100.0 + k * 0.01, EventKind.LEAN_HELD, Cue.STRAIGHTEN_UP, f"cue {k}"))
+        assert store.health()["dropped"] == 0
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert store.flush(60.0)
     store.close()
+    assert rows(tmp_path, "SELECT count(*), count(DISTINCT why) FROM cues WHERE kind = 'straighten_up'") == [(20000, 20000)]
 
 
 def test_wall_time_is_re_anchored_when_the_clock_jumps(tmp_path):
@@ -265,13 +273,12 @@ def test_the_store_gives_the_coach_a_stepped_back_cap_after_repeated_pain(tmp_pa
 
 
 def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
-    hal = pytest.importorskip("walkcoach.hal")
-    pytest.importorskip("walkcoach.sim.walker")
+    from walkcoach import hal
     from walkcoach.device.core.coach import Coach
     from walkcoach.device.core.feedback import CuePlayer
-    from walkcoach.device.shell.loop import CoachLoop
     from walkcoach.device.core.settings import CoachSettings
     from walkcoach.device.core.summary import RunSummary
+    from walkcoach.device.shell.loop import CoachLoop
 
     backend = hal.open_backend("sim", scenario="full-session", seed=1, rate_hz=100.0)
     coach = Coach(CoachSettings(), rate_hz=100.0, cap_s=600.0)
@@ -292,17 +299,11 @@ def test_a_live_loop_writes_what_the_summary_saw(tmp_path):
     assert rows(tmp_path, "SELECT kind FROM cues WHERE kind = 'stop' LIMIT 1") == [("stop",)]
 
 
-def _service_keeps_history() -> bool:
-    service = ROOT / "device" / "shell" / "service.py"
-    return service.exists() and "attach_store" in service.read_text()
-
-
-@pytest.mark.skipif(not _service_keeps_history(), reason="the service does not open the history store yet")
 def test_walkcoach_run_killed_mid_walk_keeps_its_walk_and_its_recording(tmp_path):
     """`walkcoach run --backend sim --speed realtime --record` is SIGKILLed mid-walk; the next start
     recovers the session within 30 s of what the recording shows was walked."""
-    from walkcoach.device.offline.replay import read_recording, replay
     from walkcoach.device.core.settings import DeviceSettings
+    from walkcoach.device.offline.replay import read_recording, replay
 
     record, state, runtime = tmp_path / "walk.wcrec", tmp_path / "state", tmp_path / "run"
     config = tmp_path / "walkcoach.toml"

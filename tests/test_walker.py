@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 
 from walkcoach.hal.mount import Mount
-from walkcoach.sim.gait_model import G_MS2, lowpass
+from walkcoach.hal.types import G_MS2
+from walkcoach.sim.gait_model import lowpass
 from walkcoach.sim.scenarios import DEFAULT_SCENARIO, SCENARIOS
 from walkcoach.sim.walker import SimulatedWalk, simulate
 
@@ -16,7 +17,7 @@ LEAN_THRESHOLD_DEG = 15.0
 LEAN_HOLD_S = 5.0
 
 
-@lru_cache(maxsize=None)
+@cache
 def walk(scenario: str, seed: int = 0) -> SimulatedWalk:
     return simulate(scenario, seed)
 
@@ -67,7 +68,7 @@ def test_truth_is_consistent(scenario):
     for a, b in segments:
         expected |= (w.t_s >= a) & (w.t_s < b)
     np.testing.assert_array_equal(truth.walking, expected)
-    for (a, b), m in zip(segments, inside):
+    for (a, b), m in zip(segments, inside, strict=True):
         strikes_s = truth.step_times_s[m]
         step_s = np.median(np.diff(strikes_s))
         assert strikes_s[0] - a == pytest.approx(0.5 * step_s, rel=0.5)  # first heel strike half a step in
@@ -110,7 +111,7 @@ def test_a_rotated_mount_gives_the_same_body_frame_signals():
     plain = simulate("leaning-walk", 5, misalignment_deg=0.0)
     mounted = simulate("leaning-walk", 5, mount=Mount(forward="-y", up="+x"), misalignment_deg=0.0)
     assert not np.allclose(plain.gravity_ms2, mounted.gravity_ms2)
-    for a, b in zip(body(plain), body(mounted)):
+    for a, b in zip(body(plain), body(mounted), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-12)
 
 
@@ -338,7 +339,7 @@ REAL_LAB_GAP_TILTED_SHARE = 0.38  # of that time, the trunk > 10 deg from its wa
 MESSY_SEEDS = range(4)
 
 
-@lru_cache(maxsize=None)
+@cache
 def measured(scenario: str) -> dict:
     from tools.real_gait_stats import measure_sim
 

@@ -83,7 +83,7 @@ def mobgap_bouts(csv_path: str, height_m: float, sensor_height_m: float, cohort:
         start, end = int(wb["start"]), int(wb["end"])
         ics = raw_ics[(raw_ics >= start) & (raw_ics <= end)]
         step_s = np.diff(ics) / rate_hz
-        def number(key):
+        def number(key, wb=wb):
             value = wb.get(key)
             return None if value is None or not np.isfinite(value) else float(value)
         stride_m = number("stride_length_m")
@@ -120,6 +120,7 @@ def bouts_from_json(replay_json: dict):
 def write_sim_recording(scenario: str, seed: int, folder: Path) -> tuple[Path, Path]:
     """A simulated walk as a lab-like CSV (g, rad/s; x up, y right, z forward) and its truth as a reference JSON."""
     import numpy as np
+
     from walkcoach.sim.walker import simulate
 
     w = simulate(scenario, seed)
@@ -216,8 +217,8 @@ def main(argv=None) -> int:
                          ".venv-peers/bin/pip install mobgap (or --peer-python)")
 
     sys.path.insert(0, str(ROOT))
-    from walkcoach.device.offline.evaluate import evaluate_recording, load_reference, score
     from walkcoach.device.core.settings import DeviceSettings
+    from walkcoach.device.offline.evaluate import evaluate_recording, load_reference, score
 
     settings = DeviceSettings()
     with tempfile.TemporaryDirectory() as tmp:

@@ -86,7 +86,9 @@ MUTANTS = [
 def run_mutant(mutant: Mutant, python: str) -> tuple[bool, str]:
     with tempfile.TemporaryDirectory(prefix="walkcoach-mutant-") as tmp:
         tree = Path(tmp) / "tree"
-        shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".venv*", ".git", "__pycache__", "artifacts"))
+        shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".venv*", ".git", "__pycache__", "artifacts"), symlinks=True)
+        for name in ("device", "hal", "sim"):  # walkcoach.device is the copy's device/, not the installed tree's
+            (tree / "walkcoach" / name).symlink_to(tree / name, target_is_directory=True)
         target = tree / mutant.path
         text = target.read_text()
         if text.count(mutant.old) != 1:

@@ -127,7 +127,7 @@ def double_peak_share(smooth_ms2, rate_hz, ics, step_s) -> float:
     least 0.2 step apart, the smaller above half the larger and rising 0.3 m/s² or more above the
     trough between them (slow and impaired gait: long double support)."""
     doubled, counted = 0, 0
-    for t0, t1 in zip(ics[:-1], ics[1:]):
+    for t0, t1 in zip(ics[:-1], ics[1:], strict=True):
         if not (0.2 <= t1 - t0 <= 2.0 * step_s):
             continue
         i, j = int(round((t0 - 0.05) * rate_hz)), int(round((t1 - 0.05) * rate_hz))
@@ -166,7 +166,7 @@ def pelvis_rise_mm(vertical_ms2, rate_hz, ics, step_s) -> float:
     spectrum[band] /= -(2.0 * np.pi * freq_hz[band]) ** 2
     position_m = np.fft.irfft(spectrum, n=len(x))
     excursions = []
-    for t0, t1 in zip(ics[:-1], ics[1:]):
+    for t0, t1 in zip(ics[:-1], ics[1:], strict=True):
         i, j = int(round(t0 * rate_hz)) - a, int(round(t1 * rate_hz)) - a
         if t1 - t0 >= 0.2 and t1 - t0 <= 2.0 * step_s and 0 <= i < j <= len(position_m):
             excursions.append(np.ptp(position_m[i : j + 1]))
@@ -195,7 +195,7 @@ def gap_statistics(vertical_ms2, up, rate_hz, bouts_s, duration_s) -> dict:
     tilt_deg = np.degrees(np.arccos(np.clip(up @ walking_up, -1.0, 1.0)))
     edges = [0.0] + [x for bout in bouts_s for x in bout] + [duration_s]
     gaps, still, tilted, windows, samples = [], 0, 0, 0, 0
-    for a_s, b_s in zip(edges[0::2], edges[1::2]):
+    for a_s, b_s in zip(edges[0::2], edges[1::2], strict=True):
         if b_s - a_s < 1.0:
             continue
         gaps.append(b_s - a_s)

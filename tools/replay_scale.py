@@ -11,7 +11,8 @@ missing; never commit them. Each figure is the median of --runs runs, one
 process at a time. CPU is user + system time of the process (os.wait4), so
 start-up counts (the cost per sample beyond the 3-minute file's leaves it out); peak memory is its ru_maxrss (this script imports no numpy,
 so the child's peak is its own). Replay runs at its default rate for a plain
-CSV (100 Hz, the loop rate); per-sample figures are per 100 Hz sample.
+CSV (the demo's own 50 Hz: from 50 Hz up to the loop rate a CSV replays at its
+own rate); per-sample figures are per replayed sample (``replay_rate_hz``).
 
 skdh: ``skdh.Pipeline`` of ``io.ReadCSV`` -> ``context.PredictGaitLumbarLgbm``
 -> ``gait.GaitLumbar`` (its gait classifier, then gait events and bouts), run
@@ -34,7 +35,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT.parent / "shared" / "real" / "gaitpy-demo" / "demo.csv"
-REPLAY_RATE_HZ = 100.0
 
 SKDH_SCRIPT = """
 import sys, warnings
@@ -64,7 +64,7 @@ def make_file(path: Path, copies: int) -> Path:
         f.write(header + "\n")
         for copy in range(copies):
             offset = copy * period_s
-            f.write("".join(f"{t + offset:.3f},{rest}\n" for t, (_, rest) in zip(times, body)))
+            f.write("".join(f"{t + offset:.3f},{rest}\n" for t, (_, rest) in zip(times, body, strict=True)))
     tmp.replace(path)
     return path
 
@@ -122,12 +122,13 @@ def main() -> int:
     for label, path in files:
         runs = [measure([*walkcoach, str(path)]) for _ in range(args.runs)]
         out = json.loads(runs[0]["stdout"])
-        samples = out["duration_s"] * REPLAY_RATE_HZ
+        samples = out["duration_s"] * out["rate_hz"]
         row = {
             "file": label,
             "path": str(path),
             "duration_h": round(out["duration_s"] / 3600.0, 2),
-            "samples_100hz": int(samples),
+            "replay_rate_hz": out["rate_hz"],
+            "samples": int(samples),
             "steps": out["steps"],
             "bouts": len(out["bouts"]),
             "walkcoach_cpu_s": round(median_of(runs, "cpu_s"), 2),
@@ -143,7 +144,7 @@ def main() -> int:
     base = results[0]  # the 3-minute file: mostly start-up
     for row in results[1:]:
         extra_cpu_s = row["walkcoach_cpu_s"] - base["walkcoach_cpu_s"]
-        row["walkcoach_marginal_us_per_sample"] = round(extra_cpu_s / (row["samples_100hz"] - base["samples_100hz"]) * 1e6, 2)
+        row["walkcoach_marginal_us_per_sample"] = round(extra_cpu_s / (row["samples"] - base["samples"]) * 1e6, 2)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     try:
         for line in open("/proc/cpuinfo"):
@@ -158,7 +159,7 @@ def main() -> int:
     print(f"machine: {machine}; medians of {args.runs} run(s), one process at a time")
     for row in results:
         line = (
-            f"{row['file']:>6} ({row['duration_h']} h, {row['samples_100hz']} samples at 100 Hz, {row['steps']} steps in "
+            f"{row['file']:>6} ({row['duration_h']} h, {row['samples']} samples at {row['replay_rate_hz']:g} Hz, {row['steps']} steps in "
             f"{row['bouts']} bouts): walkcoach replay CPU {row['walkcoach_cpu_s']} s, peak {row['walkcoach_peak_mb']} MB, "
             f"{row['walkcoach_us_per_sample']} us/sample whole process"
             + (f", {row['walkcoach_marginal_us_per_sample']} us/sample beyond the 3-minute file's"

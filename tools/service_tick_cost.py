@@ -3,8 +3,13 @@
 `.venv/bin/python -m tools.service_tick_cost [SECONDS]` prints the median and p99 on_tick, and the
 on_tick of the once-a-second ticks (status, watchdog, the saved session): issue 12's "nothing slow
 inside the tick". Store and recording hooks chained after on_tick are not included."""
-import signal, statistics, sys, tempfile, time
+import signal
+import statistics
+import sys
+import tempfile
+import time
 from pathlib import Path
+
 from walkcoach.device.config.config import load_config
 from walkcoach.device.shell.service import Service
 

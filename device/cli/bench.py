@@ -34,11 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.shell.runner import make_coach, run_simulation
 from walkcoach.hal.i2c import bus_time_s
 from walkcoach.hal.types import ImuSample
-
-from walkcoach.device.shell.runner import make_coach, run_simulation
-from walkcoach.device.core.settings import DeviceSettings
 
 BENCH_SCENARIO = "full-session"
 MEMORY_SCENARIO = "leaning-walk"  # about five minutes of walking, leaning and standing
@@ -74,13 +73,13 @@ def bench_core(settings: DeviceSettings, seed: int = 0) -> tuple[float, float]:
         walk = backend.walk
         gravity = backend.imu._gravity
         linear = backend.imu._linear
-        samples = [ImuSample(t, g, a, (0.0, 0.0, 0.0), 3) for t, g, a in zip(walk.t_s.tolist(), gravity, linear)]
+        samples = [ImuSample(t, g, a, (0.0, 0.0, 0.0), 3) for t, g, a in zip(walk.t_s.tolist(), gravity, linear, strict=True)]
     finally:
         backend.close()
     coach = make_coach(settings, dt.date.today())
     update = coach.update
     clock_ns = time.perf_counter_ns
-    durations = []
+    durations: list[int] = []
     append = durations.append
     for sample in samples:
         started = clock_ns()
@@ -219,7 +218,6 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s:
     import threading
 
     from walkcoach import hal
-
     from walkcoach.device.shell.sdnotify import Notifier
     from walkcoach.device.shell.service import Service
 
@@ -357,7 +355,7 @@ def bench_belt_memory(run_s: float = BELT_RUN_S) -> dict:
                 time.sleep(0.1)
             time.sleep(run_s)
             if proc.poll() is not None:
-                raise RuntimeError(f"the belt process ended early: {proc.stderr.read()[-500:]}")
+                raise RuntimeError(f"the belt process ended early: {proc.stderr.read()[-500:] if proc.stderr else ''}")
             kb = _proc_status_kb(proc.pid, "VmRSS", "VmHWM")
             modules = _belt_has_numpy(proc.pid)
         finally:

@@ -19,20 +19,24 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any, NoReturn
 
 from walkcoach import hal
-from walkcoach.hal.errors import ConfigError, WalkcoachError
-from walkcoach.hal.mount import Mount
-
-from walkcoach.device.config.config import Config, ServiceSettings, StoreSettings, config_path, load_config
 from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
 from walkcoach.device.cli.history import COMMANDS as HISTORY_COMMANDS
 from walkcoach.device.cli.history import add_history_commands, run_history_command
-from walkcoach.device.shell.runner import run_simulation
+from walkcoach.device.config.config import Config, ServiceSettings, StoreSettings, config_path, load_config
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.core.summary import format_human
+from walkcoach.device.shell.runner import run_simulation
+from walkcoach.hal.errors import ConfigError, WalkcoachError
+from walkcoach.hal.mount import Mount
 
 log = logging.getLogger("walkcoach")
+# walkcoach's numpy work (sim, replay) is FFTs and (N, 3) @ (3, 3) products: OpenBLAS's worker threads only spin
+# beside them (0.1-0.15 s of CPU in generating the default simulated walk, on 2 cores; same results with one
+# thread). Set before anything imports numpy; a setting in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 EX_CONFIG = 78  # sysexits.h; the unit's RestartPreventExitStatus stops the restart loop on it
@@ -49,14 +53,19 @@ class UsageError(WalkcoachError, ValueError):
     pass
 
 
+def _run_hooks(hooks, loop) -> None:
+    for hook in hooks:
+        hook(loop)
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + message
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
         raise UsageError(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="walkcoach", description="Belt-worn walking coach for low back pain.")
-    parser.add_argument("--version", action="version", version=f"walkcoach {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--config", type=Path, help="config file (TOML)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     for option, dest, text in _DIRECTORY_OPTIONS:
@@ -71,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("pi", "sim"), default="pi")
     _add_sim_options(run)
     run.add_argument("--stats", action="store_true", help="print I2C transactions and bytes per tick")
-    run.add_argument("--service", action="store_true", help="run as the long-running service (systemd): signals, reload, status file, sd_notify")
+    run.add_argument("--service", action="store_true",
+                     help="run as the long-running service (systemd): signals, reload, status file, sd_notify")
     run.add_argument("--record", type=Path, help="record every sample to FILE (walkcoach recording v1)")
     run.add_argument("--faults", type=Path, metavar="FILE.toml", help="with --backend sim: inject the faults in FILE (see README)")
     status = commands.add_parser("status", help="what the running service is doing (exit 3 if it is not running)")
@@ -98,8 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 _DIRECTORY_OPTIONS = (
     ("--state-dir", "state_dir", "the history database's directory (default: the config's, $STATE_DIRECTORY, /var/lib/walkcoach)"),
-    ("--runtime-dir", "runtime_dir", "the running service's pid and status files (default: the config's, $RUNTIME_DIRECTORY, /run/walkcoach)"),
+    ("--runtime-dir", "runtime_dir",
+     "the running service's pid and status files (default: the config's, $RUNTIME_DIRECTORY, /run/walkcoach)"),
 )
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: importlib.metadata's lookup cost every command ~0.1 s of start-up."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help="show program's version number and exit"):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"walkcoach {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
@@ -198,7 +220,7 @@ def cmd_sim(args, settings: DeviceSettings, *, via_chip: bool = False) -> int:
             speed=args.speed,
             via_chip=via_chip,
             faults=faults,
-            on_loop=lambda loop: [hook(loop) for hook in hooks],
+            on_loop=lambda loop: _run_hooks(hooks, loop),
         )
     finally:
         for view in live:
@@ -252,7 +274,7 @@ class _CtrlC:
 
     def __init__(self) -> None:
         self.pressed = False
-        self._old = None
+        self._old: Any = None  # the handler signal.signal returned
         self._installed = False
 
     def install(self, loop) -> None:
@@ -338,8 +360,8 @@ def _config_beside_a_broken_file(cli_config) -> Config:
         data = tomllib.loads(config_path(cli_config).read_text(encoding="utf-8-sig"))
     except (OSError, ValueError, UnicodeDecodeError):
         data = {}
-    store = data.get("store") if isinstance(data.get("store"), dict) else {}
-    service = data.get("service") if isinstance(data.get("service"), dict) else {}
+    store: dict = data["store"] if isinstance(data.get("store"), dict) else {}
+    service: dict = data["service"] if isinstance(data.get("service"), dict) else {}
     state_dir = store.get("state_dir") if isinstance(store.get("state_dir"), str) and store.get("state_dir") else None
     runtime_dir = service.get("runtime_dir") if isinstance(service.get("runtime_dir"), str) and service.get("runtime_dir") else None
     return Config(

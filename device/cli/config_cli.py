@@ -15,10 +15,6 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from walkcoach.hal.errors import ConfigError
-
-from walkcoach.hal.state_files import UnsafeFile, exclusive_lock, read_regular
-from walkcoach.device.shell.status import is_walkcoach_service
 from walkcoach.device.config.config import (
     Config,
     ConfigProblems,
@@ -30,6 +26,9 @@ from walkcoach.device.config.config import (
     toml_value,
     validate_text,
 )
+from walkcoach.device.shell.status import is_walkcoach_service
+from walkcoach.hal.errors import ConfigError
+from walkcoach.hal.state_files import UnsafeFile, exclusive_lock, read_regular
 
 __all__ = ["add_config_commands", "run_config_command", "signal_reload"]
 

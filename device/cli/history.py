@@ -15,17 +15,17 @@ import csv
 import datetime as dt
 import io
 import json
+import sqlite3
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
-from walkcoach.hal.errors import WalkcoachError
-from walkcoach.hal.state_files import write_atomic
-
-from walkcoach.device.core.plan import PlanState, SessionRecord, effective_plan, format_plan
-from walkcoach.device.shell.recording import RecordingError
+from walkcoach.device.core.plan import SessionRecord, effective_plan, format_plan
 from walkcoach.device.core.settings import DeviceSettings, PlanSettings
+from walkcoach.device.core.summary import format_human
+from walkcoach.device.shell.recording import RecordingError
 from walkcoach.device.shell.store import (
     BoutRecord,
     CueRecord,
@@ -37,7 +37,8 @@ from walkcoach.device.shell.store import (
     read_cues,
     read_sessions,
 )
-from walkcoach.device.core.summary import format_human
+from walkcoach.hal.errors import WalkcoachError
+from walkcoach.hal.state_files import write_atomic
 
 COMMANDS = ("plan", "history", "report", "replay")
 REPORT_FILE_MODE = 0o644  # a report is for sharing (with a physiotherapist), as a plain write gives
@@ -81,7 +82,10 @@ def add_history_commands(subparsers) -> None:
         "--upright", choices=("auto", "first-still"), default="auto",
         help="plain CSV: where the wearer's upright comes from (default auto)",
     )
-    replay.add_argument("--rate", type=float, metavar="HZ", help="replay at HZ (default: the recording's rate; plain CSV: the loop rate)")
+    replay.add_argument(
+        "--rate", type=float, metavar="HZ",
+        help="replay at HZ (default: the recording's rate; plain CSV: its own from 50 Hz up to the loop rate, else the loop rate)",
+    )
     replay.add_argument("--cap-min", type=float, metavar="MIN", help="walking cap in minutes (default: the recording's, else the plan's)")
 
 
@@ -124,16 +128,6 @@ def run_history_command(args, settings: DeviceSettings | None = None, *, state_d
 
 
 # -- plan ----------------------------------------------------------------------------
-def current_plan(plan: PlanSettings, location: Path | str, today: dt.date | None = None) -> PlanState:
-    """The plan in effect today from the stored history; the bare plan if the history is missing or broken."""
-    today = today or dt.date.today()
-    try:
-        sessions = _load(location).sessions
-    except HistoryError:
-        sessions = []
-    return effective_plan(plan, sessions, today)
-
-
 def _cmd_plan(args, plan: PlanSettings, location, out) -> int:
     today = args.date or dt.date.today()
     state = effective_plan(plan, _load(location).sessions, today)
@@ -162,7 +156,7 @@ def _load(location, since: dt.date | None = None) -> History:
         return History([], [], [])
     try:
         return History(read_sessions(conn, since), read_bouts(conn, since), read_cues(conn, since))
-    except Exception as exc:  # sqlite3.Error, or a row that does not parse
+    except (sqlite3.Error, ValueError, TypeError) as exc:  # a broken file, or a row whose text or number does not parse
         raise HistoryError(f"cannot read {db_path(location)}: {exc}") from None
     finally:
         conn.close()
@@ -178,7 +172,7 @@ class SessionRow(NamedTuple):
     planned_cap_min: float  # the plan's cap the coach started from
     steps: int
     cadence_spm: float | None
-    speed_ms: float | None
+    speed_m_s: float | None
     step_length_m: float | None
     mean_lean_deg: float | None
     straighten_up_cues: int
@@ -186,7 +180,10 @@ class SessionRow(NamedTuple):
     closed_by: str | None
 
     def to_json(self) -> dict:
-        return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in self._asdict().items()}
+        return {JSON_KEYS.get(k, k): (round(v, 2) if isinstance(v, float) else v) for k, v in self._asdict().items()}
+
+
+JSON_KEYS = {"speed_m_s": "speed_ms"}  # `history --json` keeps the key scripts already read (m/s, as before)
 
 
 def _weighted(bouts: Sequence[BoutRecord], attr: str) -> float | None:
@@ -210,7 +207,7 @@ def session_rows(history: History) -> list[SessionRow]:
     bouts_by = defaultdict(list)
     for bout in history.bouts:
         bouts_by[bout.session_id].append(bout)
-    cues_by = defaultdict(int)
+    cues_by: defaultdict[int | None, int] = defaultdict(int)
     for cue in history.cues:
         if cue.kind == "straighten_up":
             cues_by[cue.session_id] += 1
@@ -226,7 +223,7 @@ def session_rows(history: History) -> list[SessionRow]:
                 planned_cap_min=(s.planned_cap_s or s.cap_s) / 60.0,
                 steps=s.steps,
                 cadence_spm=_weighted(bouts, "cadence_spm"),
-                speed_ms=_weighted(bouts, "speed_ms"),
+                speed_m_s=_weighted(bouts, "speed_m_s"),
                 step_length_m=_weighted(bouts, "step_length_m"),
                 mean_lean_deg=_weighted(bouts, "mean_lean_deg"),
                 straighten_up_cues=cues_by[s.id],
@@ -239,7 +236,8 @@ def session_rows(history: History) -> list[SessionRow]:
 
 def _cmd_history(args, location, out) -> int:
     since = dt.date.today() - dt.timedelta(days=args.days - 1)
-    rows = session_rows(_load(location, since))
+    history = _load(location, since)
+    rows = session_rows(history)
     if args.json:
         print(json.dumps([row.to_json() for row in rows]), file=out)
         return 0
@@ -251,8 +249,14 @@ def _cmd_history(args, location, out) -> int:
             writer.writerow(["" if v is None else (f"{v:.2f}" if isinstance(v, float) else v) for v in row])
         out.write(buffer.getvalue())
         return 0
-    print(format_history(rows, args.days, db_path(location)), file=out)
+    print(format_history(rows, args.days, db_path(location), outside_cues=straighten_up_outside_sessions(history)),
+          file=out)
     return 0
+
+
+def straighten_up_outside_sessions(history: History) -> int:
+    """Straighten-up cues given while no walk was going on (``coach_while_standing``): no session holds them."""
+    return sum(1 for cue in history.cues if cue.session_id is None and cue.kind == "straighten_up")
 
 
 def _fmt(value, spec: str, width: int) -> str:
@@ -265,14 +269,15 @@ def _minutes(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def format_history(rows: Sequence[SessionRow], days: int, path: Path) -> str:
+def format_history(rows: Sequence[SessionRow], days: int, path: Path, *, outside_cues: int = 0) -> str:
+    outside = f"{outside_cues} straighten-up cue(s) outside a walking session (standing)"
     if not rows:
-        return f"no sessions in the last {days} day(s) ({path})"
+        return f"no sessions in the last {days} day(s) ({path})" + (f"; {outside}" if outside_cues else "")
     lines = ["date        start  walk/cap min  steps  cadence  speed  lean  straighten  pain"]
     for r in rows:
         lines.append(
             f"{r.date}  {r.started}  {r.walk_min:5.1f}/{_minutes(r.cap_min):<5}  {r.steps:5d}  "
-            f"{_fmt(r.cadence_spm, '.0f', 7)}  {_fmt(r.speed_ms, '.2f', 5)}  {_fmt(r.mean_lean_deg, '.0f', 3)}°  "
+            f"{_fmt(r.cadence_spm, '.0f', 7)}  {_fmt(r.speed_m_s, '.2f', 5)}  {_fmt(r.mean_lean_deg, '.0f', 3)}°  "
             f"{r.straighten_up_cues:10d}  {r.pain_reports:4d}"
             + ("  (recovered after a crash)" if r.closed_by == "recovered_after_crash" else "")
             + ("  (in progress, or not yet recovered)" if r.closed_by is None else "")
@@ -283,6 +288,8 @@ def format_history(rows: Sequence[SessionRow], days: int, path: Path) -> str:
         f"{len(rows)} session(s) on {walk_days} day(s), {total_min:.0f} min walked; "
         f"{sum(r.pain_reports for r in rows)} pain report(s). cadence steps/min, speed m/s, lean degrees forward."
     )
+    if outside_cues:
+        lines.append(outside)
     return "\n".join(lines)
 
 
@@ -324,7 +331,7 @@ def _weekly(rows, first_day: dt.date, last_day: dt.date, start: dt.date):
     """(week middle dates, weekly walk-time-weighted mean) over the plan's weeks; the week in
     progress is placed at its middle so far."""
     groups = defaultdict(list)
-    for day, session_id, value, weight in rows:
+    for day, _session_id, value, weight in rows:
         if value is not None and day >= first_day:
             groups[(day - start).days // 7].append((value, weight))
     xs, ys = [], []
@@ -366,7 +373,7 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
     date_of = {s.id: s.date for s in sessions}
     per_session = {
         attr: [(date_of[s.id], s.id, _weighted(bouts_by[s.id], attr), s.walk_s) for s in sessions]
-        for attr in ("cadence_spm", "speed_ms", "mean_lean_deg")
+        for attr in ("cadence_spm", "speed_m_s", "mean_lean_deg")
     }
     pain_days = sorted({s.date for s in sessions if s.pain_reports > 0})
 
@@ -381,7 +388,7 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
             ax.bar(x, s.walk_s / 60.0, width=width * 0.9, color="#d98b2b" if over else "#3b7dd8", edgecolor="none")
             if s.pain_reports:
                 ax.plot(x, s.walk_s / 60.0 + 1.0, marker="v", color="#c0392b", markersize=8, linestyle="none")
-    caps_min = [c if d >= start else float("nan") for d, c in zip(days, caps_min)]  # no cap before the plan began
+    caps_min = [c if d >= start else float("nan") for d, c in zip(days, caps_min, strict=True)]  # no cap before the plan began
     ax.step([mdates.date2num(d) - 0.5 for d in days] + [mdates.date2num(days[-1]) + 0.5], caps_min + [caps_min[-1]],
             where="post", color="#222222", linewidth=1.6, label="plan's cap per walk")
     handles, _ = ax.get_legend_handles_labels()
@@ -397,10 +404,10 @@ def render_report(history: History, plan: PlanSettings, out_path: Path, *, first
 
     panels = [
         ("cadence_spm", "cadence (steps/min)", "#2c8c5a"),
-        ("speed_ms", "speed (m/s)", "#7b4bb7"),
+        ("speed_m_s", "speed (m/s)", "#7b4bb7"),
         ("mean_lean_deg", "mean lean (° forward)", "#b5651d"),
     ]
-    for ax, (attr, label, color) in zip(axes[1:], panels):
+    for ax, (attr, label, color) in zip(axes[1:], panels, strict=True):
         points = [(d, v) for d, _, v, _ in per_session[attr] if v is not None]
         if points:
             ax.plot([mdates.date2num(d) for d, _ in points], [v for _, v in points], "o", color=color, alpha=0.25,

@@ -27,8 +27,8 @@ import datetime as dt
 import html
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from walkcoach.device.core.plan import SessionRecord, effective_plan, plan_start_date
 from walkcoach.device.core.settings import PlanSettings
@@ -181,7 +181,7 @@ def day_ticks(first_day: dt.date, last_day: dt.date) -> list[tuple[float, str, b
     """One tick a day; up to 16 days every day is named ("Tue\\n3 Mar" at a new month, else "Tue\\n3"),
     beyond that the Mondays are named and carry a grid line."""
     n = (last_day - first_day).days + 1
-    ticks = []
+    ticks: list[tuple[float, str, bool]] = []
     for i in range(n):
         day = first_day + dt.timedelta(days=i)
         new_month = i == 0 or day.day == 1
@@ -224,7 +224,7 @@ def plan_caps_min(plan: PlanSettings, sessions: Sequence[SessionRecord], days: S
 def cap_steps(chart: Chart, caps: dict[dt.date, float]) -> None:
     if not caps:
         return
-    points = []
+    points: list[str] = []
     for day in sorted(caps):
         x0, x1 = chart.x(day.toordinal() - 0.5), chart.x(day.toordinal() + 0.5)
         y = chart.y(caps[day])
@@ -240,7 +240,7 @@ def cap_steps(chart: Chart, caps: dict[dt.date, float]) -> None:
 
 # -- the sections ---------------------------------------------------------------------------------
 def walks_per_day_chart(walks: Sequence[WalkView], days: Sequence[dt.date], target: tuple[int, int]) -> str:
-    counts = defaultdict(int)
+    counts: defaultdict[dt.date, int] = defaultdict(int)
     for w in walks:
         if w.session.walk_s > 0:
             counts[w.session.date] += 1
@@ -292,7 +292,8 @@ def walk_time_chart(walks: Sequence[WalkView], days: Sequence[dt.date], caps: di
                       f'height="{chart.y(0) - chart.y(w.walk_min):.1f}" fill="{ORANGE if over else BLUE}">'
                       f"<title>{esc(title)}</title></rect>")
             if cap_min > 0:
-                chart.add(f'<line x1="{x0 - 2:.1f}" x2="{x1 + 2:.1f}" y1="{chart.y(cap_min):.1f}" y2="{chart.y(cap_min):.1f}" class="used"/>')
+                y = chart.y(cap_min)
+                chart.add(f'<line x1="{x0 - 2:.1f}" x2="{x1 + 2:.1f}" y1="{y:.1f}" y2="{y:.1f}" class="used"/>')
             if w.session.pain_reports:
                 cx, cy = (x0 + x1) / 2, chart.y(max(w.walk_min, cap_min)) - 8
                 chart.add(f'<path d="M{cx - 5:.1f},{cy - 5:.1f} L{cx + 5:.1f},{cy - 5:.1f} L{cx:.1f},{cy + 3:.1f} Z" fill="{RED}">'
@@ -305,7 +306,7 @@ def walk_time_chart(walks: Sequence[WalkView], days: Sequence[dt.date], caps: di
 
 def daily_means(walks: Sequence[WalkView], value) -> dict[dt.date, float]:
     """Walk-time-weighted daily mean of ``value(walk)`` (None skipped)."""
-    sums = defaultdict(lambda: [0.0, 0.0])
+    sums: defaultdict[dt.date, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for w in walks:
         v = value(w)
         if v is None or w.session.walk_s <= 0:
@@ -412,7 +413,7 @@ def walk_section(walk: WalkView, *, open_: bool) -> str:
     for k, b in enumerate(walk.bouts, 1):
         rows.append(
             f"<tr><td>{k}</td><td>{b.started:%H:%M:%S}</td><td>{b.duration_s / 60:.1f}</td><td>{b.steps}</td>"
-            f"<td>{_num(b.cadence_spm, '.0f')}</td><td>{_num(b.step_length_m, '.2f')}</td><td>{_num(b.speed_ms, '.2f')}</td>"
+            f"<td>{_num(b.cadence_spm, '.0f')}</td><td>{_num(b.step_length_m, '.2f')}</td><td>{_num(b.speed_m_s, '.2f')}</td>"
             f"<td>{_num(b.mean_lean_deg, '.0f', '°')}</td><td>{_num(b.peak_lean_deg, '.0f', '°')}</td></tr>")
     bouts = ("<table><tr><th>bout</th><th>start</th><th>min</th><th>steps</th><th>steps/min</th><th>step m</th>"
              "<th>m/s</th><th>mean lean</th><th>peak lean</th></tr>" + "".join(rows) + "</table>") if rows else "<p>no bouts stored</p>"
@@ -427,7 +428,7 @@ def walk_section(walk: WalkView, *, open_: bool) -> str:
 
 def at_a_glance(walks: Sequence[WalkView], week: Sequence[dt.date], target: tuple[int, int]) -> str:
     mine = [w for w in walks if week[0] <= w.session.date <= week[-1] and w.session.walk_s > 0]
-    per_day = defaultdict(int)
+    per_day: defaultdict[dt.date, int] = defaultdict(int)
     for w in mine:
         per_day[w.session.date] += 1
     lo, hi = target
@@ -481,7 +482,7 @@ def render_html(history, plan: PlanSettings, *, first_day: dt.date, last_day: dt
     target = (plan.sessions_per_day_min, max(plan.sessions_per_day_min, plan.sessions_per_day_max))
     state = effective_plan(plan, history.sessions, last_day)
     in_range = [w for w in walks if first_day <= w.session.date <= last_day]
-    daily_walk = defaultdict(float)
+    daily_walk: defaultdict[dt.date, float] = defaultdict(float)
     for w in in_range:
         daily_walk[w.session.date] += w.walk_min
     lean_share = daily_means(
@@ -507,7 +508,7 @@ def render_html(history, plan: PlanSettings, *, first_day: dt.date, last_day: dt
                     fmt=lambda v: f"{v:.0f}", bars=True),
         trend_chart(daily_means(in_range, lambda w: w.weighted("cadence_spm")), days, title="Cadence", unit="steps/min",
                     fixed=(60, 140), step=20, colour=GREEN, fmt=lambda v: f"{v:.0f}"),
-        trend_chart(daily_means(in_range, lambda w: w.weighted("speed_ms")), days, title="Walking speed", unit="m/s",
+        trend_chart(daily_means(in_range, lambda w: w.weighted("speed_m_s")), days, title="Walking speed", unit="m/s",
                     fixed=(0, 2), step=0.5, colour=PURPLE, fmt=lambda v: f"{v:.1f}"),
         trend_chart(daily_means(in_range, lambda w: w.weighted("step_length_m")), days, title="Step length", unit="m",
                     fixed=(0, 1), step=0.25, colour=BROWN, fmt=lambda v: f"{v:.2f}"),

@@ -29,12 +29,10 @@ import re
 import stat
 import tomllib
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
-
-from walkcoach.hal.errors import ConfigError
-from walkcoach.hal.state_files import write_atomic
+from typing import Any
 
 from walkcoach.device.core.settings import (
     CoachSettings,
@@ -49,6 +47,8 @@ from walkcoach.device.core.settings import (
     UprightSettings,
     setting,
 )
+from walkcoach.hal.errors import ConfigError
+from walkcoach.hal.state_files import write_atomic
 
 INSTALLED_CONFIG_PATH = Path("/etc/walkcoach/config.toml")  # where install.sh puts it, ConfigurationDirectory=
 DEFAULT_CONFIG_PATH = INSTALLED_CONFIG_PATH
@@ -65,7 +65,8 @@ class StoreSettings:
 
 @dataclass(frozen=True, slots=True)
 class ServiceSettings:
-    runtime_dir: Path = setting(Path("/run/walkcoach"), "path", "pid and status files of the running service (the systemd RuntimeDirectory)")
+    runtime_dir: Path = setting(Path("/run/walkcoach"), "path",
+                                "pid and status files of the running service (the systemd RuntimeDirectory)")
 
     @property
     def pid_file(self) -> Path:
@@ -563,7 +564,7 @@ def _parse(data: bytes | str, source: str) -> tuple[dict | None, _Locator | None
 
 def _check(data: bytes | str, source: str) -> tuple[Config | None, list[str]]:
     parsed, locate, problems = _parse(data, source)
-    if parsed is None:
+    if parsed is None or locate is None:
         return None, problems
     values, problems = _check_data(parsed, source, locate)
     if problems:
@@ -608,7 +609,7 @@ def load_config(path: Path | str | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"{target}: cannot read the config: {exc.strerror or exc}") from None
     config, problems = _check(data, str(target))
-    if problems:
+    if config is None:
         raise ConfigProblems(problems)
     return dataclasses.replace(config, path=target)
 
@@ -626,7 +627,7 @@ def try_load_config(path: Path | str | None = None) -> tuple[Config | None, list
 def config_from_bytes(data: bytes, source: Path) -> Config:
     """The config in ``data`` (a saved copy the caller has read), named ``source`` in problems."""
     config, problems = _check(data, str(source))
-    if problems:
+    if config is None:
         raise ConfigProblems(problems)
     return dataclasses.replace(config, path=Path(source))
 
@@ -809,14 +810,14 @@ def set_value(path: Path | str | None, key: str, value_text: str) -> Config:
         raise ConfigError(f"{target}: cannot read the config: {exc.strerror or exc}") from None
 
     old_data, _, problems = _parse(old_bytes, str(target))
-    if problems:
+    if old_data is None:
         raise ConfigProblems(problems + [f"{target}: fix these first; nothing was changed"])
     old_text = old_bytes.decode("utf-8")
     old_table = old_data.get(spec.table)
     present = isinstance(old_table, dict) and spec.name in old_table
     new_text = _edit_text(old_text, spec, value, present=present)
     config, problems = _check(new_text, str(target))
-    if problems:
+    if config is None:
         raise ConfigProblems(problems)
     new_data = tomllib.loads(new_text.removeprefix("\ufeff"))
     wanted, _ = _coerce(spec, value)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import NamedTuple, Sequence
-
-from walkcoach.hal.types import ImuSample
+from collections.abc import Sequence
+from math import atan2, sqrt
+from typing import NamedTuple
 
 from walkcoach.device.core.activity import StairDetector
 from walkcoach.device.core.events import Event, EventKind
@@ -19,7 +19,16 @@ from walkcoach.device.core.gait_metrics import BoutGaitMetrics, StepLengthEstima
 from walkcoach.device.core.posture import RAD_TO_DEG, LeanDetector
 from walkcoach.device.core.session import SessionTracker
 from walkcoach.device.core.settings import CoachSettings
-from walkcoach.device.core.upright import SOURCE_CALIBRATED, SOURCE_PROVISIONAL, SOURCE_STANCE, SOURCE_WALKING, TRANSITION_DEG, UprightTracker
+from walkcoach.device.core.upright import (
+    SOURCE_CALIBRATED,
+    SOURCE_NONE,
+    SOURCE_PROVISIONAL,
+    SOURCE_STANCE,
+    SOURCE_WALKING,
+    TRANSITION_DEG,
+    UprightTracker,
+)
+from walkcoach.hal.types import ImuSample
 
 NO_EVENTS: tuple[Event, ...] = ()
 UPRIGHT_SOURCES = (SOURCE_PROVISIONAL, SOURCE_WALKING, SOURCE_STANCE, SOURCE_CALIBRATED)  # a restart may carry these over
@@ -34,6 +43,11 @@ STEP_DIRECTIONS_KEPT = 24  # gravity directions of the steps before a bout (more
 
 def _step_length_settings(settings: CoachSettings) -> StepLengthSettings:
     return StepLengthSettings(leg_length_m=settings.gait.leg_length_m, correction_factor=settings.gait.step_length_factor)
+
+
+def _with(events: list[Event] | None, event: Event) -> list[Event]:
+    """A sample's events so far and one more (most samples have none: no list is made for them)."""
+    return [event] if events is None else events + [event]
 
 
 class CoachSnapshot(NamedTuple):
@@ -72,13 +86,12 @@ class Coach:
 
     # -- the hot path -------------------------------------------------------
     def update(self, sample: ImuSample) -> Sequence[Event]:
-        t_s = sample.t_s
-        gx, gy, gz = sample.gravity_ms2
-        lx, ly, lz = sample.linear_acc_ms2
-        if t_s - self._last_t_s > self._gap_s and self._last_t_s != -math.inf:
-            self._on_gap(t_s - self._last_t_s)
+        t_s, (gx, gy, gz), (lx, ly, lz) = sample[0], sample[1], sample[2]  # t_s, gravity_ms2, linear_acc_ms2
+        last_t_s = self._last_t_s
+        if t_s - last_t_s > self._gap_s and last_t_s != -math.inf:
+            self._on_gap(t_s - last_t_s)
         self._last_t_s = t_s
-        gn = math.sqrt(gx * gx + gy * gy + gz * gz)
+        gn = sqrt(gx * gx + gy * gy + gz * gz)
         ux, uy, uz = gx / gn, gy / gn, gz / gn
         upright = self.upright
         upright_event = upright.observe(t_s, ux, uy, uz, lx * lx + ly * ly + lz * lz)
@@ -113,28 +126,30 @@ class Coach:
         if steps_current:
             upright.walking_sample(ux, uy, uz, lx, ly, lz, acc_vertical_ms2)
 
-        if upright.captured:  # before there is an upright (belt in the hand), lean means nothing
+        if upright.source != SOURCE_NONE:  # upright.captured; before it (belt in the hand), lean means nothing
             rx, ry, rz = upright.up
             fx, fy, fz = upright.forward
-            raw_lean_deg = math.atan2(-(ux * fx + uy * fy + uz * fz), ux * rx + uy * ry + uz * rz) * RAD_TO_DEG
+            raw_lean_deg = atan2(-(ux * fx + uy * fy + uz * fz), ux * rx + uy * ry + uz * rz) * RAD_TO_DEG
+            lean = self.lean
             if steps_current:
-                coachable = upright.coachable and not self.stairs.on_stairs
-                if self.stairs.on_stairs:
-                    self.lean.hold_off(t_s)
+                on_stairs = self.stairs.on_stairs
+                coachable = upright.coachable and not on_stairs
+                if on_stairs:
+                    lean.hold_off(t_s)
             else:
                 coachable = self._coach_while_standing and not walking
-            lean_event = self.lean.update(t_s, raw_lean_deg - upright.walk_offset_deg, coachable)
+            lean_event = lean.update(t_s, raw_lean_deg - upright.walk_offset_deg, coachable)
             if walking:
-                self.bout_gait.add_lean(self.lean.lean_deg)
+                self.bout_gait.add_lean(lean.lean_deg)
             if lean_event is not None:
-                events = [lean_event] if events is None else events + [lean_event]
+                events = _with(events, lean_event)
 
         session = self.session
         if walking:
             self._last_walk_s = t_s
             session_event = session.update(t_s, session.completed_walk_s + bouts.live_duration_s(t_s))
             if session_event is not None:
-                events = [session_event] if events is None else events + [session_event]
+                events = _with(events, session_event)
         elif session.started and t_s - self._last_walk_s > self._session_end_pause_s:
             events = self._session_ended(t_s, events)
         return NO_EVENTS if events is None else events
@@ -168,7 +183,7 @@ class Coach:
     def _walk_started(self, t_s: float, events):
         self.session.started = True
         ev = Event(t_s, EventKind.WALK_STARTED, why=f"walking from {self.bouts.bout_start_s():.1f} s")
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     def _walk_ended(self, t_s: float, bout, events):
         bout = bout._replace(**self.bout_gait.end_bout()._asdict())
@@ -176,20 +191,20 @@ class Coach:
         self.session.completed_steps += bout.steps
         self._last_walk_s = bout.end_s
         ev = Event(t_s, EventKind.WALK_ENDED, why=f"{bout.steps} steps at {bout.cadence_spm:.0f}/min", bout=bout)
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     def _session_ended(self, t_s: float, events):
         session = self.session
         ev = Event(t_s, EventKind.SESSION_ENDED, why=f"walked {session.completed_walk_s / 60:.1f} min")
         session.start_new()
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     # -- posture hooks on gait events (upright, walking posture, belt, stairs) -----------
     def _posture_on_walk_started(self, t_s: float, events):
         ev = self.upright.on_walk_started(t_s, self.bouts.first_step_s)
         if ev is None:
             return events
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     def _posture_on_step(self, t_s: float, step_s: float, events):
         stairs = self.stairs
@@ -202,15 +217,11 @@ class Coach:
             return events
         if ev.kind is EventKind.BELT_MOVED:
             self.lean.restart_filter()
-        return [ev] if events is None else events + [ev]
+        return _with(events, ev)
 
     # -- requests from outside (button, calibrate command, plan) ---------------
     def request_upright_capture(self) -> None:
         self.upright.request_capture()
-
-    def set_upright(self, up) -> None:
-        """Restore a saved upright reference (body-frame gravity direction)."""
-        self.upright.set(up, SOURCE_CALIBRATED)
 
     def report_pain(self, t_s: float) -> list[Event]:
         return self.session.report_pain(t_s, self.walk_s(t_s))
@@ -247,9 +258,7 @@ class Coach:
             "cap_s": session.cap_s,
             "planned_cap_s": session.planned_cap_s,
             "pain_reports": session.pain_reports,
-            "cap_warned": session._warned,
-            "cap_stopped": session._stopped,
-            "stop_due_in_s": max(0.0, session._next_stop_s - t_s),
+            **session.cap_cue_state(t_s),  # cap_warned, cap_stopped, stop_due_in_s
             "since_walk_s": since_walk_s if math.isfinite(since_walk_s) else None,
             "upright": list(self.upright.up) if self.upright.captured else None,
             "upright_source": self.upright.source,
@@ -271,11 +280,11 @@ class Coach:
             source = state.get("upright_source")
             self.upright.set(up, source if source in UPRIGHT_SOURCES else SOURCE_CALIBRATED)
         since = state.get("since_walk_s")
-        session.started = bool(state["session_started"])
-        session.completed_walk_s, session.completed_steps = walk_s, steps
-        session.cap_s, session.planned_cap_s, session.pain_reports = cap_s, planned_s, pain
-        session._warned, session._stopped = bool(state["cap_warned"]), bool(state["cap_stopped"])
-        session._next_stop_s = t_s + max(0.0, float(state["stop_due_in_s"]) - away_s)
+        session.restore(
+            started=bool(state["session_started"]), walk_s=walk_s, steps=steps, cap_s=cap_s, planned_cap_s=planned_s,
+            pain_reports=pain, cap_warned=bool(state["cap_warned"]), cap_stopped=bool(state["cap_stopped"]),
+            next_stop_s=t_s + max(0.0, float(state["stop_due_in_s"]) - away_s),
+        )
         self._last_walk_s = t_s - (float(since) + away_s) if since is not None else -math.inf
 
     def walk_s(self, t_s: float) -> float:
@@ -287,9 +296,8 @@ class Coach:
         bout = self.bouts.end()
         if bout is not None:
             events.extend(self._walk_ended(t_s, bout, None))
-        episode = self.lean.open_episode(t_s)
+        episode = self.lean.end_episode(t_s)
         if episode is not None:
-            self.lean.leaning = False
             events.append(Event(t_s, EventKind.LEAN_CLEARED, why="shutdown", lean=episode))
         return events
 

@@ -45,7 +45,7 @@ class Bout(NamedTuple):
     cadence_spm: float
     step_time_cv: float  # step-time variability (coefficient of variation of step intervals)
     step_length_m: float | None = None  # mean, inverted-pendulum model (device.gait_metrics)
-    speed_ms: float | None = None  # sum of step lengths / their step times
+    speed_m_s: float | None = None  # sum of step lengths / their step times
     mean_lean_deg: float | None = None  # filtered lean, mean over the bout's walking samples
     peak_lean_deg: float | None = None
     step_times_s: tuple[float, ...] = ()  # every step (heel strike) counted in the bout, in order

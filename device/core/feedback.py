@@ -9,12 +9,11 @@ a stale cue is worse than none).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
-
-from walkcoach.hal.types import Output
 
 from walkcoach.device.core.events import Cue
+from walkcoach.hal.types import Output
 
 Pulses = tuple[tuple[float, float], ...]
 
@@ -55,8 +54,6 @@ PATTERNS: Mapping[Cue, Pattern] = {
     Cue.CONFIG_ERROR: Pattern(priority=6, buzzer=((0.4, 0.15), (0.1, 0.15), (0.4, 0.15), (0.1, 0.0)), led=_repeat((0.4, 0.2), 4)),
     Cue.STOP: Pattern(priority=7, buzzer=_repeat((0.5, 0.25), 3), led=((2.25, 0.0),), motor=_repeat((0.5, 0.25), 3)),
 }
-
-OUTPUT_NAMES = ("buzzer", "led", "motor")
 
 
 def _state_at(pulses: Pulses, elapsed_s: float) -> bool:

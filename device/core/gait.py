@@ -278,7 +278,7 @@ def _merge_double_detections(steps: list[float], peaks: list[float], tolerance: 
     """One heel strike seen twice (a slow walker's strike can show two peaks): of two
     detections much closer than the rhythm, drop the one whose removal leaves normal step
     times around the other (the smaller peak if either would do)."""
-    typical_s = _median([b - a for a, b in zip(steps, steps[1:])])
+    typical_s = _median([b - a for a, b in zip(steps, steps[1:], strict=False)])
 
     def whole_step(a: int, b: int) -> bool:
         return 0 <= a and b < len(steps) and abs(steps[b] - steps[a] - typical_s) <= tolerance * typical_s
@@ -326,7 +326,9 @@ class BoutTracker:
         self.rhythm_due_s = math.inf  # when the rhythm's next step should have come: look for a faint one
         self._faint_in_row = 0
         self._held_s: float | None = None
-        self._unconfirmed: list[tuple[float, int, bool]] = []  # (time, whole steps, faint) of contacts after missed steps or found only by the rhythm, counted once a detected step follows in rhythm
+        # (time, whole steps, faint) of contacts after missed steps or found only by the rhythm,
+        # counted once a detected step follows in rhythm
+        self._unconfirmed: list[tuple[float, int, bool]] = []
         self._first_s = 0.0
         self._last_s = 0.0
         self._steps = 0
@@ -442,7 +444,7 @@ class BoutTracker:
         if len(pending) < 2:
             return None
         recent = pending[-5:]
-        step_s = _median([b - a for a, b in zip(recent, recent[1:])])
+        step_s = _median([b - a for a, b in zip(recent, recent[1:], strict=False)])
         return step_s if self._min_interval_s <= step_s <= self._max_interval_s else None
 
     def _expect_next_step(self) -> None:
@@ -458,11 +460,11 @@ class BoutTracker:
             step_s = self._median_s
             last_s = self._latest_s()
         else:
-            step_s = self._pending_step_s()
-            if step_s is None:
+            pending_step_s = self._pending_step_s()
+            if pending_step_s is None:
                 self.rhythm_due_s = math.inf
                 return
-            last_s = self._pending[-1]
+            step_s, last_s = pending_step_s, self._pending[-1]
         self.rhythm_window_s = (last_s + (1.0 - RHYTHM_WINDOW_SHARE) * step_s, last_s + (1.0 + RHYTHM_WINDOW_SHARE) * step_s)
         self.rhythm_due_s = self.rhythm_window_s[1] + CONFIRM_S
 
@@ -492,7 +494,7 @@ class BoutTracker:
             return False
         window = pending[-n:]
         faint = self._pending_faint_s
-        median_s = self._rhythm_step_s(window, [p for t, p in zip(window, peaks[-n:]) if t not in faint])
+        median_s = self._rhythm_step_s(window, [p for t, p in zip(window, peaks[-n:], strict=True) if t not in faint])
         if median_s is not None and regularity is not None and regularity(median_s) < self._min_regularity:
             median_s = None
         if median_s is None:
@@ -504,7 +506,7 @@ class BoutTracker:
         first = len(pending) - n
         while first > 0 and INITIATION_SHARE[0] * median_s <= pending[first] - pending[first - 1] <= INITIATION_SHARE[1] * median_s:
             first -= 1  # the first steps of a walk (gait initiation) are less regular: take them in
-        intervals = [b - a for a, b in zip(pending[first:], pending[first + 1 :])]
+        intervals = [b - a for a, b in zip(pending[first:], pending[first + 1 :], strict=False)]
         self.in_bout = True
         self._first_s = pending[first]
         self._last_s = window[-1]
@@ -526,7 +528,7 @@ class BoutTracker:
         and the heel-strike peaks alike (within a factor of ``PEAK_SPREAD``):
         fidgeting is irregular in both timing and force.
         """
-        intervals = [b - a for a, b in zip(window, window[1:])]
+        intervals = [b - a for a, b in zip(window, window[1:], strict=False)]
         median_s = _median(intervals)
         if not self._min_interval_s <= median_s <= self._max_interval_s:
             return None

@@ -153,7 +153,7 @@ class BoutGait(NamedTuple):
     """What a bout adds to its steps and cadence; None where nothing could be measured."""
 
     step_length_m: float | None
-    speed_ms: float | None
+    speed_m_s: float | None
     mean_lean_deg: float | None
     peak_lean_deg: float | None
 
@@ -216,7 +216,7 @@ class BoutGaitMetrics:
         lengths = self._lengths
         result = BoutGait(
             step_length_m=self._length_sum_m / lengths if lengths else None,
-            speed_ms=self._length_sum_m / self._time_sum_s if lengths and self._time_sum_s > 0 else None,
+            speed_m_s=self._length_sum_m / self._time_sum_s if lengths and self._time_sum_s > 0 else None,
             mean_lean_deg=self._lean_sum_deg / self._lean_n if self._lean_n else None,
             peak_lean_deg=self._lean_peak_deg if self._lean_n else None,
         )

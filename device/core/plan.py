@@ -27,7 +27,8 @@ from an impossible date (``device.clock_trust`` re-dates such sessions when it c
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from walkcoach.device.core.settings import PlanSettings
 

@@ -121,6 +121,12 @@ class LeanDetector:
             t_s, EventKind.LEAN_CLEARED, cue=cue, why=f"upright again after {t_s - self._start_s:.0f} s", lean=episode
         )
 
+    def end_episode(self, t_s: float) -> LeanEpisode | None:
+        """Close the episode in progress at ``t_s`` (end of a run, shutdown) and return it, if any."""
+        episode = self.open_episode(t_s)
+        self.leaning = False
+        return episode
+
     def open_episode(self, t_s: float) -> LeanEpisode | None:
         """The episode in progress, if any (for summaries at the end of a run)."""
         if not self.leaning:

@@ -16,6 +16,8 @@ class SessionTracker:
     brings the stop cue at once.
     """
 
+    cap_s: float  # this session's cap: the planned one, less a pain report's shortening
+
     def __init__(self, plan: PlanSettings, cap_s: float) -> None:
         self._plan = plan
         self.planned_cap_s = cap_s
@@ -39,6 +41,18 @@ class SessionTracker:
         self._warned = False
         self._stopped = False
         self._next_stop_s = 0.0
+
+    def cap_cue_state(self, t_s: float) -> dict:
+        """Which cap cues this session has had, for a restart (``Coach.saved_state``)."""
+        return {"cap_warned": self._warned, "cap_stopped": self._stopped, "stop_due_in_s": max(0.0, self._next_stop_s - t_s)}
+
+    def restore(self, *, started: bool, walk_s: float, steps: int, cap_s: float, planned_cap_s: float, pain_reports: int,
+                cap_warned: bool, cap_stopped: bool, next_stop_s: float) -> None:
+        """Continue a session carried over a restart (``Coach.restore_state`` checked the values)."""
+        self.started = started
+        self.completed_walk_s, self.completed_steps = walk_s, steps
+        self.cap_s, self.planned_cap_s, self.pain_reports = cap_s, planned_cap_s, pain_reports
+        self._warned, self._stopped, self._next_stop_s = cap_warned, cap_stopped, next_stop_s
 
     def update(self, t_s: float, walk_s: float) -> Event | None:
         """Call while walking, with the session's walk time so far."""

@@ -35,10 +35,13 @@ class LeanSettings:
 class GaitSettings:
     min_cadence_spm: float = setting(40.0, "steps/min", "slowest cadence that counts as walking", (20.0, 80.0))
     max_cadence_spm: float = setting(180.0, "steps/min", "fastest cadence that counts as walking", (120.0, 240.0))
-    min_bout_steps: int = setting(6, "steps", "steps in rhythm before a bout is counted (then counted from its first step); 6 = the 4 strides of a Mobilise-D walking bout", (3, 30))
+    min_bout_steps: int = setting(6, "steps", "steps in rhythm before a bout is counted (then counted from its first step); "
+                                  "6 = the 4 strides of a Mobilise-D walking bout", (3, 30))
     max_gap_s: float = setting(3.0, "s", "longest pause between steps inside one bout (Mobilise-D: 3 s)", (1.0, 10.0))
-    rhythm_tolerance: float = setting(0.4, "", "allowed step-time deviation from the bout's median, as a fraction (real walks change step time 30-40 %)", (0.1, 0.8))
-    min_regularity: float = setting(0.4, "", "autocorrelation of vertical acceleration at the step or stride lag that a bout's first steps must reach", (0.0, 0.95))
+    rhythm_tolerance: float = setting(0.4, "", "allowed step-time deviation from the bout's median, as a fraction "
+                                      "(real walks change step time 30-40 %)", (0.1, 0.8))
+    min_regularity: float = setting(0.4, "", "autocorrelation of vertical acceleration at the step or stride lag "
+                                    "that a bout's first steps must reach", (0.0, 0.95))
     min_peak_ms2: float = setting(0.12, "m/s^2", "smallest vertical acceleration peak that can be a step", (0.05, 3.0))
     session_end_pause_s: float = setting(600.0, "s", "a pause this long without walking ends the session", (60.0, 7200.0))
     leg_length_m: float = setting(0.9, "m", "wearer's leg length (greater trochanter to floor), for step length", (0.5, 1.3))
@@ -69,7 +72,8 @@ class PlanSettings:
 class UprightSettings:
     still_s: float = setting(2.0, "s", "standing still this long captures the upright reference", (0.5, 10.0))
     max_from_nominal_deg: float = setting(35.0, "deg", "upright must be within this of the mount's up axis", (5.0, 90.0))
-    belt_moved_deg: float = setting(10.0, "deg", "standing this far from the upright (or walking far outside a walking posture) means the belt moved: re-zero", (5.0, 30.0))
+    belt_moved_deg: float = setting(10.0, "deg", "standing this far from the upright (or walking far outside a walking posture) "
+                                    "means the belt moved: re-zero", (5.0, 30.0))
 
 
 @dataclass(frozen=True, slots=True)

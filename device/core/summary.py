@@ -63,8 +63,9 @@ class RunSummary:
                     "cadence_spm": round(b.cadence_spm, 1),
                     "step_time_cv": round(b.step_time_cv, 3),
                     **{
-                        name: round(value, 3)
-                        for name in ("step_length_m", "speed_ms", "mean_lean_deg", "peak_lean_deg")
+                        key: round(value, 3)  # speed_m_s keeps its JSON key speed_ms (m/s), which scripts read
+                        for key, name in (("step_length_m", "step_length_m"), ("speed_ms", "speed_m_s"),
+                                          ("mean_lean_deg", "mean_lean_deg"), ("peak_lean_deg", "peak_lean_deg"))
                         if (value := getattr(b, name, None)) is not None
                     },
                     "step_times_s": [round(t, 3) for t in b.step_times_s],

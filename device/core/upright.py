@@ -50,6 +50,7 @@ RAD_TO_DEG = 180.0 / math.pi
 NOMINAL_UP = (0.0, 0.0, 1.0)
 BODY_FORWARD = (1.0, 0.0, 0.0)
 STILL_MAX_LINEAR_MS2 = 0.6  # standing still: no more body acceleration than postural sway
+STILL_MAX_LINEAR_SQ = STILL_MAX_LINEAR_MS2 * STILL_MAX_LINEAR_MS2
 STILL_MAX_DRIFT_DEG = 3.0  # gravity direction that wanders less than this counts as held
 PRE_GAIT_BEFORE_S = 3.0  # quiet stance -> anticipatory postural adjustment -> first step: ~0.5-1.5 s
 PRE_GAIT_AFTER_S = 2.0  # the faint first steps of gait initiation may fall inside the stillness
@@ -57,6 +58,7 @@ TRANSITION_DEG = 20.0  # a trunk excursion this large between stillness and gait
 # ... looked for until this long after the first step counted: a sit-to-stand's first push can pass for a step
 TRANSITION_AFTER_FIRST_STEP_S = 1.5
 EXCURSION_BIN_S = 0.25
+EXCURSION_S = PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S  # excursions are tracked this long after a stillness
 EXCURSION_BINS = int((PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S) / EXCURSION_BIN_S) + 1
 POSTURE_FILTER_S = 1.0  # the walking gravity direction, smoothed over gait sway
 WALK_POSTURE_S = 20.0  # time constant of the wearer's walking posture, in walking seconds
@@ -177,6 +179,7 @@ class UprightTracker:
         forward = _perpendicular(self._forward_axis, self.up) or _perpendicular(BODY_FORWARD, self.up)
         if forward is None:  # up along the body's forward axis: any horizontal direction
             forward = _perpendicular((0.0, 1.0, 0.0), self.up)
+        assert forward is not None  # up cannot lie along both the body's forward axis and y
         self.forward = forward
         self.left = _cross(self.up, forward)
 
@@ -193,10 +196,12 @@ class UprightTracker:
         p[0] += a * (ux - p[0])
         p[1] += a * (uy - p[1])
         p[2] += a * (uz - p[2])
-        if linear_sq > STILL_MAX_LINEAR_MS2 * STILL_MAX_LINEAR_MS2:
+        if linear_sq > STILL_MAX_LINEAR_SQ:
             if self._still:
                 self._end_still()
-            return self._track_excursion(t_s, ux, uy, uz)
+            if self._last_still is not None and t_s - self._last_still_end_s < EXCURSION_S:
+                self._track_excursion(t_s, ux, uy, uz)  # (its own test first, without the call)
+            return None
         ax, ay, az = self._anchor
         if self._still == 0 or ux * ax + uy * ay + uz * az < self._cos_drift:
             if self._still:
@@ -210,7 +215,8 @@ class UprightTracker:
         s[1] += uy
         s[2] += uz
         if self._still < self._need:
-            return self._track_excursion(t_s, ux, uy, uz)
+            self._track_excursion(t_s, ux, uy, uz)
+            return None
         self._last_still_end_s = t_s
         if self._still == self._need and self.waiting:
             return self._capture(t_s, _unit(s))
@@ -225,7 +231,7 @@ class UprightTracker:
     def _track_excursion(self, t_s: float, ux: float, uy: float, uz: float) -> None:
         """The trunk's largest excursion from the last stillness, per EXCURSION_BIN_S since it ended."""
         last = self._last_still
-        if last is None or t_s - self._last_still_end_s >= PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S:
+        if last is None or t_s - self._last_still_end_s >= EXCURSION_S:
             return None
         c = ux * last[0] + uy * last[1] + uz * last[2]
         i = int((t_s - self._last_still_end_s) * (1.0 / EXCURSION_BIN_S))
@@ -310,7 +316,7 @@ class UprightTracker:
                          f"belt moved: standing is {moved_deg:.0f}° from the upright, re-zeroed")
         if moved_deg <= self._belt_moved_deg:
             w = 0.3  # a new stance refines the upright: people stand alike within a few degrees
-            self.up = _unit(tuple(o + w * (n - o) for o, n in zip(old_up, stance)))
+            self.up = _unit(tuple(o + w * (n - o) for o, n in zip(old_up, stance, strict=True)))
             self._set_axes()
         return None
 
@@ -394,7 +400,8 @@ class UprightTracker:
             if self._lateral_since_s is None:
                 self._lateral_since_s = t_s
             elif t_s - self._lateral_since_s >= LATERAL_HOLD_S:
-                return self._rezero_from_walking(t_s, f"belt moved: walking {abs(lateral):.0f}° sideways for {LATERAL_HOLD_S:.0f} s, re-zeroed")
+                why = f"belt moved: walking {abs(lateral):.0f}° sideways for {LATERAL_HOLD_S:.0f} s, re-zeroed"
+                return self._rezero_from_walking(t_s, why)
         else:
             self._lateral_since_s = None
         if self._walk_s >= WALK_POSTURE_MIN_S and self.source != SOURCE_WALKING:  # against standing only

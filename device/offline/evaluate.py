@@ -41,13 +41,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
-
-from walkcoach.hal.errors import WalkcoachError
+from typing import Any
 
 from walkcoach.device.core.events import Bout
+from walkcoach.hal.errors import WalkcoachError
 
 IC_TOLERANCE_S = 0.25
 
@@ -81,9 +81,11 @@ class Reference:
         return sum(b.duration_s for b in self.bouts)
 
 
-def _number(value, where: str, path: str, *, optional: bool = False) -> float | None:
-    if value is None and optional:
-        return None
+def _optional_number(value, where: str, path: str) -> float | None:
+    return None if value is None else _number(value, where, path)
+
+
+def _number(value, where: str, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ReferenceError(f"{path}: {where} must be a finite number, not {json.dumps(value)[:40]}")
     return float(value)
@@ -105,7 +107,7 @@ def load_reference(path: Path | str) -> Reference:
     for key in ("bouts", "ics_s"):
         if not isinstance(data.get(key), list):
             raise ReferenceError(f"{name}: {key!r} is missing or not a list")
-    bouts = []
+    bouts: list[ReferenceBout] = []
     for i, raw in enumerate(data["bouts"]):
         where = f"bouts[{i}]"
         if not isinstance(raw, dict):
@@ -119,7 +121,7 @@ def load_reference(path: Path | str) -> Reference:
             raise ReferenceError(f"{name}: {where} ends ({end_s:g} s) before it starts ({start_s:g} s)")
         if bouts and start_s < bouts[-1].end_s:
             raise ReferenceError(f"{name}: {where} starts before bouts[{i - 1}] ends (bouts must be in order, apart)")
-        n_ic = _number(raw.get("n_ic"), f"{where}.n_ic", name, optional=True)
+        n_ic = _optional_number(raw.get("n_ic"), f"{where}.n_ic", name)
         if n_ic is not None and (n_ic < 0 or n_ic != int(n_ic)):
             raise ReferenceError(f"{name}: {where}.n_ic must be a whole number >= 0, not {n_ic:g}")
         bouts.append(
@@ -127,13 +129,13 @@ def load_reference(path: Path | str) -> Reference:
                 start_s,
                 end_s,
                 None if n_ic is None else int(n_ic),
-                _number(raw.get("cadence_spm"), f"{where}.cadence_spm", name, optional=True),
-                _number(raw.get("stride_length_m"), f"{where}.stride_length_m", name, optional=True),
-                _number(raw.get("speed_mps"), f"{where}.speed_mps", name, optional=True),
+                _optional_number(raw.get("cadence_spm"), f"{where}.cadence_spm", name),
+                _optional_number(raw.get("stride_length_m"), f"{where}.stride_length_m", name),
+                _optional_number(raw.get("speed_mps"), f"{where}.speed_mps", name),
             )
         )
     ics = [_number(v, f"ics_s[{i}]", name) for i, v in enumerate(data["ics_s"])]
-    if any(b < a for a, b in zip(ics, ics[1:])):
+    if any(b < a for a, b in zip(ics, ics[1:], strict=False)):
         raise ReferenceError(f"{name}: ics_s must be in time order")
     return Reference(name, tuple(bouts), tuple(ics))
 
@@ -204,8 +206,8 @@ def score(bouts: Sequence[Bout], reference: Reference, *, tolerance_s: float = I
     for ref in reference.bouts:
         span = (ref.start_s, ref.end_s)
         inside = sum(1 for t in steps if ref.start_s - tolerance_s <= t <= ref.end_s + tolerance_s)
-        overlapping = [b for b, d in zip(bouts, detected_spans) if _overlap_s(d, span) > 0]
-        row = {
+        overlapping = [b for b, d in zip(bouts, detected_spans, strict=True) if _overlap_s(d, span) > 0]
+        row: dict[str, Any] = {
             "start_s": ref.start_s,
             "end_s": ref.end_s,
             "reference_steps": ref.n_ic,
@@ -221,7 +223,7 @@ def score(bouts: Sequence[Bout], reference: Reference, *, tolerance_s: float = I
             row.update(
                 cadence_error=_relative_error(best.cadence_spm, ref.cadence_spm),
                 stride_length_error=_relative_error(stride_m, ref.stride_length_m),
-                speed_error=_relative_error(best.speed_ms, ref.speed_mps),
+                speed_error=_relative_error(best.speed_m_s, ref.speed_mps),
                 walk_time_error_s=sum(b.duration_s for b in overlapping) - ref.duration_s,
             )
         per_bout.append(row)
@@ -229,11 +231,11 @@ def score(bouts: Sequence[Bout], reference: Reference, *, tolerance_s: float = I
     found = [r for r in per_bout if r["found"]]
 
     def mean_abs(key: str) -> float | None:
-        values = [abs(r[key]) for r in found if r.get(key) is not None]
+        values = [abs(v) for r in found if (v := r.get(key)) is not None]
         return sum(values) / len(values) if values else None
 
     def max_abs(key: str) -> float | None:
-        values = [abs(r[key]) for r in found if r.get(key) is not None]
+        values = [abs(v) for r in found if (v := r.get(key)) is not None]
         return max(values) if values else None
 
     return {

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from walkcoach.hal.types import ImuSample
-
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import EventKind
+from walkcoach.device.core.settings import CoachSettings
 from walkcoach.device.offline.lowpass import zero_phase_lowpass
 from walkcoach.device.shell.recording import RecordingError
-from walkcoach.device.core.settings import CoachSettings
+from walkcoach.hal.types import ImuSample
 
 GAIT_BAND_HZ = 3.0
 STILL_S = 2.0
@@ -57,12 +56,14 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-def _walking_mask(t: np.ndarray, gravity: np.ndarray, linear: np.ndarray, rate_hz: float, settings: CoachSettings) -> tuple[np.ndarray, int]:
+def _walking_mask(
+    t: np.ndarray, gravity: np.ndarray, linear: np.ndarray, rate_hz: float, settings: CoachSettings
+) -> tuple[np.ndarray, int]:
     """Samples inside the bouts the coach itself finds (steps need no frame: vertical is along gravity); and their steps."""
     coach = Coach(settings, rate_hz=rate_hz, cap_s=float("inf"))
     bouts = []
     zero = ZERO3
-    for t_s, g, a in zip(t.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist())):
+    for t_s, g, a in zip(t.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist()), strict=True):
         for event in coach.update(ImuSample(t_s, g, a, zero, 3)):
             if event.kind is EventKind.WALK_ENDED and event.bout is not None:
                 bouts.append(event.bout)

@@ -10,7 +10,11 @@ A zero-phase Butterworth-shaped low-pass of order 2, applied in the frequency do
   band with it.
 
 Edges: ``"periodic"`` filters the array as one period of a periodic signal, at
-its own length (the simulator's noise is generated that way); ``"mirror"``
+its own length (the simulator's noise is generated that way; at a length with a
+large prime factor, as the circular convolution with the filter's impulse
+response, one transform at the awkward length for all columns and the rest at
+a 5-smooth length of at least twice it: the same output within float
+rounding, 3-4x faster); ``"mirror"``
 mirrors ``margin`` samples at each end first (a recording is not periodic) and
 pads to a 5-smooth FFT length: numpy's FFT at a length with a large prime
 factor (19349 = 11 * 1759) falls back to Bluestein's algorithm, about 14x
@@ -42,6 +46,19 @@ def five_smooth_length(n: int) -> int:
     return best
 
 
+def largest_prime_factor(n: int) -> int:
+    largest, p = 1, 2
+    while p * p <= n:
+        while n % p == 0:
+            largest, n = p, n // p
+        p += 1 if p == 2 else 2
+    return max(largest, n)
+
+
+# numpy's FFT factors a length into small primes; past this prime factor it falls back to Bluestein's algorithm
+AWKWARD_PRIME_FACTOR = 100
+
+
 def edge_margin(rate_hz: float, corner_hz: float) -> int:
     """Samples of context that make a cut edge invisible: five corner periods (the response is ~1e-9 by then)."""
     return int(5.0 * rate_hz / max(corner_hz, 0.1))
@@ -66,6 +83,22 @@ def _filter_columns(x: np.ndarray, gain: np.ndarray, n_fft: int, out: np.ndarray
         flat_out[:, i] = np.fft.irfft(spectrum, n=n_fft)[offset : offset + n_out]
 
 
+def _filter_periodic_by_kernel(x: np.ndarray, gain: np.ndarray, out: np.ndarray) -> None:
+    """Circular convolution with the impulse response of ``gain`` (at x's length n), by FFTs of a
+    5-smooth length >= 2n - 1: the linear convolution, its tail wrapped onto its head."""
+    n = x.shape[0]
+    n_fft = five_smooth_length(2 * n - 1)
+    kernel_spectrum = np.fft.rfft(np.fft.irfft(gain, n), n_fft)  # the one transform at the awkward length
+    flat_in, flat_out = x.reshape(n, -1), out.reshape(n, -1)
+    for i in range(flat_in.shape[1]):
+        spectrum = np.fft.rfft(flat_in[:, i], n_fft)
+        spectrum *= kernel_spectrum
+        linear = np.fft.irfft(spectrum, n_fft)
+        column = flat_out[:, i]
+        column[:] = linear[:n]
+        column[: n - 1] += linear[n : 2 * n - 1]
+
+
 def zero_phase_lowpass(
     x: np.ndarray,
     rate_hz: float,
@@ -86,7 +119,11 @@ def zero_phase_lowpass(
     if n == 0:
         return out
     if edges == "periodic":
-        _filter_columns(x, _gain(n, rate_hz, corner_hz, passes), n, out, 0)
+        gain = _gain(n, rate_hz, corner_hz, passes)
+        if n > 2 and largest_prime_factor(n) > AWKWARD_PRIME_FACTOR:
+            _filter_periodic_by_kernel(x, gain, out)
+        else:
+            _filter_columns(x, gain, n, out, 0)
         return out
     if edges != "mirror":
         raise ValueError(f"edges must be mirror or periodic, not {edges!r}")

@@ -200,7 +200,7 @@ class TableParser:
             try:
                 rows.append([float(parts[i]) for i in indices])
             except ValueError:
-                for name, i in zip(self.names, indices):
+                for name, i in zip(self.names, indices, strict=True):
                     field_text = parts[i].strip()
                     try:
                         float(field_text)

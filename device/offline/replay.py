@@ -23,8 +23,12 @@ so a replay reproduces the live run's bouts, steps and cues.
   optional              ``gyrox``...; rad/s
   ====================  ================================================
 
-- 25 to 200 samples per second (from the median time step), resampled to the
-  loop rate (``--rate``, default the configured loop rate) by linear
+- 25 to 200 samples per second (from the median time step), replayed at its
+  own rate when that is from ``NATIVE_MIN_RATE_HZ`` (50 Hz) up to the loop
+  rate (the coach's detectors take any rate; interpolating a 50 Hz file up to
+  100 Hz adds samples, not information, and doubles the replay's cost), else
+  resampled to the loop rate; ``--rate`` asks for another. Resampling (also
+  onto the file's own rate, to even out clock jitter) is by linear
   interpolation. A gap in time of up to 1 s is bridged by interpolation (with a
   warning); a longer one, or a jump of the clock, is left as a hole, which the
   coach treats like a sensor drop-out (a bout in progress ends unless steps
@@ -90,44 +94,47 @@ the file is then read again from its start.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import math
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
-from walkcoach.hal.clock import VirtualClock
-from walkcoach.hal.errors import EndOfStream
-from walkcoach.hal.types import ImuSample
-
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.feedback import CuePlayer
-from walkcoach.device.offline.frame import FrameEstimate, estimate_frame
-from walkcoach.device.shell.loop import BUTTON_POLL_S, MAX_LAG_PERIODS, CoachLoop
-from walkcoach.device.offline.lowpass import edge_margin, zero_phase_lowpass
-from walkcoach.device.shell.recording import MAGIC, RecordingError
-from walkcoach.device.offline.recording_csv import Chunk, LineSource, TableParser, TimeOrder, button_marks
 from walkcoach.device.core.settings import CoachSettings, DeviceSettings
 from walkcoach.device.core.summary import RunSummary
+from walkcoach.device.offline.frame import FrameEstimate, estimate_frame
+from walkcoach.device.offline.lowpass import edge_margin, zero_phase_lowpass
+from walkcoach.device.offline.recording_csv import Chunk, LineSource, TableParser, TimeOrder, button_marks
+from walkcoach.device.shell.loop import BUTTON_POLL_S, MAX_LAG_PERIODS, CoachLoop
+from walkcoach.device.shell.recording import MAGIC, RecordingError
+from walkcoach.hal.clock import VirtualClock
+from walkcoach.hal.errors import EndOfStream
+from walkcoach.hal.types import G_MS2, ImuSample
 
 __all__ = [
     "FrameEstimate", "Recording", "RecordingError", "ReplayButton", "ReplayImu", "ReplayResult", "estimate_frame",
-    "read_recording", "replay", "replay_json", "zero_phase_lowpass",
+    "read_recording", "replay", "replay_json", "replay_rate_hz", "zero_phase_lowpass",
 ]
 
 log = logging.getLogger("walkcoach.replay")
 
-G_MS2 = 9.80665
 MIN_RATE_HZ, MAX_RATE_HZ = 25.0, 200.0
 RATE_SLACK = 0.02  # a median step a little off (clock jitter) still counts as in range
 GAP_FACTOR = 2.5  # a time step longer than this many median steps is a gap
 MAX_BRIDGED_GAP_S = 1.0
 MIN_SAMPLES = 10
+# A plain CSV from this rate up to the loop rate replays at its own rate (the coach is checked at 50 and 100 Hz);
+# slower ones are interpolated up to the loop rate, faster ones down to it.
+NATIVE_MIN_RATE_HZ = 50.0
 GRAVITY_CORNER_HZ = 0.4
 COMPLEMENTARY_TIME_CONSTANT_S = 2.0
 COMPLEMENTARY_MARGIN_TAUS = 20.0  # e^-20 of a cut edge is left: ~2e-8 m/s²
@@ -138,6 +145,7 @@ FRAME_WINDOW_S = 20 * 60.0  # the body frame of a plain CSV comes from its first
 FRAME_SCAN_LIMIT_S = 6 * 3600.0  # ...or, with no walking in them, from the first later window with walking
 FILTER_BLOCK = 32_768  # samples per gravity-filter block (a 5-smooth FFT with its context)
 SAMPLES_AT_ONCE = 2048  # ImuSamples built at a time by the replay's IMU
+GC_YOUNG_THRESHOLD = 100_000  # allocations between the collector's young passes while the coach replays (default 700)
 ZERO3 = (0.0, 0.0, 0.0)
 
 TIME_NAMES = ("t", "time", "time_s", "timestamp", "timestamp_s")
@@ -210,7 +218,7 @@ class Recording:
     def pieces(self, on_progress: Callable[[float], None] | None = None) -> Iterator[Piece]:
         if self._stream is None:
             if self._t is not None and len(self._t):
-                yield Piece(self._t, self._gravity, self._linear, self._gyro)
+                yield Piece(self._t, self.gravity_ms2, self.linear_acc_ms2, self._gyro)
             return
         yield from self._stream.pieces(on_progress)
 
@@ -228,17 +236,17 @@ class Recording:
     @property
     def t_s(self) -> np.ndarray:
         self._gather()
-        return self._t
+        return self._t if self._t is not None else np.empty(0)
 
     @property
     def gravity_ms2(self) -> np.ndarray:
         self._gather()
-        return self._gravity
+        return self._gravity if self._gravity is not None else np.empty((0, 3))
 
     @property
     def linear_acc_ms2(self) -> np.ndarray:
         self._gather()
-        return self._linear
+        return self._linear if self._linear is not None else np.empty((0, 3))
 
     @property
     def gyro_rads(self) -> np.ndarray | None:
@@ -253,6 +261,9 @@ class Recording:
     def button(self) -> list[tuple[float, bool]]:
         return self._stream.button if self._stream is not None else self._button
 
+    def _settle(self) -> Recording:
+        return _settle_recording(self)
+
     @property
     def is_streamed(self) -> bool:
         return self._stream is not None
@@ -265,7 +276,7 @@ class Recording:
             return 0.0
         else:
             first, last = float(self._t[0]), float(self._t[-1])
-        if first is None:
+        if first is None or last is None:
             return 0.0
         return last - first + 1.0 / self.rate_hz
 
@@ -341,7 +352,7 @@ class _Resampler:
         ends = [int(np.searchsorted(t, before)) for before, _ in holes] + [len(t) - 1]
         out = []
         rate, t0 = self.rate_hz, self.t0_s
-        for number, (a, b) in enumerate(zip(starts, ends)):
+        for number, (a, b) in enumerate(zip(starts, ends, strict=True)):
             if number > 0:
                 self.segment += 1
             last_piece = number == len(starts) - 1
@@ -370,7 +381,7 @@ def _complementary_pass(acc: np.ndarray, gyro: np.ndarray, dt_s: float, tau_s: f
     head = acc[: max(1, int(round(tau_s / dt_s)))].mean(axis=0)
     gx, gy, gz = (float(v) for v in head)
     out = np.empty_like(acc)
-    for k, ((ax, ay, az), (wx, wy, wz)) in enumerate(zip(acc.tolist(), gyro.tolist())):
+    for k, ((ax, ay, az), (wx, wy, wz)) in enumerate(zip(acc.tolist(), gyro.tolist(), strict=True)):
         # dg/dt = g x w for a world-fixed vector seen from the rotating sensor
         gx, gy, gz = (
             gx + dt_s * (gy * wz - gz * wy),
@@ -420,7 +431,7 @@ class _GravityBlocks:
         gravity = gravity_raw * (G_MS2 / np.maximum(norm, 1e-9))  # as the BNO055 reports it: |g| = 9.807
         acc = x[:, :3]
         # the total stays what was measured; a scale error is a slow bias the coach removes
-        return Piece(t, gravity, acc - gravity, x[:, 3:] if self.has_gyro else None, self._segment)
+        return Piece(t, gravity, acc - gravity, x[:, 3:] if self.has_gyro else None, self._segment or 0)
 
     def push(self, segment: int, t: np.ndarray, x: np.ndarray) -> list[Piece]:
         out = []
@@ -500,7 +511,8 @@ class _Stream:
 
     def next_window(self, samples: int) -> list[Piece]:
         """The next ``samples`` prepared after the head (looking for walking further in); they are not kept."""
-        window, n = [], 0
+        window: list[Piece] = []
+        n = 0
         if self._rest is None:
             return window
         for piece in self._rest:
@@ -522,7 +534,7 @@ class _Stream:
             self.start(0)
         head, self._head = self._head, None
         rows = self._rows
-        for piece in head:
+        for piece in head or ():
             self.last_t_s = float(piece.t_s[-1])
             yield piece
         if self._rest is None:
@@ -530,7 +542,7 @@ class _Stream:
         try:
             for piece in self._rest:
                 self.last_t_s = float(piece.t_s[-1])
-                if on_progress is not None:
+                if on_progress is not None and rows is not None:
                     on_progress(rows.fraction_read())
                 yield piece
         finally:
@@ -571,11 +583,12 @@ class _Rows:
         self.order.check(prefix.values[:, 0], prefix.lines)
         self.button.extend(button_marks(self.path, prefix.marks))
         self.prefix = prefix
+        self._prefix_taken = False
 
     def chunks(self) -> Iterator[Chunk]:
-        prefix, self.prefix = self.prefix, None
-        if prefix is not None:
-            yield prefix
+        if not self._prefix_taken:
+            self._prefix_taken = True
+            yield self.prefix
         for first, lines, complete in self._blocks:
             chunk = self.parser.parse(first, lines, complete)
             self.parser.check_finite(chunk)
@@ -620,7 +633,18 @@ def read_recording(
         source.close()
     if first.startswith(MAGIC):
         return _read_v1(path, rate_hz=rate_hz, units=units)
-    return _read_csv(path, units=units, upright=upright, rate_hz=rate_hz or default_rate_hz, settings=settings or CoachSettings())
+    return _read_csv(
+        path, units=units, upright=upright, rate_hz=rate_hz, default_rate_hz=default_rate_hz, settings=settings or CoachSettings()
+    )
+
+
+def replay_rate_hz(source_rate_hz: float, loop_rate_hz: float) -> float:
+    """The rate a plain CSV is replayed at without ``--rate``: its own (to 0.01 Hz) from ``NATIVE_MIN_RATE_HZ``
+    up to the loop rate, else the loop rate."""
+    rate_hz = round(source_rate_hz, 2)
+    if NATIVE_MIN_RATE_HZ * (1 - RATE_SLACK) <= rate_hz <= loop_rate_hz:
+        return rate_hz
+    return loop_rate_hz
 
 
 def _parse_meta(path: Path, number: int, first: str) -> dict[str, str]:
@@ -670,6 +694,7 @@ def _read_v1(path: Path, *, rate_hz: float | None, units: str) -> Recording:
     rows.close()
     rate = float(meta["rate_hz"])
     resample = rate_hz is not None and abs(rate_hz - source_rate_hz) > 1e-6 * source_rate_hz
+    out_rate_hz = rate_hz if rate_hz is not None and resample else rate
 
     def open_rows() -> _Rows:
         rows, _ = _open_v1(path, units)
@@ -680,10 +705,11 @@ def _read_v1(path: Path, *, rate_hz: float | None, units: str) -> Recording:
 
     def prepare(rows: _Rows, chunks: Iterator[Chunk]) -> Iterator[Piece]:
         resampler = None
-        chunks = _with_final_flag(chunks)
-        for chunk, final in chunks:
+        gaps = rows.gaps
+        assert gaps is not None  # open_rows sets them
+        for chunk, final in _with_final_flag(chunks):
             t = chunk.values[:, 0]
-            holes = rows.gaps.find(t, chunk.lines)
+            holes = gaps.find(t, chunk.lines)
             if not resample:
                 if len(t):
                     yield Piece(t, chunk.values[:, 1:4], chunk.values[:, 4:7])
@@ -691,7 +717,7 @@ def _read_v1(path: Path, *, rate_hz: float | None, units: str) -> Recording:
             if resampler is None:
                 if not len(t):
                     continue
-                resampler = _Resampler(float(t[0]), rate_hz)
+                resampler = _Resampler(float(t[0]), out_rate_hz)
             last_of_each_time = np.append(np.diff(t) > 0, True)  # interpolation needs one sample per time
             for segment, grid, values in resampler.push(t[last_of_each_time], chunk.values[last_of_each_time, 1:7], holes, final=final):
                 gravity = values[:, :3]
@@ -701,7 +727,7 @@ def _read_v1(path: Path, *, rate_hz: float | None, units: str) -> Recording:
     stream = _Stream(open_rows, prepare)
     stream.start(int(FRAME_WINDOW_S * source_rate_hz))
     return Recording(
-        path=str(path), kind="walkcoach-v1", rate_hz=rate_hz if resample else rate, source_rate_hz=source_rate_hz,
+        path=str(path), kind="walkcoach-v1", rate_hz=out_rate_hz, source_rate_hz=source_rate_hz,
         meta=meta, stream=stream,
     )._settle()
 
@@ -766,12 +792,16 @@ def _open_csv(path: Path) -> tuple[_Rows, bool]:
     return rows, has_gyro
 
 
-def _read_csv(path: Path, *, units: str, upright: str, rate_hz: float, settings: CoachSettings) -> Recording:
+def _read_csv(
+    path: Path, *, units: str, upright: str, rate_hz: float | None, default_rate_hz: float, settings: CoachSettings
+) -> Recording:
     rows, has_gyro = _open_csv(path)
     prefix = rows.prefix.values
     rows.close()
     scale = G_MS2 if units == "g" else 1.0
     source_rate_hz = _rate_from_steps(prefix[:, 0], path)
+    if rate_hz is None:
+        rate_hz = replay_rate_hz(source_rate_hz, default_rate_hz)
     _check_units(prefix[:, 1:4] * scale, prefix[:, 4:7] if has_gyro else None, units, path)
     del prefix
     frame_holder: list[np.ndarray] = []
@@ -784,12 +814,14 @@ def _read_csv(path: Path, *, units: str, upright: str, rate_hz: float, settings:
     def prepare(rows: _Rows, chunks: Iterator[Chunk]) -> Iterator[Piece]:
         resampler = None
         gravity = _GravityBlocks(rate_hz, has_gyro)
+        gaps = rows.gaps
+        assert gaps is not None  # open_rows sets them
         for chunk, final in _with_final_flag(chunks):
             values = chunk.values
             t = values[:, 0]
             if has_gyro:
                 _check_gyro(values[:, 4:7], path)
-            holes = rows.gaps.find(t, chunk.lines)
+            holes = gaps.find(t, chunk.lines)
             if resampler is None:
                 if not len(t):
                     continue
@@ -844,7 +876,25 @@ def _frame_of(pieces: list[Piece], rate_hz: float, upright: str, settings: Coach
     gravity = np.concatenate([p.gravity_ms2 for p in pieces])
     linear = np.concatenate([p.linear_acc_ms2 for p in pieces])
     segment = np.concatenate([np.full(len(p.t_s), p.segment) for p in pieces])
-    return estimate_frame(t, gravity, linear, rate_hz, segment, upright=upright, settings=settings, path=path, warnings=notes)
+    with _fewer_gc_passes():  # its coach pass over the window
+        return estimate_frame(t, gravity, linear, rate_hz, segment, upright=upright, settings=settings, path=path, warnings=notes)
+
+
+@contextmanager
+def _fewer_gc_passes():
+    """Young garbage-collector passes every GC_YOUNG_THRESHOLD allocations instead of every 700.
+
+    The coach's replay allocates a few short-lived tuples per sample and next to no
+    reference cycles, while a run of SAMPLES_AT_ONCE samples is alive at once: at the
+    default threshold the collector walks those live samples every ~200 samples (and
+    again as they are promoted), 10-20 % of a long replay's CPU. Reference counting
+    still frees every sample at once; only cycles wait (at most that many objects)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], GC_YOUNG_THRESHOLD), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _from_walking(frame: FrameEstimate) -> bool:
@@ -862,7 +912,7 @@ def _to_body(piece: Piece, frame_holder: list[np.ndarray]) -> Piece:
     return piece
 
 
-def _settle(self: Recording) -> Recording:
+def _settle_recording(self: Recording) -> Recording:
     """A file shorter than the frame window was read whole: keep it as arrays, as a small recording always was."""
     stream = self._stream
     if stream is not None and stream.done:
@@ -877,9 +927,6 @@ def _settle(self: Recording) -> Recording:
         else:
             self._t, self._gravity, self._linear = np.empty(0), np.empty((0, 3)), np.empty((0, 3))
     return self
-
-
-Recording._settle = _settle
 
 
 def _rate_from_steps(t: np.ndarray, path: Path) -> float:
@@ -962,7 +1009,7 @@ def _wants_progress(recording: Recording) -> bool:
 
 def _rows_as_tuples(a: np.ndarray) -> list[tuple[float, float, float]]:
     # zip over the columns builds the tuples in C: 5x faster than map(tuple, a.tolist())
-    return list(zip(*a.T.tolist()))
+    return list(zip(*a.T.tolist(), strict=True))
 
 
 class ReplayImu:
@@ -1068,7 +1115,8 @@ class _ReplayLoop(CoachLoop):
     it to the live run's bouts, steps and cue times."""
 
     def run(self, *, until_s: float | None = None) -> None:
-        if until_s is not None or self.on_tick is not None or not isinstance(self.clock, VirtualClock):
+        if (until_s is not None or self.on_tick is not None or not isinstance(self.clock, VirtualClock)
+                or not isinstance(self.imu, ReplayImu)):
             return super().run(until_s=until_s)
         clock, coach, player, button = self.clock, self.coach, self.player, self.button
         update, emit = coach.update, self.emit
@@ -1183,12 +1231,13 @@ def replay(
     )
     started = time.perf_counter()
     try:
-        loop.run()
+        with _fewer_gc_passes():
+            loop.run()
     finally:
         if bar is not None:
             bar.close()
     elapsed_s = time.perf_counter() - started
-    if imu.first_t_s is None:
+    if imu.first_t_s is None or imu.last_t_s is None:
         duration_s = 0.0
     else:
         duration_s = imu.last_t_s - imu.first_t_s + 1.0 / rate_hz

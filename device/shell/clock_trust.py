@@ -30,8 +30,9 @@ import datetime as dt
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from walkcoach.device.core.plan import EARLIEST_PLAUSIBLE_DATE
 

@@ -28,15 +28,14 @@ sensor; its samples from the start of the run count as lost.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
-
-from walkcoach.hal.errors import EndOfStream, ImuError
-from walkcoach.hal.types import Button, Clock, Imu
+from collections.abc import Callable, Iterable
 
 from walkcoach.device.core.button import ButtonGestures, Gesture
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, Event, EventKind
 from walkcoach.device.core.feedback import CuePlayer
+from walkcoach.hal.errors import EndOfStream, ImuError
+from walkcoach.hal.types import Button, Clock, Imu
 
 log = logging.getLogger("walkcoach.loop")
 
@@ -166,7 +165,7 @@ class CoachLoop:
                     self._on_lost(now_s, error)
                 else:
                     if self.frozen_after_s is not None and self._is_frozen(sample, now_s):
-                        self._on_lost(now_s, ImuError(f"frozen: the same sample for {now_s - self._same_since_s:.1f} s"))
+                        self._on_lost(now_s, ImuError(f"frozen: the same sample for {now_s - (self._same_since_s or now_s):.1f} s"))
                     else:
                         gap_s = now_s - self._last_good_s
                         self._last_good_s = now_s

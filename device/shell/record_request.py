@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from walkcoach.device.shell.recording import RecordingButton, RecordingWriter
+from walkcoach.device.shell.recording import RecordingButton, RecordingError, RecordingWriter
 from walkcoach.hal.state_files import write_atomic
 
 log = logging.getLogger("walkcoach.record")
@@ -120,7 +120,7 @@ class RecordingTap:
         try:
             meta = dict(self.meta, cap_s=self.coach.session.cap_s, request=request_id)
             self.writer = RecordingWriter(path, rate_hz=self.rate_hz, meta=meta)
-        except Exception as exc:  # noqa: BLE001 - RecordingError or OSError: the recording fails, coaching goes on
+        except (RecordingError, OSError) as exc:  # the recording fails, coaching goes on
             log.error("cannot start the requested recording: %s", exc)
             _write_json_atomically(done, {"samples": 0, "seconds": 0.0, "reason": str(exc)}, DONE_FILE_MODE)
             return

@@ -80,6 +80,13 @@ def header_line(rate_hz: float, meta: dict | None = None, *, started: dt.datetim
     return MAGIC + " " + " ".join(f"{k}={v}" for k, v in facts.items())
 
 
+def _close_quietly(file) -> None:
+    try:
+        file.close()
+    except OSError:  # the flush inside close fails the same way the write did
+        pass
+
+
 class RecordingWriter:
     """Streams samples to a walkcoach v1 recording. ``write(sample)`` per sample, ``close()`` at the end."""
 
@@ -103,11 +110,16 @@ class RecordingWriter:
         self._next_flush_s: float | None = None
         self._next_sync_s: float | None = None
         self._last_button: bool | None = None
+        header = header_line(rate_hz, meta) + "\n" + HEADER_ROW + "\n"
         try:
             self._file = open(self.path, "w", encoding="ascii", newline="\n", buffering=BUFFER_BYTES)
-            self._file.write(header_line(rate_hz, meta) + "\n" + HEADER_ROW + "\n")
+        except OSError as exc:
+            raise RecordingError(f"cannot write the recording: {exc.strerror or exc}", path=self.path) from None
+        try:
+            self._file.write(header)
             self._file.flush()
         except OSError as exc:
+            _close_quietly(self._file)  # a full disk: the file is not left open behind the error
             raise RecordingError(f"cannot write the recording: {exc.strerror or exc}", path=self.path) from None
 
     def write(self, sample: ImuSample) -> None:
@@ -122,7 +134,7 @@ class RecordingWriter:
             )
             self.samples += 1
             self.last_t_s = t_s
-            if self._next_flush_s is None:
+            if self._next_flush_s is None or self._next_sync_s is None:
                 self._next_flush_s = t_s + self._flush_every_s
                 self._next_sync_s = t_s + self._sync_every_s
             elif t_s >= self._next_flush_s:

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any
 
 from walkcoach import hal
-from walkcoach.hal.mount import Mount
-
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Event
 from walkcoach.device.core.feedback import CuePlayer
-from walkcoach.device.shell.loop import FROZEN_AFTER_S, CoachLoop
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.core.summary import RunSummary
+from walkcoach.device.shell.loop import FROZEN_AFTER_S, CoachLoop
+from walkcoach.hal.mount import Mount
 
 
 def make_coach(settings: DeviceSettings, today: dt.date) -> Coach:
@@ -48,7 +48,7 @@ class SimRun:
     summary: RunSummary
     coach: Coach
     loop: CoachLoop
-    backend: object
+    backend: Any  # the sim backend (device never imports sim): .imu, .walk, .outputs, .clock
     elapsed_s: float
     i2c_stats: object = None  # steady-state bus traffic (chip path only)
 

@@ -30,10 +30,9 @@ import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
-from walkcoach.hal.errors import ConfigError
-
+from walkcoach.device.config.config import Config, ServiceSettings, StoreSettings, config_from_bytes, try_load_config
 from walkcoach.device.shell.clock_trust import SYNCHRONIZED, WallClock
-from walkcoach.device.config.config import Config, StoreSettings, ServiceSettings, config_from_bytes, try_load_config
+from walkcoach.hal.errors import ConfigError
 from walkcoach.hal.state_files import UnsafeFile, read_regular, write_atomic
 
 log = logging.getLogger("walkcoach.state")

@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 log = logging.getLogger("walkcoach.sdnotify")
 
@@ -85,7 +85,7 @@ class Notifier:
             self._socket.close()
             self._socket = None
 
-    def __enter__(self) -> "Notifier":
+    def __enter__(self) -> Notifier:
         return self
 
     def __exit__(self, *exc_info) -> None:

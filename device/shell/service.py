@@ -47,24 +47,37 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from walkcoach import hal
-from walkcoach.hal.errors import EndOfStream, WalkcoachError
-from walkcoach.hal.mount import Mount
-
-from walkcoach.device.shell.clock_trust import WallClock
 from walkcoach.device.config.config import KEYS, Config, get_value, toml_value, try_load_config
+from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, Event, EventKind
+from walkcoach.device.core.summary import RunSummary
+from walkcoach.device.shell.clock_trust import WallClock
 from walkcoach.device.shell.loop import CoachLoop
 from walkcoach.device.shell.runner import make_coach, make_loop
-from walkcoach.device.shell.saved_state import SAVE_EVERY_S, BootConfig, load_boot_config, load_saved_session, save_last_good, save_session, session_record
+from walkcoach.device.shell.saved_state import (
+    SAVE_EVERY_S,
+    BootConfig,
+    load_boot_config,
+    load_saved_session,
+    save_last_good,
+    save_session,
+    session_record,
+)
 from walkcoach.device.shell.sdnotify import Notifier
-from walkcoach.hal.state_files import read_regular, write_atomic
 from walkcoach.device.shell.status import StatusTracker, StatusWriter, is_walkcoach_service, read_pid, write_status
-from walkcoach.device.shell.store import Store, attach_store
-from walkcoach.device.core.summary import RunSummary
+from walkcoach.device.shell.store import Store, StoreProgress, attach_store
+from walkcoach.hal.errors import EndOfStream, WalkcoachError
+from walkcoach.hal.gpio import output_value
+from walkcoach.hal.mount import Mount
+from walkcoach.hal.state_files import read_regular, write_atomic
+
+if TYPE_CHECKING:
+    from walkcoach.device.shell.record_request import RecordingTap
 
 log = logging.getLogger("walkcoach.service")
 
@@ -164,9 +177,9 @@ class Service:
         self.stop_requested = False
         self.reload_requested = False
         self.loop: CoachLoop | None = None
-        self.coach = None
+        self.coach: Coach | None = None
         self.store: Store | None = None
-        self.record_tap = None  # `walkcoach record` asks it, through the runtime directory
+        self.record_tap: RecordingTap | None = None  # `walkcoach record` asks it, through the runtime directory
         self.tracker = StatusTracker(backend=backend, config_path=config.path)
         self.boot = boot or BootConfig(config, "file", [], config.path)
         self.tracker.config_source = self.boot.source
@@ -177,7 +190,7 @@ class Service:
         self.status_writer: StatusWriter | None = None
         self._calibrate_taken = 0
         self._next_save_s = 0.0
-        self._store_hook = None
+        self._store_hook: StoreProgress | None = None
         self._ready_sent = False
         self._next_status_wall = 0.0
         self._next_watchdog_s = -1.0
@@ -320,7 +333,7 @@ class Service:
                 writer.close()
             if self.store is not None:
                 self.store.close()  # flushes; closes the session as 'shutdown'
-            outputs = {name: _output_value(device) for name, device in getattr(backend, "outputs", {}).items()}
+            outputs = {name: output_value(device) for name, device in getattr(backend, "outputs", {}).items()}
             backend.close()
             self.tracker.outputs = outputs
         why = "stop requested" if self.stop_requested else "end of input"
@@ -355,6 +368,7 @@ class Service:
 
     # -- carrying a session over a restart (device.saved_state) ------------------------------
     def _restore(self, saved, loop: CoachLoop) -> None:
+        assert self.coach is not None  # run() made it
         try:
             self.coach.restore_state(saved.coach, loop.now_s, saved.downtime_s)
         except (KeyError, TypeError, ValueError) as exc:
@@ -375,6 +389,7 @@ class Service:
     def _save_session(self, now_s: float, *, now: bool = False) -> None:
         """The session for a restart: captured here (the loop thread), written on the status thread or ``now``."""
         store = self.store
+        assert self.coach is not None
         coach_state = self.coach.saved_state(now_s)  # ~1 us; the clock readings and the file on the thread
         session_id = store.session_id if store is not None and store.healthy else None
         state_dir = self.config.store.state_dir
@@ -385,6 +400,7 @@ class Service:
 
     def _write_saved_session(self, state_dir, coach_state: dict, session_id: int | None) -> None:
         clock = self.clock
+        assert clock is not None  # run() set it before the first save
         record = session_record(coach_state, clock=clock, store_session_id=session_id,
                                 wall_trusted=clock.trust().level == "synchronized")
         try:
@@ -411,7 +427,8 @@ class Service:
 
     # -- every tick --------------------------------------------------------------------------------
     def on_tick(self, now_s: float) -> None:
-        loop = self.loop
+        loop, coach = self.loop, self.coach
+        assert loop is not None and coach is not None  # the loop that calls it is running
         if self.reload_requested:
             self.reload_requested = False
             self.reload()
@@ -428,7 +445,7 @@ class Service:
         writer = self.status_writer
         if writer is not None and writer.calibrate_requests != self._calibrate_taken:  # found by the status thread
             self._calibrate_taken = writer.calibrate_requests
-            self.coach.request_upright_capture()
+            coach.request_upright_capture()
             self.tracker.calibration_requested_t_s = now_s
             log.info("calibrate requested: capturing the upright reference at the next still moment")
         wall = time.monotonic()
@@ -446,6 +463,7 @@ class Service:
         boot = self.boot
         using = "the last good config" if boot.source == "last_good" else "the defaults"
         why = f"{boot.asked or 'the config'} is invalid ({len(boot.problems)} problem(s)): coaching with {using}"
+        assert self.loop is not None
         self.loop.emit([Event(now_s, EventKind.CONFIG_ERROR, Cue.CONFIG_ERROR, why)], now_s)
 
     def _write_status(self, now_s: float) -> dict | None:
@@ -463,7 +481,7 @@ class Service:
         path = self.config.path if self.tracker.config_source == "file" else self.boot.asked  # not the saved copy
         new, problems = try_load_config(path)
         when = round(time.time(), 3)
-        if problems:
+        if problems or new is None:
             log.error("config reload failed: keeping the running config (%s)", self.config.path or "defaults")
             for line in problems:
                 log.error("%s", line)
@@ -478,6 +496,7 @@ class Service:
         if store is not None and store.healthy:
             store.set_plan_settings(new.settings.coach.plan)  # the store recomputes; its hook hands on a change
             cap_s = store.plan_cap_s if store.plan_cap_s is not None else cap_s
+        assert self.coach is not None and self.loop is not None  # reload runs from on_tick
         self.coach.configure(new.settings.coach, cap_s=cap_s)
         self.loop.fault_grace_s = new.settings.imu.fault_grace_s
         self.config = new
@@ -507,13 +526,6 @@ class Service:
         self.tracker.last_reload = {"ok": True, "wall": when, "changed": changed}
         self.notifier.ready()
         return True
-
-
-def _output_value(device) -> int:
-    try:
-        return 1 if device.value else 0
-    except Exception:  # noqa: BLE001 - a closed or broken device: report it as off
-        return 0
 
 
 def run_service(config_file: Path | str | None, *, backend: str, scenario: str | None, seed: int, speed: str, record=None,

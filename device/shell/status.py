@@ -34,11 +34,17 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from walkcoach.device.core.events import Event, EventKind
 from walkcoach.hal.state_files import UnsafeFile, open_nofollow, read_regular, write_atomic
+
+if TYPE_CHECKING:
+    from walkcoach.device.core.coach import Coach, CoachSnapshot
+    from walkcoach.device.shell.loop import CoachLoop
+    from walkcoach.device.shell.store import Store
 
 log = logging.getLogger("walkcoach.status")
 
@@ -57,7 +63,7 @@ class Captured(NamedTuple):
 
     now_s: float
     wall_s: float
-    snap: object
+    snap: CoachSnapshot | None
     sensor_ok: bool
     sensor_error: str
     samples: int
@@ -77,8 +83,8 @@ class StatusTracker:
         self.state = "starting"
         self.started_wall = time.time()
         self.pid = os.getpid()
-        self.coach = None
-        self.loop = None
+        self.coach: Coach | None = None
+        self.loop: CoachLoop | None = None
         self.last_cue: dict | None = None
         self.last_fault: dict | None = None
         self.upright_captured_t_s: float | None = None
@@ -89,12 +95,12 @@ class StatusTracker:
         self.last_reload: dict | None = None
         self.outputs: dict | None = None
         self.pain_reports_t_s: list[float] = []
-        self.store = None  # the history store, for its health
+        self.store: Store | None = None  # the history store, for its health
         self.config_source = "file"  # "file" | "last_good" | "defaults": what the service coaches with
         self.config_problems: list[str] = []  # why the file at boot was not used
         self.restored: dict | None = None  # the session carried over from the last run
 
-    def bind(self, coach, loop) -> None:
+    def bind(self, coach: Coach, loop: CoachLoop) -> None:
         self.coach = coach
         self.loop = loop
 

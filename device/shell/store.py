@@ -62,13 +62,14 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
-from walkcoach.device.shell.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, Trust, WallClock
 from walkcoach.device.core.events import Event, EventKind
 from walkcoach.device.core.plan import EARLIEST_PLAUSIBLE_DATE, SessionRecord, effective_plan
 from walkcoach.device.core.settings import PlanSettings
+from walkcoach.device.shell.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, Trust, WallClock
 
 log = logging.getLogger("walkcoach.store")
 
@@ -350,7 +351,7 @@ class Store:
 
     def _resume(self, session_id: int) -> None:
         """Carry the session a restart interrupted on: the same row, open again (device.saved_state)."""
-        conn = self._conn
+        conn = self._db
         row = conn.execute(
             "SELECT walk_s, steps, cap_s, pain_reports FROM sessions WHERE id = ? AND id = (SELECT max(id) FROM sessions)",
             (session_id,),
@@ -368,13 +369,21 @@ class Store:
 
     def _read_last_stored(self) -> None:
         latest = None
-        for (text,) in self._conn.execute("SELECT updated FROM sessions"):
-            when = _dt(text)
+        for (text,) in self._db.execute("SELECT updated FROM sessions"):
+            when = _dt_or_none(text)
             if when is not None and when.date() >= EARLIEST_PLAUSIBLE_DATE and (latest is None or when > latest):
                 latest = when
         if latest is not None:
             self._last_stored_wall_s = latest.timestamp()
             self._last_known_date = latest.astimezone().date()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The open connection (only the writer thread uses it, and only after ``_connect``)."""
+        conn = self._conn
+        if conn is None:
+            raise sqlite3.ProgrammingError("history store: no open connection")
+        return conn
 
     def _close_conn(self) -> None:
         conn, self._conn = self._conn, None
@@ -536,7 +545,7 @@ class Store:
                     self._pending_item(item)
                     self._close_session("shutdown", self._last_wall)
                     self._commit()
-                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     self._mark_ok()
                     return
                 if item is not None:
@@ -565,7 +574,7 @@ class Store:
                     last_commit = now
                 if now - last_durable >= self._durable_every_s:
                     self._commit()
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     last_durable = now
                 if self.state == "retrying":  # the lock is free again: commit what was redone at once
                     self._commit()
@@ -593,7 +602,7 @@ class Store:
         """Undo the transaction lost to a busy lock; the items to apply again, in order (``item`` last)."""
         if self._in_transaction:
             try:
-                self._conn.execute("ROLLBACK")
+                self._db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
             self._in_transaction = False
@@ -623,12 +632,12 @@ class Store:
             self._saved = {name: getattr(self, name) for name in _SNAPSHOT_FIELDS}
             self._saved_cues = [list(c) for c in self._sessionless_cues]
             self._pending = []
-            self._conn.execute("BEGIN")
+            self._db.execute("BEGIN")
             self._in_transaction = True
 
     def _commit(self) -> None:
         if self._in_transaction:
-            self._conn.execute("COMMIT")
+            self._db.execute("COMMIT")
             self._in_transaction = False
             self._pending = []
 
@@ -636,7 +645,7 @@ class Store:
         kind = event.kind
         wall = self.wall_time(event.t_s)
         self._last_wall = max(self._last_wall, wall)
-        conn = self._conn
+        conn = self._db
         if event.cue is not None:  # first: a session_ended below commits, and the cue belongs to this transaction
             if self._session_id is None and kind in (EventKind.WALK_STARTED, EventKind.PAIN_REPORTED):
                 self._open_session(wall)
@@ -664,7 +673,7 @@ class Store:
                     _optional(bout.cadence_spm),
                     _optional(bout.step_time_cv),
                     _optional(getattr(bout, "step_length_m", None)),
-                    _optional(getattr(bout, "speed_ms", None)),
+                    _optional(getattr(bout, "speed_m_s", None)),
                     _optional(getattr(bout, "mean_lean_deg", None)),
                     _optional(getattr(bout, "peak_lean_deg", None)),
                 ),
@@ -730,7 +739,7 @@ class Store:
 
     def _redate(self, offset: float, level: str) -> None:
         """Shift the rows of this boot's sessions not dated by a synchronized clock to ``offset``."""
-        conn = self._conn
+        conn = self._db
         self._begin()
         rows = conn.execute(
             "SELECT id, mono_offset_s FROM sessions WHERE boot_id = ? AND (clock IS NULL OR clock != ?)",
@@ -755,7 +764,7 @@ class Store:
         self._refresh_plan()
 
     def _shift_session(self, session_id: int, delta: float) -> None:
-        conn = self._conn
+        conn = self._db
         self._shift(conn, "sessions", ("started", "ended", "updated"), "id", session_id, delta)
         started = conn.execute("SELECT started FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
         conn.execute("UPDATE sessions SET date = ? WHERE id = ?", (_dt(started).date().isoformat(), session_id))
@@ -777,7 +786,7 @@ class Store:
 
     def _open_session(self, wall: float) -> None:
         cap = self._planned_cap_s
-        cursor = self._conn.execute(
+        cursor = self._db.execute(
             "INSERT INTO sessions (started, date, updated, walk_s, steps, cap_s, planned_cap_s, pain_reports,"
             " boot_id, mono_offset_s, clock) VALUES (?, ?, ?, 0, 0, ?, ?, 0, ?, ?, ?)",
             (iso_local(wall), local_date(wall).isoformat(), iso_local(wall), cap, cap, self.boot_id, self._offset_s,
@@ -792,7 +801,7 @@ class Store:
         self._last_bout_end_wall = None
 
     def _write_session(self, wall: float) -> None:
-        self._conn.execute(
+        self._db.execute(
             "UPDATE sessions SET walk_s = ?, steps = ?, cap_s = ?, planned_cap_s = ?, pain_reports = ?, updated = ?"
             " WHERE id = ?",
             (self._walk_s, self._steps, self._cap_s, self._session_planned_cap_s, self._pain, iso_local(wall),
@@ -804,7 +813,7 @@ class Store:
             return
         self._begin()
         self._write_session(wall)
-        self._conn.execute(
+        self._db.execute(
             "UPDATE sessions SET ended = ?, closed_by = ? WHERE id = ?", (iso_local(wall), closed_by, self._session_id)
         )
         self._session_id = None
@@ -816,7 +825,7 @@ class Store:
         self._plan_date = today
         if self._plan_settings is None:
             return
-        sessions = read_sessions(self._conn)
+        sessions = read_sessions(self._db)
         self.plan_cap_s = effective_plan(self._plan_settings, sessions, today).cap_s
 
 
@@ -914,7 +923,7 @@ class BoutRecord(NamedTuple):
     cadence_spm: float | None
     step_time_cv: float | None
     step_length_m: float | None
-    speed_ms: float | None
+    speed_m_s: float | None  # the bouts table calls it speed_ms (kept for existing databases)
     mean_lean_deg: float | None
     peak_lean_deg: float | None
 
@@ -930,7 +939,11 @@ class CueRecord(NamedTuple):
     why: str
 
 
-def _dt(text: str | None) -> dt.datetime | None:
+def _dt(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _dt_or_none(text: str | None) -> dt.datetime | None:
     return None if text is None else dt.datetime.fromisoformat(text)
 
 
@@ -953,7 +966,7 @@ def read_sessions(conn: sqlite3.Connection, since: dt.date | None = None) -> lis
             id=row[0],
             started=_dt(row[1]),
             date=dt.date.fromisoformat(row[2]),
-            ended=_dt(row[3]),
+            ended=_dt_or_none(row[3]),
             walk_s=float(row[4] or 0.0),
             steps=int(row[5] or 0),
             cap_s=float(row[6]) if row[6] is not None else 0.0,

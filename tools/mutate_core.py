@@ -1,0 +1,367 @@
+"""Mutation testing of the pure core, mutmut-style: every small change a test should catch.
+
+For each module below, every comparison, arithmetic and boolean operator, number, ``not``
+and min/max is changed one at a time (``<`` to ``<=``, ``+`` to ``-``, ``and`` to ``or``,
+``60.0`` to ``61.0``, ...). Each mutant is run against the module's fast unit tests in a
+forked child (pytest and its plugins imported once), in a private copy of the tree; a
+mutant is *killed* when a test fails or the run times out, else it *survived*.
+
+    .venv/bin/python tools/mutate_core.py                 # all modules: kill rate and survivors
+    .venv/bin/python tools/mutate_core.py session plan    # only these modules
+    .venv/bin/python tools/mutate_core.py --list          # the mutants, not run
+    .venv/bin/python tools/mutate_core.py --min-kill-rate 90   # as CI runs it: status 1 below 90 %
+
+Why not mutmut itself: mutmut 3 runs the tests inside a ``mutants/`` copy of the source
+folders, which the installed ``walkcoach.*`` package (setuptools' ``package-dir``) does
+not import from; here the copy is put first on the import path under the same names.
+The hand-written run over the detectors is ``tools/mutation_run.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Target(NamedTuple):
+    name: str
+    path: str  # inside the repository
+    tests: tuple[str, ...]
+    # only inside these functions (empty: the whole module); "name@text": from the line holding text on
+    functions: tuple[str, ...] = ()
+
+
+SESSION_TESTS = ("tests/test_session.py", "tests/test_session_rules.py")
+TARGETS = [
+    Target("session", "device/core/session.py", SESSION_TESTS),
+    Target("plan", "device/core/plan.py", ("tests/test_plan.py", "tests/test_session_rules.py")),
+    Target("posture", "device/core/posture.py", ("tests/test_lean_rules.py", "tests/test_posture_unit.py", "tests/test_coach_unit.py")),
+    Target("events", "device/core/events.py", SESSION_TESTS + ("tests/test_store.py",)),
+    # the coach's session and cap logic (its gait and posture hooks are tools/mutation_run.py's)
+    Target("coach-cap", "device/core/coach.py", SESSION_TESTS + ("tests/test_coach_unit.py",),
+           ("_with", "_session_ended", "_walk_ended", "_walk_started", "report_pain", "set_planned_cap", "walk_s",
+            "saved_state", "restore_state",
+            "update@session = self.session")),
+]
+
+# Mutants that change no behaviour (checked by hand), by (file, the line's code, the change): they are
+# reported apart and left out of the score. A test that kills one shows it was not equivalent after all.
+INIT_OVERWRITTEN = "a starting value every path sets before reading it"
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("device/core/session.py", "self._next_stop_s = 0.0", "0.0 -> 1.0"):
+        "the stop is due from the start: walk time reaches a cap after 1 s",
+    ("device/core/session.py", "self._warned = walk_s >= self.cap_s - self._plan.warning_before_cap_s", ">= -> >"):
+        "a pain report exactly at the warning point: the warning then, or none; both are before the cap",
+    ("device/core/session.py", "self._warned = True", "True -> False"):
+        "after the stop walk time never falls back under the cap (a larger cap by reload is not a warning case)",
+    ("device/core/plan.py", "stepped_back = pain_recent >= 2 and grown_min > settings.start_min and step_min > 0", "> -> >="):
+        "step_min == 0 leaves grown_min at the start, so the middle term is already false",
+    ("device/core/plan.py", "sessions_today = sum(1 for s in sessions if s.date == today and s.walk_s > 0)", "0 -> 1"):
+        "a session with walking has a bout of at least six steps, several seconds",
+    ("device/core/posture.py", "self.lean_deg = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._start_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._max_deg = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._cued = False", "False -> True"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._next_cue_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._last_t_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "if self.leaning and self._next_cue_s < t_s + self._hold_s:", "< -> <="):
+        "at equality the assignment writes the value already there",
+    ("device/core/posture.py", "if lean > self._max_deg:", "> -> >="): "at equality the assignment writes the value already there",
+    ("device/core/coach.py", "elif session.started and t_s - self._last_walk_s > self._session_end_pause_s:", "> -> >="):
+        "the pause equal to the sample's time to the float: one sample's difference at most",
+    ("device/core/coach.py",
+     "if len(up) != 3 or not all(math.isfinite(v) for v in up) or math.sqrt(sum(v * v for v in up)) < 0.5:", "< -> <="):
+        "a saved upright of exactly half a unit's length: refused or taken, both a judgment of a broken file",
+    ("device/core/posture.py", "self._next_cue_s = recent[0] + 600.0", "+ -> -"):
+        "the cue limit is checked again on the next sample: the same cues, found with more work",
+}
+
+COMPARE_SWAPS: dict[type, type] = {
+    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In,
+}
+BINOP_SWAPS: dict[type, type] = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv,
+}
+SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=", ast.Is: "is",
+          ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in", ast.Add: "+", ast.Sub: "-", ast.Mult: "*",
+          ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.And: "and", ast.Or: "or"}
+
+
+class Mutant(NamedTuple):
+    target: Target
+    line: int
+    what: str
+    source: str  # the whole mutated module
+    code: str  # the original line, for EQUIVALENT
+
+    @property
+    def equivalent(self) -> str | None:
+        return EQUIVALENT.get((self.target.path, self.code, self.what))
+
+
+def _skipped_nodes(tree: ast.AST) -> set[int]:
+    """Docstrings, annotations and f-string parts: text, not behaviour."""
+    skip: set[int] = set()
+
+    def mark(node: ast.AST | None) -> None:
+        if node is not None:
+            skip.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                mark(first)
+        if isinstance(node, ast.JoinedStr):
+            mark(node)
+        if isinstance(node, ast.AnnAssign):
+            mark(node.annotation)
+        if isinstance(node, ast.arg):
+            mark(node.annotation)
+        if isinstance(node, ast.FunctionDef):
+            mark(node.returns)
+    return skip
+
+
+def _in_functions(tree: ast.AST, text: str, names: tuple[str, ...]) -> set[int] | None:
+    if not names:
+        return None
+    lines = text.splitlines()
+    inside: set[int] = set()
+    for spec in names:
+        name, _, marker = spec.partition("@")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                first = node.lineno
+                if marker:
+                    first = next(i + 1 for i in range(node.lineno - 1, len(lines)) if marker in lines[i])
+                inside.update(id(n) for n in ast.walk(node) if getattr(n, "lineno", first) >= first)
+    return inside
+
+
+def _changes(node: ast.AST) -> list[tuple[str, object]]:
+    """(description, how) for each mutation of this node; ``how`` is applied by ``_apply``."""
+    out: list[tuple[str, object]] = []
+    if isinstance(node, ast.Compare):
+        for k, op in enumerate(node.ops):
+            if type(op) in COMPARE_SWAPS:
+                new = COMPARE_SWAPS[type(op)]
+                out.append((f"{SYMBOL[type(op)]} -> {SYMBOL[new]}", ("compare", k, new)))
+    elif isinstance(node, ast.BinOp) and type(node.op) in BINOP_SWAPS:
+        new = BINOP_SWAPS[type(node.op)]
+        out.append((f"{SYMBOL[type(node.op)]} -> {SYMBOL[new]}", ("binop", new)))
+    elif isinstance(node, ast.AugAssign) and type(node.op) in BINOP_SWAPS:
+        new = BINOP_SWAPS[type(node.op)]
+        out.append((f"{SYMBOL[type(node.op)]}= -> {SYMBOL[new]}=", ("augop", new)))
+    elif isinstance(node, ast.BoolOp):
+        new = ast.Or if isinstance(node.op, ast.And) else ast.And
+        out.append((f"{SYMBOL[type(node.op)]} -> {SYMBOL[new]}", ("boolop", new)))
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        out.append(("not x -> x", ("drop_not",)))
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        value = node.value
+        new_value = value + 1 if isinstance(value, int) else (value * 2 if value != 0 else 1.0)
+        out.append((f"{value!r} -> {new_value!r}", ("const", new_value)))
+    elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        out.append((f"{node.value} -> {not node.value}", ("const", not node.value)))
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
+        new_name = "max" if node.func.id == "min" else "min"
+        out.append((f"{node.func.id}() -> {new_name}()", ("call", new_name)))
+    return out
+
+
+def _apply(node: ast.AST, how: tuple) -> ast.AST:
+    kind = how[0]
+    if kind == "compare":
+        assert isinstance(node, ast.Compare)
+        node.ops[how[1]] = how[2]()
+    elif kind in ("binop", "augop", "boolop"):
+        node.op = how[1]()  # type: ignore[attr-defined]
+    elif kind == "drop_not":
+        assert isinstance(node, ast.UnaryOp)
+        return node.operand
+    elif kind == "const":
+        assert isinstance(node, ast.Constant)
+        node.value = how[1]
+    elif kind == "call":
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        node.func.id = how[1]
+    return node
+
+
+class _Replace(ast.NodeTransformer):
+    def __init__(self, index: int, how: tuple) -> None:
+        self.index, self.how, self.seen = index, how, -1
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        self.seen += 1
+        if self.seen == self.index:
+            node = _apply(node, self.how)
+            return node
+        return super().generic_visit(node)
+
+
+def mutants_of(target: Target) -> list[Mutant]:
+    text = (ROOT / target.path).read_text()
+    tree = ast.parse(text)
+    skip = _skipped_nodes(tree)
+    inside = _in_functions(tree, text, target.functions)
+    out = []
+    order = []  # nodes in the order _Replace visits them
+
+    class _Order(ast.NodeVisitor):
+        def generic_visit(self, node: ast.AST) -> None:
+            order.append(node)
+            super().generic_visit(node)
+
+    _Order().visit(tree)
+    lines = text.splitlines()
+    for index, node in enumerate(order):
+        if id(node) in skip or (inside is not None and id(node) not in inside):
+            continue
+        for what, how in _changes(node):
+            mutated = _Replace(index, how).visit(copy.deepcopy(tree))
+            ast.fix_missing_locations(mutated)
+            line = getattr(node, "lineno", 0)
+            out.append(Mutant(target, line, what, ast.unparse(mutated), lines[line - 1].strip() if line else ""))
+    return out
+
+
+# -- running --------------------------------------------------------------------------------------
+def _copy_tree(dest: Path) -> Path:
+    """The tree to mutate in ``dest``; returns the folder to put first on the import path."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "mutants", "*.egg-info", "artifacts")
+    for name in ("device", "hal", "sim", "tests", "walkcoach"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, dest / name, ignore=ignore, symlinks=True)
+    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
+    if (dest / "walkcoach").is_dir():  # one import name: walkcoach.device is the copy's device/ folder
+        for name in ("device", "hal", "sim"):
+            (dest / "walkcoach" / name).symlink_to(dest / name, target_is_directory=True)
+    return dest
+
+
+def _imports_the_copy(tree: Path, target: Target) -> bool:
+    """In a child: does importing the target's module load the copy's file (not the installed tree's)?"""
+    module = target.path.removesuffix(".py").replace("/", ".")
+    if (tree / "walkcoach").is_dir():
+        module = "walkcoach." + module
+    pid = os.fork()
+    if pid == 0:
+        import importlib
+
+        try:
+            loaded = os.path.realpath(importlib.import_module(module).__file__ or "")
+            os._exit(0 if loaded == os.path.realpath(tree / target.path) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _run_tests(tests: tuple[str, ...], timeout_s: float) -> str:
+    """'passed', 'failed' or 'timeout': pytest in a forked child (imports already warm)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            import pytest
+
+            code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *tests])
+        except BaseException:
+            code = 99
+        os._exit(int(code))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return "passed" if os.waitstatus_to_exitcode(status) == 0 else "failed"
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout"
+        time.sleep(0.02)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help=f"some of: {' '.join(t.name for t in TARGETS)}")
+    parser.add_argument("--list", action="store_true", help="list the mutants, do not run them")
+    parser.add_argument("--min-kill-rate", type=float, default=0.0, metavar="PERCENT",
+                        help="exit with status 1 below this kill rate (CI)")
+    args = parser.parse_args(argv)
+    targets = [t for t in TARGETS if not args.modules or t.name in args.modules]
+    if not targets:
+        parser.error(f"no such module; choose from {' '.join(t.name for t in TARGETS)}")
+    mutants = [m for t in targets for m in mutants_of(t)]
+    if args.list:
+        for m in mutants:
+            print(f"{m.target.path}:{m.line}: {m.what}" + (f"  (equivalent: {m.equivalent})" if m.equivalent else ""))
+        print(f"{len(mutants)} mutants")
+        return 0
+
+    sys.dont_write_bytecode = True  # a mutant of the same size and second must not reuse a stale .pyc
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    with tempfile.TemporaryDirectory(prefix="walkcoach-mutants-") as tmp:
+        tree = Path(tmp)
+        imports = _copy_tree(tree)
+        os.chdir(tree)
+        sys.path.insert(0, str(imports))  # before the installed walkcoach: the copy is what the tests import
+        import hypothesis  # noqa: F401  (warm: every child inherits these imports)
+        import numpy  # noqa: F401
+        import pytest  # noqa: F401
+
+        survivors: list[Mutant] = []
+        totals: dict[str, list[int]] = {}
+        for target in targets:
+            if not _imports_the_copy(tree, target):
+                print(f"{target.name}: the tests would not import the mutated copy of {target.path}", file=sys.stderr)
+                return 2
+            started = time.monotonic()
+            if _run_tests(target.tests, 600.0) != "passed":
+                print(f"{target.name}: its tests fail without any mutation; fix them first", file=sys.stderr)
+                return 2
+            timeout_s = 3.0 * (time.monotonic() - started) + 10.0
+            original = (tree / target.path).read_text()
+            killed = total = equivalent = 0
+            for m in (m for m in mutants if m.target is target):
+                (tree / target.path).write_text(m.source)
+                outcome = _run_tests(target.tests, timeout_s)
+                total += 1
+                if outcome != "passed":
+                    killed += 1
+                elif m.equivalent:
+                    equivalent += 1
+                    print(f"equivalent {m.target.path}:{m.line}: {m.what} ({m.equivalent})", flush=True)
+                else:
+                    survivors.append(m)
+                    print(f"SURVIVED {m.target.path}:{m.line}: {m.what}   [{m.code}]", flush=True)
+            (tree / target.path).write_text(original)
+            totals[target.name] = [killed, total, equivalent]
+            print(f"{target.name}: {killed}/{total - equivalent} killed ({100.0 * killed / max(total - equivalent, 1):.0f} %)"
+                  f"; {equivalent} equivalent; {time.monotonic() - started:.0f} s", flush=True)
+        killed = sum(k for k, _, _ in totals.values())
+        total = sum(n for _, n, _ in totals.values())
+        equivalent = sum(e for _, _, e in totals.values())
+        rate = 100.0 * killed / max(total - equivalent, 1)
+        print(f"all: {killed}/{total - equivalent} mutants killed ({rate:.1f} %), {len(survivors)} survived, "
+              f"{equivalent} equivalent left out ({killed}/{total} = {100.0 * killed / max(total, 1):.1f} % counting them)")
+    return 1 if rate < args.min_kill_rate else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+../../walkcoach/__init__.py

@@ -1,0 +1,1 @@
+../../walkcoach/__main__.py
