@@ -76,7 +76,7 @@ def test_truth_is_consistent(scenario):
     # Walk time as the Mobilise-D reference sums it: each walk from its first to its last initial
     # contact, so a walk of N heel strikes lasts N - 1 step times.
     assert len(truth.bouts_s) == len([m for m in inside if m.any()])
-    for (first_s, last_s), m in zip(truth.bouts_s, [m for m in inside if m.any()]):
+    for (first_s, last_s), m in zip(truth.bouts_s, [m for m in inside if m.any()], strict=True):
         assert (first_s, last_s) == (truth.step_times_s[m][0], truth.step_times_s[m][-1])
     assert truth.walk_s == pytest.approx(sum(float(np.ptp(truth.step_times_s[m])) for m in inside if m.any()))
     if truth.steps:
