@@ -43,8 +43,11 @@ class Truth:
 
     - A walk segment ``(start_s, end_s)`` is one continuous walk: its first heel
       strike comes half a step after ``start_s`` and ``end_s`` is half a step
-      after its last heel strike, so ``walk_s`` (the sum of segment durations)
-      is ``steps`` x the mean step time. Pauses split segments.
+      after its last heel strike (the walker is moving). Pauses split segments.
+    - ``bouts_s`` are the walks as Mobilise-D bounds a walking bout, from its
+      first to its last initial contact (the INDIP reference's ``start``/``end``;
+      mobgap's walking bouts likewise), one per walk segment; ``walk_s`` is the
+      sum of their durations, as the reference's ``walk_s`` is.
     - ``step_times_s`` are the heel strikes inside walk segments, and only those:
       shuffling or turning on the spot is not walking. ``steps == len(step_times_s)``.
     - ``walking[i]`` is true when ``start_s <= t_s[i] < end_s`` for some segment.
@@ -65,6 +68,7 @@ class Truth:
     lean_deg: np.ndarray
     lean_episodes: tuple[LeanEpisode, ...]
     bends: tuple[LeanEpisode, ...]
+    bouts_s: tuple[tuple[float, float], ...] = ()  # (first, last heel strike) of each walk segment
     stair_flights: tuple[tuple[float, float, float], ...] = ()  # (start_s, end_s, rise_m): sim.stairs
     belt_moves: tuple[tuple, ...] = ()  # (start_s, duration_s, angle_deg, body axis): sim.belt, not posture
 
@@ -276,8 +280,13 @@ def simulate(scenario: str, seed: int = 0, *, rate_hz: float = 100.0, mount: Mou
         return tuple(LeanEpisode(float(a), float(b), peak) for (a, b), peak in zip(intervals, peak_deg, strict=True))
 
     step_times_s = np.sort(np.asarray(motion.step_times_s, dtype=float))
+    bouts_s = []
+    for start_s, end_s in segments:
+        strikes_s = step_times_s[(step_times_s >= start_s) & (step_times_s <= end_s)]
+        if len(strikes_s):
+            bouts_s.append((float(strikes_s[0]), float(strikes_s[-1])))
     truth = Truth(
-        walk_s=float(sum(b - a for a, b in segments)), steps=len(step_times_s),
+        walk_s=float(sum(b - a for a, b in bouts_s)), steps=len(step_times_s), bouts_s=tuple(bouts_s),
         step_times_s=_read_only(step_times_s), walk_segments=segments, walking=_read_only(walking),
         lean_deg=_read_only(motion.lean_deg), lean_episodes=episodes(motion.lean_episodes),
         bends=episodes(motion.bends),

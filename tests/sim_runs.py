@@ -20,7 +20,10 @@ def simulated(scenario: str, seed: int, mount: tuple[str, str] = ("+x", "+z"), v
 
 
 def truth_time_of_walk(truth, t_s: np.ndarray, walk_s: float) -> float:
-    """The moment the true walk time reaches ``walk_s``."""
-    walked = np.cumsum(truth.walking) / (len(t_s) / (t_s[-1] - t_s[0] + t_s[1] - t_s[0]))
-    index = int(np.searchsorted(walked, walk_s))
-    return float(t_s[min(index, len(t_s) - 1)])
+    """The moment the true walk time (the sum of the true bouts, first to last heel strike) reaches ``walk_s``."""
+    walked_s = 0.0
+    for start_s, end_s in truth.bouts_s:
+        if walked_s + (end_s - start_s) >= walk_s:
+            return start_s + (walk_s - walked_s)
+        walked_s += end_s - start_s
+    return float(t_s[-1])

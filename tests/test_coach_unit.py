@@ -213,6 +213,58 @@ def test_empty_and_still_input_gives_no_events_of_walking():
     assert coach.snapshot(120.0).steps == 0
 
 
+def test_a_bout_lasts_from_its_first_to_its_last_step():
+    """Mobilise-D bounds a walking bout by its first and last initial contact (the INDIP reference's
+    start/end, mobgap's bouts): 12 steps 0.55 s apart are 11 step times of walking, 6.05 s."""
+    bout = _bout_of([3.0 + 0.55 * i for i in range(12)])
+    assert bout.steps == 12
+    assert bout.start_s == 3.0 and bout.end_s == 3.0 + 0.55 * 11
+    assert abs(bout.duration_s - 6.05) < 1e-9
+
+
+def test_live_walk_time_settles_at_the_bout_it_becomes():
+    """While walking the running walk time follows the clock; once the walk has ended it is the bout's
+    duration (first to last step), so the cap counts what the history will show."""
+    tracker = BoutTracker(GaitSettings())
+    steps = [3.0 + 0.55 * i for i in range(12)]
+    for step_s in steps:
+        tracker.add_step(step_s, 1.0)
+    assert abs(tracker.live_duration_s(steps[-1] + 0.25) - 0.55 * 11) < 0.01
+    t_s = steps[-1]
+    while not tracker.check_end(t_s):
+        t_s += 0.01
+    settled_s = tracker.live_duration_s(t_s)
+    assert abs(settled_s - tracker.end().duration_s) < 1e-9
+
+
+def test_feet_moving_while_standing_up_are_not_the_walk():
+    """Seated (trunk 10 deg back), a sit-to-stand (trunk flexed up to 40 deg) with three contacts of
+    the feet while rising, then 12 upright steps: the walk is the upright steps only
+    (a sit-to-stand flexes the trunk 30-45 deg; Schenkman 1990)."""
+    rising = [3.1, 3.4, 3.8]  # less regular than walking (as rising is): gait initiation, but for the trunk
+    walking = [4.6 + 0.55 * i for i in range(12)]
+    duration_s = walking[-1] + 5.0
+    acc = _bumps(rising + walking, [2.0] * (len(rising) + len(walking)), duration_s)
+
+    def lean_deg(t_s):
+        if t_s < 3.0:
+            return -10.0
+        if t_s < 4.5:
+            return 40.0 * math.sin(math.pi * (t_s - 3.0) / 1.5)
+        return 0.0
+
+    coach = _coach()
+    events = []
+    for i, a in enumerate(acc):
+        events.extend(coach.update(_sample(i / RATE_HZ, lean_deg(i / RATE_HZ), a)))
+    events.extend(coach.finish(duration_s))
+    bouts = [e.bout for e in events if e.kind is EventKind.WALK_ENDED]
+    assert len(bouts) == 1
+    assert bouts[0].steps == len(walking)
+    assert abs(bouts[0].step_times_s[0] - walking[0]) < 0.15
+    assert abs(bouts[0].duration_s - 0.55 * 11) < 0.15
+
+
 # Faint steps told by their rhythm (issue 9): heel strikes a third as strong as the walker's others,
 # under the detector's adaptive threshold, in a belt's white noise. The truth is the bump times.
 FAINT_SHARE = 0.3
@@ -249,7 +301,7 @@ def test_a_short_walk_with_faint_steps_in_it_is_a_bout():
     truth_s, acc = _walk_of("SSSFFSS", 0.62)
     bouts = _coach_bouts(acc)
     assert [b.steps for b in bouts] == [7]
-    assert abs(bouts[0].duration_s - 7 * 0.62) <= 0.62
+    assert abs(bouts[0].duration_s - 6 * 0.62) <= 0.62  # first to last of its 7 steps
 
 
 def test_noise_between_sparse_contacts_after_a_walk_is_not_counted():

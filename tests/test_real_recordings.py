@@ -8,11 +8,13 @@ beside it, so a regression fails and the gap stays visible (see the README's tab
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tests.real_data import body_frame
 from walkcoach.device.core.events import Bout
 from walkcoach.device.core.settings import DeviceSettings
-from walkcoach.device.offline.evaluate import ReferenceError, evaluate_recording, load_reference, score
+from walkcoach.device.offline.evaluate import IC_TOLERANCE_S, ReferenceError, evaluate_recording, load_reference, score
 from walkcoach.device.offline.replay import read_recording, replay
 
 DATA = Path(__file__).parent / "data" / "real"
@@ -26,17 +28,19 @@ TARGET_CADENCE_ERROR = 0.05
 TARGET_WALK_TIME_PER_BOUT_S = 2.0
 
 # Not met yet (peak detector + Mobilise-D bout rules + regularity test). The lab walks: the coach
-# counts one real step more at each end than the INDIP bout holds (11 vs 9), so its walking time
-# reaches past the reference bout (PPV ~0.75) and its walk time by ~2.1 s. Daily living (turns,
-# sit/stand): walking time 0.86 / 0.77, ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.3 % (mean),
-# walk time per bout up to +3.6 s (+4.3 s before sitting down after a walk stopped adding steps).
-REACHED_WALKING_TIME_PPV = 0.7
+# counts one lumbar contact more at each end than the INDIP bout holds (11 vs 9: the push-off of
+# gait initiation, the closing step), so its walking time reaches past the reference bout (PPV
+# ~0.75) and its walk time by ~1.5 s. Daily living (turns, sit/stand): walking time 0.86 / 0.80,
+# ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.1 % (mean), walk time per bout up to +2.7 s (+3.6 s
+# while a bout was counted half a step past each end and from the steps of standing up).
+REACHED_WALKING_TIME_PPV = 0.75
+REACHED_DAILY_LIVING_WALKING_TIME_PPV = 0.78
 REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.8
 REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.75
 REACHED_DAILY_LIVING_IC_PPV = 0.85
 REACHED_DAILY_LIVING_STEP_COUNT_ERROR = 0.15
 REACHED_CADENCE_ERROR = 0.12
-REACHED_WALK_TIME_PER_BOUT_S = 4.0
+REACHED_WALK_TIME_PER_BOUT_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +68,46 @@ def test_daily_living(scores):
     s = scores["HA001_Test11_Trial1"]
     assert s["reference_bouts_found"] >= 5
     assert s["walking_time_sensitivity"] >= REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY
-    assert s["walking_time_ppv"] >= REACHED_WALKING_TIME_PPV
+    assert s["walking_time_ppv"] >= REACHED_DAILY_LIVING_WALKING_TIME_PPV
     assert s["ic_sensitivity"] >= REACHED_DAILY_LIVING_IC_SENSITIVITY
     assert s["ic_ppv"] >= REACHED_DAILY_LIVING_IC_PPV
     assert s["step_count_error"] <= REACHED_DAILY_LIVING_STEP_COUNT_ERROR
     assert s["cadence_error_mean"] <= REACHED_CADENCE_ERROR
     assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S
+
+
+def test_the_reference_bounds_a_bout_by_its_first_and_last_initial_contact():
+    """What walkcoach's bouts (first to last step) and walk time follow: in the INDIP reference each
+    bout's start is its first initial contact and its end its last (one sample later: mobgap's end
+    index is exclusive), and walk_s is the sum of those spans."""
+    for name in RECORDINGS:
+        data = json.loads((LAB / f"{name}.reference.json").read_text())
+        for bout in data["bouts"]:
+            ics = [t for t in data["ics_s"] if bout["start_s"] - 0.02 <= t <= bout["end_s"] + 0.02]
+            assert len(ics) == bout["n_ic"]
+            assert ics[0] == pytest.approx(bout["start_s"], abs=0.011)
+            assert ics[-1] == pytest.approx(bout["end_s"], abs=0.011)
+        assert data["walk_s"] == pytest.approx(sum(b["end_s"] - b["start_s"] for b in data["bouts"]), abs=0.05)
+
+
+def test_daily_living_first_walk_starts_once_standing_up_is_over():
+    """The recording starts seated: the first walk comes after a sit-to-stand, whose trunk flexion
+    (measured here from the recording: the largest excursion of the gravity direction from the
+    walk's posture in the first 10 s) ends before the first initial contact. No counted step
+    belongs to the rising, and none of the walk's first steps is lost."""
+    t_s, gravity, _ = body_frame("mobgap-lab/HA001_Test11_Trial1.csv")
+    up = gravity / np.linalg.norm(gravity, axis=1)[:, None]
+    reference = load_reference(LAB / "HA001_Test11_Trial1.reference.json")
+    first_bout = reference.bouts[0]
+    walk = up[(t_s > first_bout.start_s + 1.0) & (t_s < first_bout.end_s)].mean(axis=0)
+    off_deg = np.degrees(np.arccos(np.clip(up @ (walk / np.linalg.norm(walk)), -1.0, 1.0)))
+    peak = int(np.argmax(np.where(t_s < 10.0, off_deg, 0.0)))
+    assert off_deg[peak] > 30.0  # a sit-to-stand is there
+    risen_s = float(t_s[peak + int(np.argmax(off_deg[peak:] < 20.0))])
+    bouts = replay(read_recording(LAB / "HA001_Test11_Trial1.csv", units="g", settings=DeviceSettings().coach),
+                   DeviceSettings(), cap_s=float("inf")).summary.bouts
+    first_step_s = bouts[0].step_times_s[0]
+    assert risen_s <= first_step_s <= first_bout.start_s + IC_TOLERANCE_S, (risen_s, first_step_s)
 
 
 # gaitpy-demo: the belt is handled before it is worn and after it is taken off (large irregular

@@ -60,7 +60,6 @@ def test_truth_is_consistent(scenario):
     w = walk(scenario)
     truth = w.truth
     segments = np.array(truth.walk_segments).reshape(-1, 2)
-    assert truth.walk_s == pytest.approx(float(np.sum(segments[:, 1] - segments[:, 0])))
     assert truth.steps == len(truth.step_times_s)
     assert np.all(np.diff(truth.step_times_s) > 0)
     inside = [(truth.step_times_s > a) & (truth.step_times_s < b) for a, b in segments]
@@ -74,9 +73,16 @@ def test_truth_is_consistent(scenario):
         step_s = np.median(np.diff(strikes_s))
         assert strikes_s[0] - a == pytest.approx(0.5 * step_s, rel=0.5)  # first heel strike half a step in
         assert b - strikes_s[-1] == pytest.approx(0.5 * step_s, rel=0.5)
+    # Walk time as the Mobilise-D reference sums it: each walk from its first to its last initial
+    # contact, so a walk of N heel strikes lasts N - 1 step times.
+    assert len(truth.bouts_s) == len([m for m in inside if m.any()])
+    for (first_s, last_s), m in zip(truth.bouts_s, [m for m in inside if m.any()], strict=True):
+        assert (first_s, last_s) == (truth.step_times_s[m][0], truth.step_times_s[m][-1])
+    assert truth.walk_s == pytest.approx(sum(float(np.ptp(truth.step_times_s[m])) for m in inside if m.any()))
     if truth.steps:
-        mean_step_s = np.mean(np.concatenate([np.diff(truth.step_times_s[m]) for m in inside]))
-        assert truth.walk_s == pytest.approx(truth.steps * mean_step_s, rel=0.05)
+        intervals_s = [np.diff(truth.step_times_s[m]) for m in inside]
+        mean_step_s = np.mean(np.concatenate(intervals_s))
+        assert truth.walk_s == pytest.approx(sum(len(i) for i in intervals_s) * mean_step_s, rel=0.05)
     json = truth.to_json()
     assert set(json) == {"walk_s", "steps", "lean_episodes"}
     assert all(set(e) == {"start_s", "end_s", "max_deg"} for e in json["lean_episodes"])

@@ -7,6 +7,7 @@ timestamps) and turns the events it returns into cues, storage and status.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from math import atan2, sqrt
 from typing import NamedTuple
@@ -24,6 +25,7 @@ from walkcoach.device.core.upright import (
     SOURCE_PROVISIONAL,
     SOURCE_STANCE,
     SOURCE_WALKING,
+    TRANSITION_DEG,
     UprightTracker,
 )
 from walkcoach.hal.types import ImuSample
@@ -36,6 +38,7 @@ MAX_BRIDGED_GAP_S = 30.0  # a hole up to this long inside a bout is walked throu
 # Lean is coached only while steps are current: the last step at most this many step times ago (plus the
 # step detector's confirmation delay), not while a bout waits for its end to be confirmed.
 CURRENT_STEP_TIMES = 1.5
+STEP_DIRECTIONS_KEPT = 24  # gravity directions of the steps before a bout (more than a bout's pending steps)
 
 
 def _step_length_settings(settings: CoachSettings) -> StepLengthSettings:
@@ -78,6 +81,8 @@ class Coach:
         self._last_t_s = -math.inf
         self._last_walk_s = -math.inf
         self._coach_while_standing = settings.lean.coach_while_standing
+        self._step_directions: deque = deque(maxlen=STEP_DIRECTIONS_KEPT)  # (step_s, gravity unit vector)
+        self._cos_transition = math.cos(math.radians(TRANSITION_DEG))
 
     # -- the hot path -------------------------------------------------------
     def update(self, sample: ImuSample) -> Sequence[Event]:
@@ -100,7 +105,10 @@ class Coach:
         if step_s is not None:
             length_m = self.step_length.on_step(step_s)
             self.bout_gait.add_step(step_s, length_m, self.step_length.last_step_time_s)
+            if not bouts.in_bout:
+                self._step_directions.append((step_s, ux, uy, uz))
             if bouts.add_step(step_s, self.steps.last_peak_ms2, self.steps.regularity):
+                bouts.drop_steps_until(self._last_transition_step_s())
                 self.bout_gait.start_bout(bouts.first_step_s)
                 events = self._walk_started(t_s, events)
                 events = self._posture_on_walk_started(t_s, events)
@@ -147,6 +155,21 @@ class Coach:
         return NO_EVENTS if events is None else events
 
     # -- the rarer branches ---------------------------------------------------
+    def _last_transition_step_s(self) -> float:
+        """The last step before this bout's rhythm made with the trunk ``TRANSITION_DEG`` or more away
+        from the posture of the rhythm's steps (its walking posture): standing up, not walking; or -inf."""
+        directions = list(self._step_directions)
+        self._step_directions.clear()
+        n = self.settings.gait.min_bout_steps
+        earlier, rhythm = directions[:-n], directions[-n:]
+        mx, my, mz = (sum(d[k] for d in rhythm) for k in (1, 2, 3))
+        norm = math.sqrt(mx * mx + my * my + mz * mz) or 1.0
+        last_s = -math.inf
+        for step_s, x, y, z in earlier:
+            if (x * mx + y * my + z * mz) / norm < self._cos_transition:
+                last_s = step_s
+        return last_s
+
     def _on_gap(self, gap_s: float) -> None:
         if gap_s > FILTER_RESTART_GAP_S:
             self.step_length.restart()

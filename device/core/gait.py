@@ -31,9 +31,13 @@ contacts in a row: alternate steps too faint to see); at the bout's end only
 bout's steps were often missed: sitting down or turning after a walk gives
 contacts about two step times apart that are not walking. (Testing the
 regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known 0.25 s
-after its 6th step. Its duration is first to last step plus one median step
-time (half a step before the first heel strike, half after the last: a walk of
-N steps lasts N step times), so walk time is the sum of bout durations.
+after its 6th step. It runs from its first to its last step, as a Mobilise-D
+walking bout runs from its first to its last initial contact (the INDIP
+reference's ``start``/``end``; mobgap's bouts: first stride start to last stride
+end), so walk time, the sum of bout durations, is what the reference sums. The
+first steps taken in are only those made with the trunk upright: contacts
+while the trunk is flexed ``TRANSITION_DEG`` or more from the walk's posture
+are the feet moving while standing up (``drop_steps_until``).
 The autocorrelation sums are kept incrementally on block means at ~12.5 Hz.
 
 Faint steps, told by their rhythm (a slow or shuffling walker's heel strikes can be as faint as the
@@ -351,18 +355,36 @@ class BoutTracker:
         return self._missed_steps >= FAINT_WALKER_MISSED_SHARE * self._steps
 
     def bout_start_s(self) -> float:
-        return self._first_s - 0.5 * self._median_s
+        return self._first_s
 
     def live_duration_s(self, t_s: float) -> float:
-        """Walk time of the bout in progress at ``t_s``: grows with the clock until the next step is due
-        (so it does not lag while walking); when the bout ends it settles at half a step past the last step."""
+        """Walk time of the bout in progress at ``t_s`` (a step is known ``CONFIRM_S`` after it): grows with
+        the clock from the first step while the next step is due, so it does not lag a step behind while
+        walking; once a step is overdue the walk may have ended, and it is the bout's span to its last step."""
         if not self.in_bout:
             return 0.0
-        median_s = self._median_s
-        return min(t_s, self._last_s + median_s) - (self._first_s - 0.5 * median_s)
+        known_s = t_s - CONFIRM_S
+        last_s = self._last_s
+        if known_s - last_s > (1.0 + self._tolerance) * self._median_s:
+            known_s = last_s
+        return max(0.0, min(known_s, last_s + self._median_s) - self._first_s)
 
     def live_steps(self) -> int:
         return self._steps if self.in_bout else 0
+
+    def drop_steps_until(self, transition_s: float) -> None:
+        """The trunk was flexed at ``transition_s`` (standing up: a sit-to-stand flexes it 30-45 deg):
+        steps taken in before the bout's rhythm at or before then were the feet moving while rising,
+        not walking, and the bout starts after them. The steps of the rhythm itself stay."""
+        times = self._step_times
+        keep_from = 0
+        while keep_from < len(times) - self._min_steps and times[keep_from] <= transition_s:
+            keep_from += 1
+        if keep_from:
+            del times[:keep_from]
+            del self._all_intervals[:keep_from]
+            self._first_s = times[0]
+            self._steps -= keep_from
 
     def append_steps(self, steps_s: list[float]) -> None:
         """Take in steps found after the bout's last step (before it is closed). Being faint, they
@@ -634,7 +656,6 @@ class BoutTracker:
         if not self.in_bout:
             return None
         self._commit_unconfirmed(len(self._unconfirmed) if self._faint_walker() else TERMINATION_STEPS)
-        half = 0.5 * self._median_s
         intervals = self._all_intervals
         # the median step time: pauses inside the bout (up to max_gap_s) and the slower first and last
         # steps of gait initiation and termination do not pull the walk's cadence down
@@ -643,8 +664,8 @@ class BoutTracker:
         mean = sum(intervals) / len(intervals)
         variance = sum((i - mean) ** 2 for i in intervals) / len(intervals)
         bout = Bout(
-            start_s=self._first_s - half,
-            end_s=self._last_s + half,
+            start_s=self._first_s,
+            end_s=self._last_s,
             steps=self._steps,
             cadence_spm=cadence_spm,
             step_time_cv=math.sqrt(variance) / mean if mean > 0 else 0.0,

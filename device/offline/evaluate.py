@@ -12,11 +12,13 @@ The figures (as in the mobgap/Mobilise-D validation papers, Micó-Amigo et al.
 2023, Kirk et al. 2024):
 
 - **walking time**: sensitivity = reference bout time covered by detected
-  bouts, PPV = detected bout time inside reference bouts. Both sides are taken
-  from first to last initial contact (the reference's own definition of a
-  bout's extent); the coach's walk time adds half a step at each end (a walk
-  of N steps lasts N step times), which is what the per-bout walk-time error
-  below measures.
+  bouts, PPV = detected bout time inside reference bouts. Both sides run from
+  first to last initial contact: the reference's ``start_s``/``end_s`` are its
+  bout's first and last contact (the INDIP ``Start``/``End`` that mobgap's
+  ``parse_reference_parameters`` reads; mobgap's own walking bouts run from
+  their first stride's start to their last stride's end, contacts both), and
+  a coach bout runs from its first to its last counted step, so its walk time
+  is measured the same way.
 - **initial contacts**: each reference contact matched one-to-one to the
   nearest detected step within ``tolerance_s`` (0.25 s); sensitivity = matched
   share of reference contacts, PPV = matched share of the detected steps that
