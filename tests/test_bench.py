@@ -91,3 +91,22 @@ def test_bench_says_each_stage_before_it_runs(monkeypatch):
     monkeypatch.setattr(bench, "bench_device_footprint", lambda: 24.0)
     bench.run_bench(progress=said.append)
     assert len(said) == len(ran) == 9
+
+
+def test_the_core_timing_feeds_the_coach_what_the_simulated_imu_reads(monkeypatch):
+    from walkcoach.device.cli import bench
+
+    backend = hal.open_backend("sim", scenario="standing", seed=0, rate_hz=100.0)
+    try:
+        t_s = backend.walk.t_s.tolist()
+        at_once = backend.imu.all_samples(t_s)[:300]
+        one_by_one = []
+        for t in t_s[:300]:
+            backend.clock.sleep_until(t)
+            one_by_one.append(backend.imu.read())
+    finally:
+        backend.close()
+    assert at_once == one_by_one
+    monkeypatch.setattr(bench, "BENCH_SCENARIO", "standing")
+    median_us, p99_us = bench.bench_core(DeviceSettings())
+    assert 0.0 < median_us <= p99_us

@@ -46,7 +46,6 @@ from pathlib import Path
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.runner import make_coach, run_simulation
 from walkcoach.hal.i2c import bus_time_s
-from walkcoach.hal.types import ImuSample
 
 BENCH_SCENARIO = "full-session"
 MEMORY_SCENARIO = "leaning-walk"  # about five minutes of walking, leaning and standing
@@ -79,10 +78,7 @@ def bench_core(settings: DeviceSettings, seed: int = 0) -> tuple[float, float]:
 
     backend = hal.open_backend("sim", scenario=BENCH_SCENARIO, seed=seed, rate_hz=settings.loop.rate_hz)
     try:
-        walk = backend.walk
-        gravity = backend.imu._gravity
-        linear = backend.imu._linear
-        samples = [ImuSample(t, g, a, (0.0, 0.0, 0.0), 3) for t, g, a in zip(walk.t_s.tolist(), gravity, linear, strict=True)]
+        samples = backend.imu.all_samples(backend.walk.t_s.tolist())
     finally:
         backend.close()
     coach = make_coach(settings, dt.date.today())
