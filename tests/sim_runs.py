@@ -6,7 +6,8 @@ import functools
 
 import numpy as np
 
-from walkcoach.device.core.settings import DeviceSettings
+from walkcoach.device.core.gait import BoutTracker
+from walkcoach.device.core.settings import DeviceSettings, GaitSettings
 from walkcoach.device.shell.runner import run_simulation
 from walkcoach.hal.mount import Mount
 
@@ -27,3 +28,14 @@ def truth_time_of_walk(truth, t_s: np.ndarray, walk_s: float) -> float:
             return start_s + (walk_s - walked_s)
         walked_s += end_s - start_s
     return float(t_s[-1])
+
+
+def finished_bout(step_times_s, peak_ms2: float = 1.0):
+    """The bout a BoutTracker makes of these step times once it has seen the walk end (None: no bout)."""
+    tracker = BoutTracker(GaitSettings())
+    for step_s in step_times_s:
+        tracker.add_step(step_s, peak_ms2)
+    t_s = step_times_s[-1]
+    while not tracker.check_end(t_s):
+        t_s += 0.01
+    return tracker.end()

@@ -4,6 +4,7 @@ import dataclasses
 import math
 import random
 
+from tests.sim_runs import finished_bout
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, EventKind
 from walkcoach.device.core.gait import BoutTracker
@@ -168,22 +169,12 @@ def test_a_split_heel_strike_does_not_break_the_rhythm():
     assert [round(t, 2) for t in bout.step_times_s] == [round(1.1 * i, 2) for i in range(14)]
 
 
-def _bout_of(step_times_s):
-    tracker = BoutTracker(GaitSettings())
-    for step_s in step_times_s:
-        tracker.add_step(step_s, 1.0)
-    t_s = step_times_s[-1]
-    while not tracker.check_end(t_s):
-        t_s += 0.01
-    return tracker.end()
-
-
 def test_sparse_contacts_after_a_walk_are_not_counted_as_missed_steps():
     """Sitting down after 20 steps: contacts two step times apart that never return to the rhythm.
     Gait termination (the last stride and the closing step) may come slower, the rest is not walking."""
     walk_s = [0.55 * i for i in range(20)]
     sitting_down_s = [walk_s[-1] + 1.1 * (i + 1) for i in range(5)]
-    bout = _bout_of(walk_s + sitting_down_s)
+    bout = finished_bout(walk_s + sitting_down_s)
     assert bout.steps <= 20 + 2 * 3  # at most three slowed termination contacts, each after one missed step
     assert bout.end_s <= sitting_down_s[2] + 0.5
 
@@ -192,8 +183,8 @@ def test_missed_steps_inside_a_walk_are_counted():
     """A walk that goes on after missed steps confirms them; so does a faint walker's long run of
     contacts at every other step (as many as start a bout), up to its end."""
     steps_s = [0.55 * i for i in range(40)]
-    assert _bout_of([s for i, s in enumerate(steps_s) if i not in (10, 25)]).steps == 40
-    assert _bout_of([s for i, s in enumerate(steps_s) if i < 16 or i % 2 == 1]).steps == 40
+    assert finished_bout([s for i, s in enumerate(steps_s) if i not in (10, 25)]).steps == 40
+    assert finished_bout([s for i, s in enumerate(steps_s) if i < 16 or i % 2 == 1]).steps == 40
 
 
 def test_a_hesitant_step_is_one_step_not_a_missed_one():
@@ -203,7 +194,7 @@ def test_a_hesitant_step_is_one_step_not_a_missed_one():
     for i in range(40):
         steps_s.append(t)
         t += 0.9 if i in (10, 20, 30) else 0.6
-    assert _bout_of(steps_s).steps == 40
+    assert finished_bout(steps_s).steps == 40
 
 
 def test_empty_and_still_input_gives_no_events_of_walking():
@@ -216,7 +207,7 @@ def test_empty_and_still_input_gives_no_events_of_walking():
 def test_a_bout_lasts_from_its_first_to_its_last_step():
     """Mobilise-D bounds a walking bout by its first and last initial contact (the INDIP reference's
     start/end, mobgap's bouts): 12 steps 0.55 s apart are 11 step times of walking, 6.05 s."""
-    bout = _bout_of([3.0 + 0.55 * i for i in range(12)])
+    bout = finished_bout([3.0 + 0.55 * i for i in range(12)])
     assert bout.steps == 12
     assert bout.start_s == 3.0 and bout.end_s == 3.0 + 0.55 * 11
     assert abs(bout.duration_s - 6.05) < 1e-9

@@ -11,12 +11,12 @@ import statistics
 
 import pytest
 
+from tests.sim_runs import finished_bout
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, EventKind
-from walkcoach.device.core.gait import BoutTracker
 from walkcoach.device.core.plan import SessionRecord, effective_plan, format_plan
 from walkcoach.device.core.session import SessionTracker
-from walkcoach.device.core.settings import CoachSettings, GaitSettings, PlanSettings
+from walkcoach.device.core.settings import CoachSettings, PlanSettings
 from walkcoach.hal.types import ImuSample
 
 RATE_HZ = 50.0
@@ -141,26 +141,16 @@ def test_a_pain_report_inside_the_warning_window_gives_no_late_warning():
 
 
 # -- a bout's step-time variability -------------------------------------------------------------
-def _bout(step_times_s):
-    tracker = BoutTracker(GaitSettings())
-    for step_s in step_times_s:
-        tracker.add_step(step_s, 1.0)
-    t_s = step_times_s[-1]
-    while not tracker.check_end(t_s):
-        t_s += 0.01
-    return tracker.end()
-
-
 def test_step_time_cv_is_the_spread_of_the_step_times_over_their_mean():
     intervals = [0.5, 0.6] * 15  # a limp: long and short steps in turn
     times = [1.0]
     for interval in intervals:
         times.append(times[-1] + interval)
-    bout = _bout(times)
+    bout = finished_bout(times)
     assert bout.steps == len(times)
     expected = statistics.pstdev(intervals) / statistics.mean(intervals)  # 0.05 / 0.55
     assert bout.step_time_cv == pytest.approx(expected, rel=0.02)
-    assert _bout([1.0 + 0.55 * k for k in range(31)]).step_time_cv == pytest.approx(0.0, abs=1e-9)
+    assert finished_bout([1.0 + 0.55 * k for k in range(31)]).step_time_cv == pytest.approx(0.0, abs=1e-9)
 
 
 def _walk_whole_seconds(tracker, from_s, to_s):
