@@ -226,6 +226,11 @@ class Coach:
     def report_pain(self, t_s: float) -> list[Event]:
         return self.session.report_pain(t_s, self.walk_s(t_s))
 
+    @property
+    def planned_cap_s(self) -> float:
+        """The plan's cap for a session (before any pain shortening): what the store records as planned."""
+        return self.session.planned_cap_s
+
     def set_planned_cap(self, cap_s: float) -> None:
         """Today's cap from the plan changed (a new day, pain in the history); a pain report's
         shortening of the session in progress is kept."""

@@ -471,6 +471,11 @@ class Store:
             return
         self._queue.put(item)
 
+    @property
+    def has_wall_clock(self) -> bool:
+        """A WallClock reads the time on the writer's thread; without one, loop time is mapped to wall time."""
+        return self._clock is not None
+
     def wall_time(self, t_s: float) -> float:
         """Wall-clock seconds (epoch) for a loop time, as the store currently believes the clock."""
         return t_s + self._loop_to_host_s + self._offset_s
@@ -873,7 +878,7 @@ class StoreProgress:
             snap = self.coach.snapshot(now_s)
         if self.wall_clock is not None:
             wall = self.wall_clock()
-        elif store._clock is None:
+        elif not store.has_wall_clock:
             wall = store.wall_time(now_s)
         else:
             wall = None
@@ -889,8 +894,7 @@ class StoreProgress:
 
 
 def _coach_planned_cap_s(coach) -> float | None:
-    session = getattr(coach, "session", None)
-    return getattr(session, "planned_cap_s", None)
+    return getattr(coach, "planned_cap_s", None)  # (a stand-in coach in a test may hold no plan)
 
 
 def attach_store(loop, store: Store, *, wall_clock: Callable[[], float] | None = time.time, every_s: float = 1.0) -> StoreProgress:
