@@ -53,11 +53,18 @@ def lowpass(x: np.ndarray, rate_hz: float, corner_hz: float) -> np.ndarray:
 
 
 def colored_noise(rng, n: int, rate_hz: float, corner_hz: float, width: int = 1) -> np.ndarray:
-    """(n, width) low-pass Gaussian noise with unit rms per column."""
+    """(n, width) low-pass Gaussian noise, rms 1 per column in expectation.
+
+    Scaled by the filter's expected rms (white noise through ``lowpass``'s power gain,
+    averaged over the n periodic frequencies), never by the sample's own spread: over a span
+    shorter than the corner's period the noise is nearly its own mean, and dividing by its
+    small deviation blew it up (a 6 s walk's 0.03 Hz posture wander reached 55 deg).
+    """
     if n < 2:
         return np.zeros((n, width))
     x = lowpass(rng.standard_normal((n, width)), rate_hz, corner_hz)
-    x /= x.std(axis=0)
+    freq_hz = np.fft.fftfreq(n, 1.0 / rate_hz)
+    x /= np.sqrt(np.mean(1.0 / (1.0 + (freq_hz / corner_hz) ** 4)))
     return x
 
 
