@@ -382,10 +382,10 @@ class Walk:
         # one still pushes, a broad vertical force the pendulum (momentarily still at heel strike) leaves
         # out; most of what a slow walker's trunk feels. Double support grows from ~20 % of a step at
         # 1.2 m/s to ~45 % in very slow gait (Perry & Burnfield, Gait Analysis); the loading response's
-        # rise to the first vertical force peak takes ~0.1-0.15 s, whatever the speed (width at most 0.06 s).
+        # rise to the first vertical force peak takes ~0.1 s, whatever the speed (width at most 0.045 s).
         double_support_s = np.clip(0.45 - 0.2 * speed_ms, 0.2, 0.45) * step_s
         transfer_ms2 = p.weight_transfer_ms2 * gain[:, 0]
-        transfer_width_s = np.minimum(0.15 * double_support_s, 0.05)
+        transfer_width_s = np.minimum(0.15 * double_support_s, 0.045)
         add_weight_transfers(acc[:, 2], t_s, strikes_s + transfer_width_s, transfer_ms2, transfer_width_s)
         if self.second_peak:  # the trailing leg's push-off at the end of a long double support
             late_s = strikes_s + self.second_peak_at * step_s * rng.uniform(0.85, 1.15, len(step_s))
