@@ -66,6 +66,14 @@ class Trust(NamedTuple):
         return {"trusted": self.trusted, "level": self.level, "why": self.why}
 
 
+class ClockReading(NamedTuple):
+    """What the host's clocks said at one moment: read on the loop's thread at a tick, judged later."""
+
+    offset_s: float  # wall - monotonic
+    wall_s: float
+    synchronized: bool
+
+
 class WallClock:
     """The host's wall and monotonic clocks and how far the wall clock can be trusted."""
 
@@ -92,10 +100,19 @@ class WallClock:
         """``wall - monotonic`` now: constant until someone sets the clock."""
         return self.wall() - self.monotonic()
 
-    def trust(self, last_stored_wall_s: float | None = None) -> Trust:
-        if self._synchronized is not None and self._synchronized():
-            return Trust(SYNCHRONIZED, "synchronized (systemd-timesyncd)")
+    def reading(self) -> ClockReading:
+        """The clocks now (two clock reads and the timesyncd flag's lstat: a few microseconds)."""
         wall = self.wall()
+        return ClockReading(wall - self.monotonic(), wall, self._synchronized is not None and self._synchronized())
+
+    def trust(self, last_stored_wall_s: float | None = None) -> Trust:
+        return self.judge(self.reading(), last_stored_wall_s)
+
+    def judge(self, reading: ClockReading, last_stored_wall_s: float | None = None) -> Trust:
+        """How far the wall clock could be trusted when ``reading`` was taken."""
+        if reading.synchronized:
+            return Trust(SYNCHRONIZED, "synchronized (systemd-timesyncd)")
+        wall = reading.wall_s
         if wall < self.earliest_wall_s:
             return Trust(UNSYNCHRONIZED, f"the clock says {_day(wall)}, before any walkcoach ran")
         if last_stored_wall_s is not None and wall < last_stored_wall_s - LAST_SESSION_SLACK_S:
