@@ -313,6 +313,9 @@ class Bno055Imu:
         self._remap = mount.remapper()
         self._readiness = _readiness_table(fusion_mode)
         self._burst = bytearray(_BURST.size)
+        # SMBusI2C prepares the burst's ioctl once (nothing built or copied per tick); other buses: writeto_then_readfrom
+        prepare = getattr(i2c, "register_reader", None)
+        self._read_burst = prepare(address, _BURST_REGISTER[0], _BURST.size) if prepare is not None else None
         g_min, g_max = G_MS2 - gravity_tolerance_ms2, G_MS2 + gravity_tolerance_ms2
         self._gravity_min_lsb2 = (g_min / _MS2_PER_LSB) ** 2
         self._gravity_max_lsb2 = (g_max / _MS2_PER_LSB) ** 2
@@ -335,16 +338,20 @@ class Bno055Imu:
     def read(self) -> ImuSample:
         if self._driver is None:
             raise ImuError("BNO055 is not set up (closed, or the last reset() failed)")
-        i2c, buf = self._i2c, self._burst
+        i2c, read_burst = self._i2c, self._read_burst
         if not i2c.try_lock():
             raise ImuError("I2C bus is locked by another user")
         try:
-            i2c.writeto_then_readfrom(self._address, _BURST_REGISTER, buf)
+            if read_burst is not None:
+                lx, ly, lz, gx, gy, gz, temperature_c, calib = _BURST.unpack(read_burst())
+            else:
+                buf = self._burst
+                i2c.writeto_then_readfrom(self._address, _BURST_REGISTER, buf)
+                lx, ly, lz, gx, gy, gz, temperature_c, calib = _BURST.unpack(buf)
         except OSError as exc:
             raise ImuError(f"BNO055 read failed: {exc}") from exc
         finally:
             i2c.unlock()
-        lx, ly, lz, gx, gy, gz, temperature_c, calib = _BURST.unpack(buf)
         gravity_lsb2 = gx * gx + gy * gy + gz * gz
         if not self._gravity_min_lsb2 <= gravity_lsb2 <= self._gravity_max_lsb2:
             raise ImuError(self._bad_gravity_reason(gravity_lsb2))

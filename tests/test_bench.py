@@ -82,7 +82,7 @@ def test_bench_says_each_stage_before_it_runs(monkeypatch):
     device = {"device_tick_us_mean": 2.0}
     monkeypatch.setattr(bench, "bench_core", stage("core", (1.0, 2.0)))
     monkeypatch.setattr(bench, "run_simulation", stage("sim", SimpleNamespace(speed_x=1.0)))
-    monkeypatch.setattr(bench, "bench_tick", stage("tick", (chip, 1.0, 2.0)))
+    monkeypatch.setattr(bench, "bench_tick", stage("tick", (chip, 1.0, 2.0, 1.5)))
     monkeypatch.setattr(bench, "bench_process", stage("process", (50.0, 0.3)))
     monkeypatch.setattr(bench, "bench_device_path", stage("device", device))
     monkeypatch.setattr(bench, "bench_chip_paced", stage("chip paced", {}))

@@ -101,9 +101,13 @@ class WallClock:
         return self.wall() - self.monotonic()
 
     def reading(self) -> ClockReading:
-        """The clocks now (two clock reads and the timesyncd flag's lstat: a few microseconds)."""
+        """The clocks now (the timesyncd flag's lstat and two clock reads: a few microseconds).
+
+        The flag first: timesyncd sets the clock, then creates the flag, so a wall time read
+        after seeing the flag is the synchronized one (read before, it could be the old one)."""
+        synchronized = self._synchronized is not None and self._synchronized()
         wall = self.wall()
-        return ClockReading(wall - self.monotonic(), wall, self._synchronized is not None and self._synchronized())
+        return ClockReading(wall - self.monotonic(), wall, synchronized)
 
     def trust(self, last_stored_wall_s: float | None = None) -> Trust:
         return self.judge(self.reading(), last_stored_wall_s)
