@@ -119,6 +119,7 @@ class _TickTimer:
         self.marked: list[int] = []
         self.tagged: dict[str, int] = {}
         self._mark = False
+        self.after_marked = None  # called between ticks, after a marked one (outside the timed window)
         self._tag: str | None = None
         self._cpu = cpu
         self._work_started_ns: int | None = None
@@ -142,6 +143,8 @@ class _TickTimer:
             if self._mark:
                 self.marked.append(len(self.durations_ns) - 1)
                 self._mark = False
+                if self.after_marked is not None:
+                    self.after_marked()
             if self._tag is not None:
                 self.tagged.setdefault(self._tag, len(self.durations_ns) - 1)
                 self._tag = None
@@ -251,7 +254,8 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s:
     timer_box: list[_TickTimer] = []
 
     class WatchdogMark(Notifier):
-        """No socket (nothing is sent); each watchdog ping tags the tick it happens in."""
+        """Sends to a socket of ours as to systemd's (the ping's sendto is in the tick, as on the belt);
+        each watchdog ping tags the tick it happens in. The socket is emptied between ticks."""
 
         def watchdog(self) -> bool:
             if timer_box:
@@ -267,16 +271,33 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s:
                 pace="realtime" if paced_s else "max",
             )
             timer = _TickTimer(backend.clock, cpu=True)
+            timer.after_marked = drain_notifications
             backend.clock = timer
             timer_box.append(timer)
             _tag_offset_capture(backend.imu, timer)
             self.backend = backend
             return backend
 
-    with tempfile.TemporaryDirectory(prefix="walkcoach-bench-") as root:
+    import socket
+
+    with tempfile.TemporaryDirectory(prefix="walkcoach-bench-") as root, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        notify_path = str(Path(root) / "notify")
+        systemd.bind(notify_path)
+        systemd.setblocking(False)
+        notifications = [0]
+
+        def drain_notifications() -> None:
+            try:
+                while True:
+                    systemd.recv(4096)
+                    notifications[0] += 1
+            except BlockingIOError:
+                pass
+
         config = _bench_config(Path(root))
         service = BenchService(config, backend="pi", scenario=scenario, seed=seed, speed="max",
-                               notifier=WatchdogMark(environ={}))
+                               notifier=WatchdogMark(notify_path, environ={}))
 
         def stop() -> None:
             service.stop_requested = True
@@ -297,11 +318,13 @@ def bench_device_path(scenario: str = BENCH_SCENARIO, seed: int = 0, *, paced_s:
                 stopper.cancel()
         queue_wait_ns = _run_queue_wait_ns() - queue_wait_before_ns
         elapsed_s = time.perf_counter() - started
+        drain_notifications()
     if rc != 0 or not timer_box:
         raise RuntimeError(f"the benchmark's service run failed (exit {rc})")
     timer = timer_box[0]
     figures = _tick_figures(timer)
     figures["watchdog_pings"] = len(timer.marked)  # with the warm-up's (the first tick pings at once)
+    figures["notifications"] = notifications[0]  # what our stand-in for systemd received: pings, READY, STATUS
     figures["run_s"] = round(elapsed_s, 2)
     figures["run_queue_wait_ms"] = round(queue_wait_ns / 1e6, 1) if queue_wait_ns >= 0 else None
     figures["gc_collections"] = collections.count
