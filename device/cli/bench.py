@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from walkcoach.device.core.settings import DeviceSettings
@@ -119,7 +120,7 @@ class _TickTimer:
         self.marked: list[int] = []
         self.tagged: dict[str, int] = {}
         self._mark = False
-        self.after_marked = None  # called between ticks, after a marked one (outside the timed window)
+        self.after_marked: Callable[[], object] | None = None  # called between ticks, after a marked one (outside the timed window)
         self._tag: str | None = None
         self._cpu = cpu
         self._work_started_ns: int | None = None
