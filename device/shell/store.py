@@ -463,7 +463,7 @@ class Store:
         """The WallClock's reading on the caller's thread (the tick that made the item): the writer dates
         the item with it, however late it gets to it (a lock, a busy CPU, a simulation far ahead)."""
         clock = self._clock
-        return None if clock is None else clock.reading()
+        return None if clock is None else clock.tick_reading()
 
     def set_planned_cap(self, cap_s: float) -> None:
         """The plan's cap for sessions that start from now on."""
