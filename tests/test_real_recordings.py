@@ -64,6 +64,7 @@ def test_straight_lab_walk(scores, name):
     assert s["walking_time_ppv"] >= REACHED_WALKING_TIME_PPV
     assert s["ic_sensitivity"] >= TARGET_IC and s["ic_ppv"] >= TARGET_IC
     assert s["ic_timing_error_s"] <= REACHED_IC_TIMING_ERROR_S
+    assert 0.0 <= s["ic_timing_offset_s"] <= REACHED_IC_TIMING_ERROR_S  # late by the loading response, no more
     assert s["step_count_error"] <= TARGET_STEP_COUNT_ERROR
     assert s["cadence_error_max"] <= TARGET_CADENCE_ERROR
     assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S
@@ -203,6 +204,7 @@ def test_scoring_on_a_known_answer():
     assert s["ic_sensitivity"] == pytest.approx(4 / 10)
     assert s["ic_ppv"] == pytest.approx(4 / 5)
     assert s["ic_timing_error_s"] == pytest.approx(0.1)
+    assert s["ic_timing_offset_s"] == pytest.approx(0.1)  # all four matched steps 0.1 s late
     assert s["step_count_error"] == pytest.approx(5 / 10)
     assert s["reference_bouts_found"] == 1
     assert s["cadence_error_mean"] == pytest.approx(0.0)
