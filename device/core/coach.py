@@ -211,7 +211,7 @@ class Coach:
     def _posture_on_step(self, t_s: float, step_s: float, events):
         stairs = self.stairs
         in_bout = self.bouts.in_bout
-        stairs.on_step(t_s, step_s, in_bout)
+        stairs.on_step(t_s, step_s + self.steps.filter_delay_s, in_bout)  # it looks for the impact around the filtered peak
         if not in_bout:
             return events
         ev = self.upright.on_step(t_s, self.lean.lean_deg, not stairs.on_stairs)
