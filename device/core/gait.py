@@ -29,13 +29,13 @@ knocks fall in a walking rhythm. The bout is counted from its first step
 (and the less regular first steps of gait initiation before it); it goes on
 while steps keep coming (after a break, walking resumes with a stride: a lone
 contact does not extend the bout) and ends ``max_gap_s`` (or three missed
-steps of a slow walker) plus 0.25 s after its last step. A contact after missed
+steps of a slow walker) plus the step latency (~0.33 s) after its last step. A contact after missed
 steps is counted once a step follows in the rhythm (or ``min_bout_steps`` such
 contacts in a row: alternate steps too faint to see); at the bout's end only
 ``TERMINATION_STEPS`` unconfirmed ones count (gait termination), unless the
 bout's steps were often missed: sitting down or turning after a walk gives
 contacts about two step times apart that are not walking. (Testing the
-regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known 0.25 s
+regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known ~0.33 s
 after its 6th step. It runs from its first to its last step, as a Mobilise-D
 walking bout runs from its first to its last initial contact (the INDIP
 reference's ``start``/``end``; mobgap's bouts: first stride start to last stride
