@@ -51,7 +51,7 @@ MUTANTS = [
     Mutant("gait: missed steps counted however uneven", "device/core/gait.py",
            "MISSED_STEP_TOLERANCE = 0.2", "MISSED_STEP_TOLERANCE = 0.6"),
     Mutant("gait: confirmation delay halved", "device/core/gait.py",
-           "t_s - self._candidate_s >= CONFIRM_S", "t_s - self._candidate_s >= 0.5 * CONFIRM_S"),
+           "t_s - self._candidate_s >= self.step_latency_s", "t_s - self._candidate_s >= self.step_latency_s - 0.5 * CONFIRM_S"),
     Mutant("coach: lean coached while the bout waits for its end", "device/core/coach.py",
            "steps_current = walking and t_s - bouts.last_step_s <= CURRENT_STEP_TIMES * bouts.median_step_s + bouts.step_latency_s",
            "steps_current = walking"),

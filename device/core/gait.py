@@ -182,7 +182,7 @@ class StepDetector:
                     self._quiet_peaks_seen += 1
                 self._quiet_peak_ms2 += (max(0.0, y1) - self._quiet_peak_ms2) / self._quiet_peaks_seen
             self._consider_peak(peak_s, y1)
-        if self._has_candidate and t_s - self._candidate_s >= CONFIRM_S + self.filter_delay_s:
+        if self._has_candidate and t_s - self._candidate_s >= self.step_latency_s:  # CONFIRM_S after the filtered peak
             step_s = self._confirm()
         self._y2 = y1
         self._y1 = y
