@@ -57,3 +57,16 @@ def test_steps_are_reported_at_the_heel_strike_at_any_rate(rate_hz):
     # the bout runs from the first to the last heel strike, as the reference's
     assert bouts[0].start_s == pytest.approx(strikes_s[0], abs=0.03)
     assert bouts[0].duration_s == pytest.approx(strikes_s[-1] - strikes_s[0], abs=0.05)
+
+
+@pytest.mark.parametrize("scenario", ["upright-walk", "daily-living", "asymmetric-walk"])
+def test_simulated_steps_are_at_the_simulators_heel_strikes(scenario):
+    """The simulator's heel strike is its pendulum's lowest point (vertical acceleration peaks there,
+    the impact 5-30 ms later): the counted steps sit on the strikes, not a filter delay after them."""
+    from tests.sim_runs import simulated
+
+    run = simulated(scenario, 0)
+    truth_s = run.walk.truth.step_times_s
+    offsets_s = [t - truth_s[abs(truth_s - t).argmin()] for b in run.summary.bouts for t in b.step_times_s]
+    assert len(offsets_s) > 50
+    assert abs(statistics.median(offsets_s)) <= 0.025, statistics.median(offsets_s)
