@@ -102,7 +102,9 @@ class Coach:
         self.stairs.add(acc_vertical_ms2)
         self.step_length.update(t_s, acc_vertical_ms2)
         step_s = self.steps.update(t_s, acc_vertical_ms2)
-        if step_s is not None:
+        if step_s is not None and not bouts.in_bout and upright.source != SOURCE_NONE and upright.lying(ux, uy, uz):
+            pass  # no walk starts lying down (rolling over, a mattress bouncing)
+        elif step_s is not None:
             length_m = self.step_length.on_step(step_s)
             self.bout_gait.add_step(step_s, length_m, self.step_length.last_step_time_s)
             if not bouts.in_bout:
