@@ -40,11 +40,20 @@ TARGETS_AT_MOST = {"step_count_error": 0.05, "cadence_error_max": 0.05}
 
 VARIANT_NAMES = list(variants(*read_csv(LAB / "HA001_Test5_Trial1.csv")))
 CASES = [(name, variant) for name in LAB_RECORDINGS for variant in VARIANT_NAMES if variant != "original"]
-# Known, not yet solved (the README's "Other sensors"): without a gyro, gravity comes from a 0.4 Hz
-# low-pass, which lags the trunk's fast bends and turns by up to 20 deg.
+# Known, not yet solved (the README's "Other sensors"). Bout opening: every six-contact window of the
+# daily-living walk at 38-52 s (a turn in it: a long step, a faint one, peaks 0.5-3.4 m/s^2) passes or
+# fails the "peaks alike within PEAK_SPREAD of their median" test by 1-3 % of one peak, so a few
+# percent of noise or of gravity error flips it and the 18-step walk is lost. Gait termination: a
+# walk's closing contact whose peak is within ~5 % of the detection threshold is counted or not.
+OPENING = "the 38-52 s walk never opens: each window fails the peaks-alike test by a few percent of one peak"
+CLOSING = "one closing contact more (its peak within ~5 % of the detection threshold): +0.6 s on a 5 s walk"
 KNOWN = {
-    ("HA001_Test11_Trial1", "accelerometer only"): "daily living without a gyro: the 38-52 s walk is not found",
-    ("HA001_Test5_Trial2", "accelerometer only"): "without a gyro, a contact of standing still before the walk is taken in",
+    ("HA001_Test11_Trial1", "accelerometer only"): OPENING,
+    ("HA001_Test11_Trial1", "noise 0.01 g #1"): OPENING,
+    ("HA001_Test11_Trial1", "noise 0.01 g #2"): OPENING,
+    ("HA001_Test5_Trial2", "accelerometer only"): CLOSING,
+    ("HA001_Test5_Trial2", "noise MPU-6050 #1"): CLOSING,
+    ("HA001_Test5_Trial2", "noise 0.01 g #0"): CLOSING,
 }
 
 
@@ -83,7 +92,7 @@ def test_the_variants_are_what_they_claim(lab_variants):
     """Rotated and permuted acceleration keeps its magnitude, resampled keeps the duration, noise is at its level."""
     import numpy as np
 
-    from tools.sensor_variants import NOISE_LEVELS_G
+    from tools.sensor_variants import NOISE_LEVELS_G, NOISE_SEEDS
 
     t_s, acc, gyro = read_csv(lab_variants["HA001_Test5_Trial1"]["original"])
     made = variants(t_s, acc, gyro)
@@ -96,14 +105,17 @@ def test_the_variants_are_what_they_claim(lab_variants):
         assert grid_s[-1] == pytest.approx(t_s[-1], abs=1.0 / rate_hz)
     assert made["accelerometer only"][2] is None
     for name, level_g in NOISE_LEVELS_G.items():
-        assert np.std(made[name][1] - acc) == pytest.approx(level_g, rel=0.05)
+        draws = [made[f"{name} #{seed}"][1] - acc for seed in NOISE_SEEDS]
+        for noise in draws:
+            assert np.std(noise) == pytest.approx(level_g, rel=0.05)
+        assert not np.allclose(draws[0], draws[1])
 
 
 # gaitpy-demo (50 Hz, accelerometer only): the belt handled before it is worn and after (no bout
 # there), three walks in between; steps per walk as the original recording's.
 HANDLING_S = [(0.0, 24.0), (156.0, 170.0)]
 WALKS_S = [(24.0, 58.0), (58.0, 100.0), (116.0, 156.0)]
-DEMO_VARIANTS = ["40 Hz", "128 Hz", "rotation 0", "axes zxy", "noise MPU-6050", "noise 0.01 g"]
+DEMO_VARIANTS = ["40 Hz", "128 Hz", "rotation 0", "axes zxy", "noise MPU-6050 #0", "noise 0.01 g #0", "noise 0.01 g #1"]
 STEPS_PER_WALK_SHARE = 0.05
 
 

@@ -42,6 +42,7 @@ CONSUMER_NOISE_G = 0.01
 NOISE_LEVELS_G = {"noise BNO055": BNO055_NOISE_G, "noise MPU-6050": MPU6050_NOISE_G, "noise 0.01 g": CONSUMER_NOISE_G}
 RATES_HZ = (40.0, 50.0, 128.0)
 ROTATION_SEEDS = (0, 1, 2)
+NOISE_SEEDS = (0, 1, 2)  # noise is random: a rule that holds by luck on one draw fails on another
 
 
 def random_rotation(seed: int) -> np.ndarray:
@@ -75,7 +76,7 @@ def resampled(t_s: np.ndarray, columns: np.ndarray | None, grid_s: np.ndarray) -
     return np.stack([np.interp(grid_s, t_s, columns[:, k]) for k in range(columns.shape[1])], axis=1)
 
 
-def variants(t_s: np.ndarray, acc: np.ndarray, gyro: np.ndarray | None, noise_seed: int = 0) -> dict:
+def variants(t_s: np.ndarray, acc: np.ndarray, gyro: np.ndarray | None) -> dict:
     """name -> (t_s, acc, gyro or None): the recording as other sensors would give it."""
     out = {"original": (t_s, acc, gyro)}
     for rate_hz in RATES_HZ:
@@ -87,9 +88,10 @@ def variants(t_s: np.ndarray, acc: np.ndarray, gyro: np.ndarray | None, noise_se
     out["axes zxy"] = (t_s, acc @ AXES_ZXY.T, None if gyro is None else gyro @ AXES_ZXY.T)
     if gyro is not None:
         out["accelerometer only"] = (t_s, acc, None)
-    rng = np.random.default_rng(noise_seed)
-    for name, noise_g in NOISE_LEVELS_G.items():
-        out[name] = (t_s, acc + rng.normal(0.0, noise_g, acc.shape), gyro)
+    for level, (name, noise_g) in enumerate(NOISE_LEVELS_G.items()):
+        for seed in NOISE_SEEDS:
+            rng = np.random.default_rng((seed, level))
+            out[f"{name} #{seed}"] = (t_s, acc + rng.normal(0.0, noise_g, acc.shape), gyro)
     return out
 
 
@@ -99,7 +101,7 @@ def write_variants(recording: Path, folder: Path, only: tuple[str, ...] | None =
     paths = {}
     for name, (tv, av, gv) in variants(t_s, acc, gyro).items():
         if only is None or name in only:
-            paths[name] = write_csv(folder / f"{recording.stem}_{name.replace(' ', '_')}.csv", tv, av, gv)
+            paths[name] = write_csv(folder / f"{recording.stem}_{name.replace(' ', '_').replace('#', '')}.csv", tv, av, gv)
     return paths
 
 
