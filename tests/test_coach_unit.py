@@ -123,7 +123,10 @@ def _coach_bouts(acc):
 # ~65 % of the time counted as walking (a bout, once started, is not re-tested: that cut the very
 # slow walkers' bouts). A known weakness, the level reached, not a target:
 # real belt handling (gaitpy-demo) and the simulator's fidgeting give no bout at all.
-REACHED_FALSE_WALK_SHARE_UNDER_KNOCKS = 0.7
+# ~72 % since the peaks that start a bout may span a real walk's tenfold range (PEAK_SPREAD 2.5 -> sqrt(10),
+# 67 % before): with 2.5, a few percent of sensor noise or gravity error lost a real 18-step walk
+# (tests/test_sensor_variants.py).
+REACHED_FALSE_WALK_SHARE_UNDER_KNOCKS = 0.75
 
 
 def test_non_stop_random_knocks_are_mostly_not_walking():
