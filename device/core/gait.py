@@ -655,15 +655,17 @@ class BoutTracker:
         """Call every sample while in a bout: True once steps have stopped for longer than a gap."""
         missed_steps_s = (MAX_MISSED_STEPS + 1 + self._tolerance) * self._median_s
         gap_s = max(self._max_gap_s, missed_steps_s) + CONFIRM_S + self._gap_allowance_s
+        held_s = self._held_s
+        if held_s is None:
+            return t_s - self._latest_s() > gap_s
         if t_s - self._last_s <= gap_s:
             return False
-        # Past a break after the last counted step, a contact still waiting to be followed (held after a
-        # break, or after missed steps) keeps the bout open only while a next contact could still continue
-        # the walk from it: a lone contact (a knock, a noise peak, a foot moved while turning) is no stride,
-        # and cannot stretch a bout across a pause longer than a break.
-        waiting_s = self._latest_s() if self._held_s is None else self._held_s
+        # Past a break after the bout's last step, a contact held after that break (no stride has followed it)
+        # keeps the bout open only while a next contact could still continue the walk from it: a lone contact
+        # (a knock, a noise peak, a foot moved while standing) is no stride, and cannot stretch a bout across a
+        # pause longer than a break.
         longest_step_s = max(self._max_interval_s, (MAX_MISSED_STEPS + 1) * (1.0 + MISSED_STEP_TOLERANCE) * self._median_s)
-        return t_s - waiting_s > min(gap_s, longest_step_s + CONFIRM_S + self._gap_allowance_s)
+        return t_s - held_s > min(gap_s, longest_step_s + CONFIRM_S + self._gap_allowance_s)
 
     def end(self) -> Bout | None:
         """Close the bout in progress (at its last step) and return it."""
