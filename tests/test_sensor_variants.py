@@ -34,7 +34,7 @@ FIGURE_DELTAS = {
     "cadence_error_mean": 0.02,
     "walk_time_error_s": 1.1,  # one step time at each end of one bout (a contact at a bout's edge)
 }
-# Issue 9's targets, checked on a variant where its original recording meets them.
+# Issue 9's targets, checked on a variant where its original recording meets them with the delta to spare.
 TARGETS_AT_LEAST = {"walking_time_sensitivity": 0.9, "walking_time_ppv": 0.9, "ic_sensitivity": 0.9, "ic_ppv": 0.9}
 TARGETS_AT_MOST = {"step_count_error": 0.05, "cadence_error_max": 0.05}
 
@@ -87,10 +87,12 @@ def test_a_variant_scores_as_the_original_recording(lab_variants, original_score
     off = {key: (original[key], scores[key]) for key, delta in FIGURE_DELTAS.items() if abs(scores[key] - original[key]) > delta}
     assert not off, f"{name} {variant}: (original, variant) {off}"
     assert scores["reference_bouts_found"] == original["reference_bouts_found"]
+    # where the original clears a target by more than the figure's delta, the variant meets it too
     for key, target in TARGETS_AT_LEAST.items():
-        assert original[key] < target or scores[key] >= target, (key, original[key], scores[key])
+        assert original[key] < target + FIGURE_DELTAS[key] or scores[key] >= target, (key, original[key], scores[key])
     for key, target in TARGETS_AT_MOST.items():
-        assert original[key] > target or scores[key] <= target, (key, original[key], scores[key])
+        delta = FIGURE_DELTAS.get(key, FIGURE_DELTAS["cadence_error_mean"])
+        assert original[key] > target - delta or scores[key] <= target, (key, original[key], scores[key])
 
 
 def test_the_variants_are_what_they_claim(lab_variants):
