@@ -1045,7 +1045,7 @@ class ReplayImu:
             # a run's samples built at once by zip, in C: plain tuples in ImuSample's field order (the coach
             # reads a sample by position; an ImuSample each would cost a Python __new__ call per sample)
             self._samples = list(zip(
-                (t_s - self._t0_s).tolist(), _rows_as_tuples(gravity), _rows_as_tuples(linear), gyro, repeat(3, n),
+                (t_s - self._t0_s).tolist(), _rows_as_tuples(gravity), _rows_as_tuples(linear), gyro, repeat(3, n), strict=True,
             ))
             self._i, self._n = 0, n
             if self.first_t_s is None:
