@@ -99,6 +99,27 @@ def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, flo
     return b0, 2.0 * b0, b0, 2.0 * (k * k - 1.0) * norm, (1.0 - math.sqrt(2.0) * k + k * k) * norm
 
 
+class _BlockMeans:
+    """Means of blocks of ``decimation`` samples (~``REGULARITY_HZ``) over the last ``REGULARITY_WINDOW_S``:
+    what ``StepDetector.regularity`` correlates. Its own small object (slots): it keeps StepDetector's
+    attributes few enough for CPython's fast attribute access on every sample."""
+
+    __slots__ = ("decimation", "rate_hz", "max_lag", "window", "phase", "sum", "means")
+
+    def __init__(self, rate_hz: float) -> None:
+        self.decimation = max(1, round(rate_hz / REGULARITY_HZ))
+        self.rate_hz = rate_hz / self.decimation
+        self.max_lag = int(round(REGULARITY_MAX_LAG_S * self.rate_hz))
+        self.window = int(round(REGULARITY_WINDOW_S * self.rate_hz))
+        self.means: deque[float] = deque(maxlen=self.window)
+        self.clear()
+
+    def clear(self) -> None:
+        self.phase = 0
+        self.sum = 0.0
+        self.means.extend([0.0] * self.window)
+
+
 class StepDetector:
     """Causal step detection from vertical linear acceleration (m/s²), one sample at a time."""
 
@@ -106,10 +127,7 @@ class StepDetector:
         cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)
         self._b0, self._b1, self._b2, self._a1, self._a2 = _lowpass_biquad(cutoff_hz, rate_hz)
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
-        self._decimation = max(1, round(rate_hz / REGULARITY_HZ))
-        self._regularity_hz = rate_hz / self._decimation
-        self._window = int(round(REGULARITY_WINDOW_S * self._regularity_hz))
-        self._max_lag = int(round(REGULARITY_MAX_LAG_S * self._regularity_hz))
+        self._block_means = _BlockMeans(rate_hz)
         self.configure(settings)
         self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
         self.restart()
@@ -135,9 +153,7 @@ class StepDetector:
         self._candidate_ms2 = 0.0
         self._has_candidate = False
         self._warmup = 3
-        self._phase = 0
-        self._block_sum = 0.0
-        self._blocks = deque([0.0] * self._window, maxlen=self._window)  # block means of the last REGULARITY_WINDOW_S
+        self._block_means.clear()
 
     def update(self, t_s: float, acc_vertical_ms2: float) -> float | None:
         """Feed one sample; returns the time of a confirmed step, else None."""
@@ -165,12 +181,13 @@ class StepDetector:
         self._y2 = y1
         self._y1 = y
         self._t1 = t_s
-        self._block_sum += y
-        self._phase += 1
-        if self._phase == self._decimation:
-            self._blocks.append(self._block_sum / self._decimation)
-            self._phase = 0
-            self._block_sum = 0.0
+        blocks = self._block_means
+        blocks.sum += y
+        blocks.phase += 1
+        if blocks.phase == blocks.decimation:
+            blocks.means.append(blocks.sum / blocks.decimation)
+            blocks.phase = 0
+            blocks.sum = 0.0
         return step_s
 
     def regularity(self, step_s: float) -> float:
@@ -182,13 +199,14 @@ class StepDetector:
         Summed here, when a bout's rules ask (a few times per step before a bout), from the window's
         block means: keeping every lag's sums up to date on each block cost more than the rest of the
         step detection."""
-        blocks = list(self._blocks)
+        block_means = self._block_means
+        blocks = list(block_means.means)
         n = len(blocks)
         best = -1.0
         for steps in (1, 2):
-            centre = int(round(steps * step_s * self._regularity_hz))
+            centre = int(round(steps * step_s * block_means.rate_hz))
             for lag in (centre - 1, centre, centre + 1):
-                if 1 <= lag <= self._max_lag and lag < n:
+                if 1 <= lag <= block_means.max_lag and lag < n:
                     later, earlier = blocks[lag:], blocks[: n - lag]  # the pairs y[m], y[m - lag] inside the window
                     later_energy = sum(map(mul, later, later))
                     earlier_energy = sum(map(mul, earlier, earlier))
