@@ -127,7 +127,7 @@ class StepDetector:
         cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)
         self._b0, self._b1, self._b2, self._a1, self._a2 = _lowpass_biquad(cutoff_hz, rate_hz)
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
-        self._block_means = _BlockMeans(rate_hz)
+        self._block_means = _BlockMeans(rate_hz)  # one attribute: StepDetector keeps at most 29 (see _BlockMeans)
         self.configure(settings)
         self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
         self.restart()
