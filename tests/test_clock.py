@@ -38,6 +38,10 @@ def _prior_session(state, wall_s: float) -> None:
     store.close()
 
 
+def _noon(day: dt.date) -> float:
+    return dt.datetime.combine(day, dt.time(12, 0)).astimezone().timestamp()
+
+
 def _run_service(tmp_path, *, boot_wall_s: float, true_wall_s: float):
     state, runtime = tmp_path / "state", tmp_path / "run"
     config_file = tmp_path / "config.toml"
@@ -60,10 +64,10 @@ def _run_service(tmp_path, *, boot_wall_s: float, true_wall_s: float):
     return service, config
 
 
-def _history_json(state) -> list[dict]:
+def _history_json(state, today: dt.date) -> list[dict]:
     out = io.StringIO()
     args = argparse.Namespace(command="history", state_dir=state, days=14, json=True, csv=False)
-    assert run_history_command(args, out=out) == 0
+    assert run_history_command(args, out=out, today=today) == 0
     return json.loads(out.getvalue())
 
 
@@ -80,8 +84,8 @@ CASES = {
 def test_after_a_wrong_clock_at_boot_the_plan_and_history_are_true_once_synchronized(tmp_path, boot):
     stale_s, prior_days, running_cap_min, true_week, true_cap_min = CASES[boot]
     state = tmp_path / "state"
-    now = time.time()
-    today = dt.date.fromtimestamp(now)
+    today = dt.date.today()
+    now = _noon(today)  # the true time: a walk started just before midnight would be dated tomorrow
     for days in prior_days:
         _prior_session(state, now - days * DAY_S)
     boot_wall_s = 1000.0 if stale_s is None else now - stale_s
@@ -104,7 +108,7 @@ def test_after_a_wrong_clock_at_boot_the_plan_and_history_are_true_once_synchron
     from walkcoach.device.shell.status import read_status
 
     assert read_status(tmp_path / "run")["clock"]["level"] == SYNCHRONIZED
-    rows = _history_json(state)
+    rows = _history_json(state, today)
     assert rows[-1]["date"] == today.isoformat()
     assert len(rows) == (2 if prior_days == (15, 2) else 1)  # the last 14 days
 

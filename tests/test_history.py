@@ -78,7 +78,7 @@ def run(argv, state_dir=None):
     add_history_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     out = io.StringIO()
-    status = run_history_command(args, SETTINGS, state_dir=state_dir, out=out)
+    status = run_history_command(args, SETTINGS, state_dir=state_dir, out=out, today=TODAY)
     return status, out.getvalue()
 
 

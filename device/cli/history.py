@@ -111,25 +111,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def run_history_command(args, settings: DeviceSettings | None = None, *, state_dir: Path | None = None, out=None) -> int:
-    """Run ``args.command`` (one of COMMANDS); 0 on success. Raises WalkcoachError subclasses on bad input."""
+def run_history_command(
+    args, settings: DeviceSettings | None = None, *, state_dir: Path | None = None, out=None, today: dt.date | None = None
+) -> int:
+    """Run ``args.command`` (one of COMMANDS); 0 on success. Raises WalkcoachError subclasses on bad input.
+
+    ``today`` is the date the plan, the history window and the report end on (default: the local date,
+    read once, so a command run across midnight uses one date throughout)."""
     settings = settings or DeviceSettings()
     out = out or sys.stdout
+    today = today or dt.date.today()
     location = getattr(args, "state_dir", None) or state_dir or default_state_dir()
     if args.command == "plan":
-        return _cmd_plan(args, settings.coach.plan, location, out)
+        return _cmd_plan(args, settings.coach.plan, location, out, today)
     if args.command == "history":
-        return _cmd_history(args, location, out)
+        return _cmd_history(args, location, out, today)
     if args.command == "report":
-        return _cmd_report(args, settings.coach.plan, location, out)
+        return _cmd_report(args, settings.coach.plan, location, out, today)
     if args.command == "replay":
         return _cmd_replay(args, settings, out)
     raise HistoryError(f"unknown command {args.command}")
 
 
 # -- plan ----------------------------------------------------------------------------
-def _cmd_plan(args, plan: PlanSettings, location, out) -> int:
-    today = args.date or dt.date.today()
+def _cmd_plan(args, plan: PlanSettings, location, out, today: dt.date) -> int:
+    today = args.date or today
     state = effective_plan(plan, _load(location).sessions, today)
     if args.json:
         result = state.to_json()
@@ -234,8 +240,8 @@ def session_rows(history: History) -> list[SessionRow]:
     return rows
 
 
-def _cmd_history(args, location, out) -> int:
-    since = dt.date.today() - dt.timedelta(days=args.days - 1)
+def _cmd_history(args, location, out, today: dt.date) -> int:
+    since = today - dt.timedelta(days=args.days - 1)
     history = _load(location, since)
     rows = session_rows(history)
     if args.json:
@@ -294,8 +300,7 @@ def format_history(rows: Sequence[SessionRow], days: int, path: Path, *, outside
 
 
 # -- report --------------------------------------------------------------------------
-def _cmd_report(args, plan: PlanSettings, location, out) -> int:
-    today = dt.date.today()
+def _cmd_report(args, plan: PlanSettings, location, out, today: dt.date) -> int:
     as_png = getattr(args, "png", False)
     out_path: Path = args.out or Path(f"walkcoach-report-{today.isoformat()}.{'png' if as_png else 'html'}")
     suffix = out_path.suffix.lower()
