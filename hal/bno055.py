@@ -19,10 +19,13 @@ starved.
 Calibration: the chip calibrates itself while it runs. The first time it
 reports full readiness, the 22 offset + radius bytes are read back ONCE (that
 needs CONFIG mode: fusion pauses for about 30 ms, one tick or three), twice,
-and saved atomically to ``state_dir/bno055_calibration.bin`` only if both reads
-agree and the values are plausible (:func:`offsets_problem`); after every chip
-reset they are written back in CONFIG mode, so calibration returns within a
-second or so.
+and kept only if both reads agree and the values are plausible
+(:func:`offsets_problem`); after every chip reset they are written back in
+CONFIG mode, so calibration returns within a second or so. The file
+``state_dir/bno055_calibration.bin`` is written atomically and durably (an
+fsync: tens of ms on an SD card) by :class:`OffsetsSaver` on its own thread,
+never in the loop's tick: a failed write is logged and retried with backoff,
+and ``close()`` writes what is still unsaved before the process ends.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import errno
 import logging
 import math
 import struct
+import threading
+import time
 from pathlib import Path
 
 from walkcoach.hal.errors import ConfigError, ImuError
@@ -66,6 +71,9 @@ SETUP_ATTEMPT_WAIT_S = 0.05
 SETUP_BUDGET_S = 3.0
 CAPTURE_BUDGET_S = 0.2
 CAPTURE_TRIES = 5  # offset read-backs per process (each pauses fusion ~30 ms) before giving up
+SAVE_RETRY_FIRST_S = 1.0  # a failed save of the offsets is tried again after this, doubling...
+SAVE_RETRY_MAX_S = 60.0  # ...up to this (a full SD card, a read-only remount: until someone fixes it)
+SAVE_FLUSH_S = 2.0  # close() waits this long for the saver's write in progress, then tries itself
 
 # Plausible offsets (datasheet 3.6.4, in fusion mode the accelerometer range is 4 G):
 # accel offset +-4000 mg, mag +-6400 (1/16 uT), gyro +-32000 (1/16 dps), accel radius
@@ -94,6 +102,113 @@ def offsets_problem(offsets: bytes) -> str | None:
     if not 0 <= mag_radius <= _MAG_RADIUS_MAX:
         return f"magnetometer radius {mag_radius} outside 0..{_MAG_RADIUS_MAX}"
     return None
+
+
+class OffsetsSaver:
+    """Writes the captured offsets to their file on its own thread; the loop's tick only hands them over.
+
+    ``save()`` never blocks on the file system (it takes a lock and notifies). A failed
+    write is logged (with the offsets, in hex, so they are not lost even if the disk never
+    recovers) and tried again after ``retry_first_s``, doubling up to ``retry_max_s``.
+    ``flush()`` (from ``Bno055Imu.close()``) waits for the write in progress and makes one
+    last try itself if the offsets are still unsaved. Real time, not the loop's clock: the
+    file system's troubles are in real time.
+    """
+
+    def __init__(self, path: Path, log: logging.Logger, *, retry_first_s: float = SAVE_RETRY_FIRST_S,
+                 retry_max_s: float = SAVE_RETRY_MAX_S) -> None:
+        self.path = path
+        self._log = log
+        self._retry_first_s = retry_first_s
+        self._retry_max_s = retry_max_s
+        self._cond = threading.Condition()
+        self._pending: bytes | None = None  # the latest offsets not yet on disk
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self.saved: bytes | None = None  # what the file holds since this process wrote it
+        self.failures = 0  # failed writes (each one logged)
+
+    def save(self, offsets: bytes) -> None:
+        """Hand the offsets over (the loop's thread); the thread starts with the first save."""
+        with self._cond:
+            self._pending = offsets
+            if self._thread is None and not self._closing:
+                self._thread = threading.Thread(target=self._run, name="walkcoach-bno055-offsets", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    @property
+    def unsaved(self) -> bytes | None:
+        return self._pending
+
+    def wait_saved(self, timeout_s: float) -> bool:
+        """Wait until nothing handed over is left unsaved (or ``timeout_s``); True if so."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._pending is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def flush(self, timeout_s: float = SAVE_FLUSH_S) -> bool:
+        """Stop the thread, having written what is unsaved (one last try here if it keeps failing)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+            if thread.is_alive():  # stuck in the file system: leave it, it is a daemon
+                self._log.error("BNO055 calibration: the write to %s did not finish within %.0f s", self.path, timeout_s)
+                return False
+        offsets = self._pending
+        if offsets is not None and self._write(offsets, last_try=True):
+            self._done(offsets)
+        return self._pending is None
+
+    def _run(self) -> None:
+        delay_s = self._retry_first_s
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closing:
+                    self._cond.wait()
+                offsets = self._pending
+                if offsets is None:  # closing, nothing left
+                    return
+            if self._write(offsets, last_try=False):
+                self._done(offsets)
+                delay_s = self._retry_first_s
+                continue
+            with self._cond:
+                if self._closing:
+                    return  # flush() makes the last try
+                self._cond.wait(delay_s)  # a flush() or newer offsets wake it early
+            delay_s = min(self._retry_max_s, delay_s * 2)
+
+    def _done(self, offsets: bytes) -> None:
+        with self._cond:
+            self.saved = offsets
+            if self._pending == offsets:
+                self._pending = None
+            self._cond.notify_all()
+
+    def _write(self, offsets: bytes, *, last_try: bool) -> bool:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, offsets, mode=0o640, durable=True)
+        except OSError as exc:
+            self.failures += 1
+            then = "not saved: restore them by hand if needed" if last_try else "retrying"
+            self._log.error("could not save BNO055 calibration to %s: %s (offsets %s; %s)", self.path,
+                            exc.strerror or exc, offsets.hex(), then)
+            return False
+        if self.failures:
+            self._log.info("BNO055 calibration saved to %s after %d failed write(s)", self.path, self.failures)
+        else:
+            self._log.info("BNO055 calibration saved to %s", self.path)
+        return True
 
 
 class _RetryingBus:
@@ -198,6 +313,9 @@ class Bno055Imu:
         self._remap = mount.remapper()
         self._readiness = _readiness_table(fusion_mode)
         self._burst = bytearray(_BURST.size)
+        # SMBusI2C prepares the burst's ioctl once (nothing built or copied per tick); other buses: writeto_then_readfrom
+        prepare = getattr(i2c, "register_reader", None)
+        self._read_burst = prepare(address, _BURST_REGISTER[0], _BURST.size) if prepare is not None else None
         g_min, g_max = G_MS2 - gravity_tolerance_ms2, G_MS2 + gravity_tolerance_ms2
         self._gravity_min_lsb2 = (g_min / _MS2_PER_LSB) ** 2
         self._gravity_max_lsb2 = (g_max / _MS2_PER_LSB) ** 2
@@ -206,6 +324,7 @@ class Bno055Imu:
         self._last_readiness = -1
         self._log = logger or logging.getLogger(__name__)
         self._calibration_path = None if state_dir is None else Path(state_dir) / CALIBRATION_FILE
+        self.offsets_saver = None if self._calibration_path is None else OffsetsSaver(self._calibration_path, self._log)
         self._offsets = self._load_offsets()
         self._offsets_captured = False  # read back from the chip once per process
         self._capture_tries_left = CAPTURE_TRIES
@@ -219,16 +338,20 @@ class Bno055Imu:
     def read(self) -> ImuSample:
         if self._driver is None:
             raise ImuError("BNO055 is not set up (closed, or the last reset() failed)")
-        i2c, buf = self._i2c, self._burst
+        i2c, read_burst = self._i2c, self._read_burst
         if not i2c.try_lock():
             raise ImuError("I2C bus is locked by another user")
         try:
-            i2c.writeto_then_readfrom(self._address, _BURST_REGISTER, buf)
+            if read_burst is not None:
+                lx, ly, lz, gx, gy, gz, temperature_c, calib = _BURST.unpack(read_burst())
+            else:
+                buf = self._burst
+                i2c.writeto_then_readfrom(self._address, _BURST_REGISTER, buf)
+                lx, ly, lz, gx, gy, gz, temperature_c, calib = _BURST.unpack(buf)
         except OSError as exc:
             raise ImuError(f"BNO055 read failed: {exc}") from exc
         finally:
             i2c.unlock()
-        lx, ly, lz, gx, gy, gz, temperature_c, calib = _BURST.unpack(buf)
         gravity_lsb2 = gx * gx + gy * gy + gz * gz
         if not self._gravity_min_lsb2 <= gravity_lsb2 <= self._gravity_max_lsb2:
             raise ImuError(self._bad_gravity_reason(gravity_lsb2))
@@ -304,8 +427,10 @@ class Bno055Imu:
         return driver
 
     def close(self) -> None:
-        """Stop using the chip; the bus belongs to the caller and stays open."""
+        """Stop using the chip (the bus belongs to the caller and stays open); offsets not yet saved are written now."""
         self._driver = None
+        if self.offsets_saver is not None:
+            self.offsets_saver.flush()
 
     def __enter__(self) -> Bno055Imu:
         return self
@@ -359,15 +484,8 @@ class Bno055Imu:
             return
         self._offsets = offsets
         self._offsets_captured = True
-        if self._calibration_path is None:
-            return
-        try:
-            self._calibration_path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self._calibration_path, offsets, mode=0o640, durable=True)
-        except OSError as exc:
-            self._log.error("could not save BNO055 calibration to %s: %s", self._calibration_path, exc)
-        else:
-            self._log.info("BNO055 calibration saved to %s", self._calibration_path)
+        if self.offsets_saver is not None:
+            self.offsets_saver.save(offsets)  # the fsync on the saver's thread, not in this tick
 
     def _load_offsets(self) -> bytes | None:
         path = self._calibration_path

@@ -101,9 +101,31 @@ class SMBusI2C:
         impl = self._impl
         impl.ioctl(self._bus.fd, impl.I2C_RDWR, request)
 
+    def register_reader(self, address: int, register: int, length: int):
+        """A prepared register read for a caller that reads the same block every tick (the BNO055's burst):
+        a function doing the one ``I2C_RDWR`` and returning the request's own read buffer (a memoryview,
+        overwritten by the next call: unpack it before). Counted in ``stats`` like ``writeto_then_readfrom``;
+        the caller holds the lock as for any transfer."""
+        entry = self._request(address, register, length)
+        request, read, _ = entry
+        impl, fd, stats, rdwr = self._impl, self._bus.fd, self.stats, self._impl.I2C_RDWR
+        wire_bytes = 3 + length
+
+        def read_register(_keep_alive=entry):  # the messages and buffer, past the request cache's size
+            stats.transactions += 1
+            stats.wire_bytes += wire_bytes
+            try:
+                impl.ioctl(fd, rdwr, request)
+            except OSError:
+                stats.errors += 1
+                raise
+            return read
+
+        return read_register
+
     # -- busio's locking: non-blocking, released by the same user ---------------------
     def try_lock(self) -> bool:
-        return self._lock.acquire(blocking=False)
+        return self._lock.acquire(False)  # positional: no keyword parsing on the tick
 
     def unlock(self) -> None:
         self._lock.release()

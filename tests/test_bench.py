@@ -48,6 +48,7 @@ def test_device_path_bench_times_every_tick_and_finds_the_once_a_second_ones():
     result = bench_device_path(scenario="standing")
     assert result["device_ticks"] == pytest.approx(5 * 60 * 100 - WARM_UP_TICKS, abs=200)
     assert result["device_watchdog_pings"] >= 1  # the service ran with its once-a-second work, and the tick was tagged
+    assert result["device_notifications"] >= result["device_watchdog_pings"]  # each ping sent to "systemd", as on the belt
     if result["device_second_ticks"]:  # after the warm-up: only if the run took more than a wall second
         assert result["device_tick_us_second_worst"] >= result["device_tick_us_second_median"] > 0
 
@@ -82,7 +83,7 @@ def test_bench_says_each_stage_before_it_runs(monkeypatch):
     device = {"device_tick_us_mean": 2.0}
     monkeypatch.setattr(bench, "bench_core", stage("core", (1.0, 2.0)))
     monkeypatch.setattr(bench, "run_simulation", stage("sim", SimpleNamespace(speed_x=1.0)))
-    monkeypatch.setattr(bench, "bench_tick", stage("tick", (chip, 1.0, 2.0)))
+    monkeypatch.setattr(bench, "bench_tick", stage("tick", (chip, 1.0, 2.0, 1.5)))
     monkeypatch.setattr(bench, "bench_process", stage("process", (50.0, 0.3)))
     monkeypatch.setattr(bench, "bench_device_path", stage("device", device))
     monkeypatch.setattr(bench, "bench_chip_paced", stage("chip paced", {}))

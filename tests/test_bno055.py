@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import struct
+import threading
+import time
 import types
 
 import adafruit_bno055
 import numpy as np
 import pytest
 
-from walkcoach.hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, offsets_problem
+from walkcoach.hal import bno055
+from walkcoach.hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, OffsetsSaver, offsets_problem
 from walkcoach.hal.errors import ConfigError, EndOfStream, ImuError
 from walkcoach.hal.mount import Mount
 from walkcoach.sim.bno055_chip import (
@@ -480,6 +484,7 @@ def test_offsets_are_saved_atomically_once_when_first_ready(rig, tmp_path, mocke
     rig.tick(imu, ACCEL_CALIBRATION_S[-1] - 0.5)
     assert not saved.exists()
     rig.tick(imu, 2.0)
+    assert imu.offsets_saver.wait_saved(10.0)
     assert saved.read_bytes() == DEFAULT_LEARNED_OFFSETS == rig.chip.offsets
     assert replace.call_count == 1
     tmp, final = replace.call_args.args
@@ -495,6 +500,7 @@ def test_offsets_are_saved_atomically_once_when_first_ready(rig, tmp_path, mocke
     rig.clock.sleep(BOOT_S)
     imu.reset()
     rig.tick(imu, 10.0)
+    imu.close()
     assert replace.call_count == 1
 
 
@@ -514,6 +520,7 @@ def recover(rig, imu, fault_window_s: float) -> None:
 def test_recovers_from_chip_reset_and_unplug_with_offsets_restored(rig, tmp_path, fault):
     imu = rig.imu(state_dir=tmp_path)
     rig.tick(imu, ACCEL_CALIBRATION_S[-1] + 1.5)
+    assert imu.offsets_saver.wait_saved(10.0)
     saved = (tmp_path / CALIBRATION_FILE).read_bytes()
     fault_at_s = rig.clock.now_s + 0.005
     if fault == "reset":
@@ -582,6 +589,7 @@ def test_a_corrupted_offsets_read_is_not_saved(tmp_path, mocker):
 
         mocker.patch.object(imu, "_read", corrupt_first_offsets_read)
         rig.tick(imu, ACCEL_CALIBRATION_S[-1] + 3.0)
+        imu.close()
     assert len(reads) >= 4  # the disagreeing pair was not kept; the next look saved the real offsets
     assert (tmp_path / CALIBRATION_FILE).read_bytes() == DEFAULT_LEARNED_OFFSETS
 
@@ -630,6 +638,95 @@ def test_a_planted_link_at_the_offsets_file_is_neither_read_nor_written_through(
         imu = rig.imu(state_dir=state)
         assert not rig.chip.offsets_restored  # the link was not read
         rig.tick(imu, ACCEL_CALIBRATION_S[-1] + 3.0)
+        imu.close()
     assert target.read_bytes() == PLAUSIBLE_OFFSETS  # nothing written through the link
     saved = state / CALIBRATION_FILE
     assert not saved.is_symlink() and saved.read_bytes() == DEFAULT_LEARNED_OFFSETS  # the rename replaced the link itself
+
+
+# -- saving the offsets: never in the tick, never lost ------------------------------------
+
+
+def tick_until_captured(rig, imu, limit_s: float = ACCEL_CALIBRATION_S[-1] + 5.0) -> None:
+    for _ in range(round(limit_s * RATE_HZ)):
+        rig.clock.sleep(1 / RATE_HZ)
+        imu.read()
+        if imu.calibration_offsets is not None:
+            return
+    raise AssertionError("the offsets were never captured")
+
+
+def test_the_tick_that_captures_the_offsets_does_not_wait_for_the_file_system(rig, tmp_path, monkeypatch):
+    """An SD card that takes its time over the fsync: the capture's tick returns and the loop reads on
+    while the write is still in progress; the file appears once the card is done."""
+    card_done = threading.Event()
+    writes = []
+    real_write = bno055.write_atomic
+
+    def slow_card(path, data, **kwargs):
+        writes.append(threading.current_thread().name)
+        card_done.wait(10.0)  # (the old in-tick write would block here, then find the file already written)
+        real_write(path, data, **kwargs)
+
+    monkeypatch.setattr(bno055, "write_atomic", slow_card)
+    imu = rig.imu(state_dir=tmp_path)
+    saved = tmp_path / CALIBRATION_FILE
+    tick_until_captured(rig, imu)
+    assert rig.tick(imu, 0.5).calibration == 3  # the loop goes on reading
+    assert not saved.exists() and imu.offsets_saver.unsaved == DEFAULT_LEARNED_OFFSETS
+    card_done.set()
+    assert imu.offsets_saver.wait_saved(10.0)
+    assert saved.read_bytes() == DEFAULT_LEARNED_OFFSETS
+    assert writes == ["walkcoach-bno055-offsets"]
+    imu.close()
+
+
+def test_a_failing_file_system_is_logged_and_retried_until_the_offsets_are_saved(rig, tmp_path, caplog):
+    state = tmp_path / "state"
+    state.write_text("a file where the state directory should be")  # every write fails (mkdir: file exists)
+    imu = rig.imu(state_dir=state)
+    imu.offsets_saver = OffsetsSaver(state / CALIBRATION_FILE, logging.getLogger("test.bno055"), retry_first_s=0.02,
+                                     retry_max_s=0.05)
+    with caplog.at_level(logging.INFO, logger="test.bno055"):
+        tick_until_captured(rig, imu)
+        deadline = time.monotonic() + 10.0
+        while imu.offsets_saver.failures < 3:  # retried, with backoff
+            assert time.monotonic() < deadline, "the saver stopped retrying"
+            time.sleep(0.01)
+        assert imu.offsets_saver.unsaved == DEFAULT_LEARNED_OFFSETS
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert errors and all(DEFAULT_LEARNED_OFFSETS.hex() in r.getMessage() and "retrying" in r.getMessage()
+                              for r in errors)
+        assert not any(r.exc_info for r in caplog.records)  # logged, no traceback
+        state.unlink()  # the file system is fixed
+        assert imu.offsets_saver.wait_saved(10.0)
+    assert (state / CALIBRATION_FILE).read_bytes() == DEFAULT_LEARNED_OFFSETS
+    assert "after" in caplog.records[-1].getMessage() and "failed write" in caplog.records[-1].getMessage()
+    imu.close()
+
+
+def test_a_shutdown_writes_the_offsets_still_waiting_for_a_retry(rig, tmp_path):
+    state = tmp_path / "state"
+    state.write_text("not a directory")
+    imu = rig.imu(state_dir=state)
+    imu.offsets_saver = OffsetsSaver(state / CALIBRATION_FILE, logging.getLogger("test.bno055"), retry_first_s=600.0)
+    tick_until_captured(rig, imu)
+    deadline = time.monotonic() + 10.0
+    while imu.offsets_saver.failures < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    state.unlink()  # fixed, but the next retry is ten minutes away: the service stops first
+    imu.close()
+    assert (state / CALIBRATION_FILE).read_bytes() == DEFAULT_LEARNED_OFFSETS
+
+
+def test_offsets_that_cannot_be_saved_even_at_shutdown_are_logged_not_raised(rig, tmp_path, caplog):
+    state = tmp_path / "state"
+    state.write_text("not a directory")
+    imu = rig.imu(state_dir=state)
+    tick_until_captured(rig, imu)
+    with caplog.at_level(logging.ERROR):
+        imu.close()  # no exception
+    last = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR][-1]
+    assert DEFAULT_LEARNED_OFFSETS.hex() in last and "not saved" in last
+    assert state.read_text() == "not a directory"

@@ -155,3 +155,25 @@ def test_a_real_timesyncd_flag_file_is_what_synchronized_means(tmp_path):
     assert clock.trust().level == UNSYNCHRONIZED
     flag.write_text("")
     assert clock.trust().level == SYNCHRONIZED
+
+
+def test_the_ticks_reading_looks_at_the_flag_every_ten_seconds_and_never_calls_a_reading_synchronized_early():
+    host = {"mono_s": 100.0, "offset_s": 1000.0, "flag": False}
+    looks = []
+
+    def flag() -> bool:
+        looks.append(host["mono_s"])
+        return host["flag"]
+
+    clock = WallClock(wall=lambda: host["mono_s"] + host["offset_s"], monotonic=lambda: host["mono_s"],
+                      boot_id="b", sync_flag=flag)
+    readings = []
+    for step in range(60):  # a minute of once-a-second puts; timesyncd steps the clock at 125 s
+        host["mono_s"] = 100.0 + step
+        if host["mono_s"] == 125.0:
+            host["offset_s"], host["flag"] = 5000.0, True
+        readings.append(clock.tick_reading())
+    assert looks == [100.0, 110.0, 120.0, 130.0]  # every 10 s until seen, then never again
+    for reading, step in zip(readings, range(60), strict=True):
+        assert reading.synchronized == (100.0 + step >= 130.0)  # late by up to 10 s, never early
+        assert reading.offset_s == (5000.0 if 100.0 + step >= 125.0 else 1000.0)  # the offset of its own moment

@@ -33,7 +33,7 @@ def run_estimator(t, acc, settings=StepLengthSettings(), rate_hz=RATE_HZ):
         estimator.update(t_s, a)
         step_s = detector.update(t_s, a)
         if step_s is not None:
-            length = estimator.on_step(step_s)
+            length = estimator.on_step(step_s + detector.filter_delay_s)  # peak to peak, as the coach does
             if length is not None:
                 lengths.append(length)
                 rises.append(estimator.last_rise_m)

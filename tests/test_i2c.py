@@ -364,3 +364,20 @@ def test_timeouts_can_be_limited_to_a_window_of_virtual_time(rig):
     assert raised.value.errno == errno.ETIMEDOUT and clock.monotonic() == pytest.approx(11.0)
     clock.sleep_until(20.0)
     bus.writeto(ADDRESS, b"\x3b")  # after it: fine again
+
+
+def test_a_prepared_register_reader_is_one_combined_transaction_per_call_returning_each_reads_bytes(kernel):
+    answers = iter([b"\x01\x02\x03", b"\x04\x05\x06"])
+    kernel.transfer = lambda address, written, n: next(answers)
+    bus = SMBusI2C()
+    read = bus.register_reader(ADDRESS, 0x28, 3)
+    first = bytes(read())
+    second = bytes(read())
+    assert (first, second) == (b"\x01\x02\x03", b"\x04\x05\x06")
+    assert kernel.rdwr == [[(ADDRESS, 0, 1, b"\x28"), (ADDRESS, I2C_M_RD, 3, None)]] * 2  # write reg, repeated start, read
+    assert kernel.requests[0] is kernel.requests[1]  # nothing built per call
+    assert (bus.stats.transactions, bus.stats.wire_bytes) == (2, 2 * (2 + 1 + 3))  # as writeto_then_readfrom counts
+    kernel.error = 121
+    with pytest.raises(OSError):
+        read()
+    assert bus.stats.errors == 1

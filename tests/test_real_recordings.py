@@ -34,10 +34,15 @@ TARGET_WALK_TIME_PER_BOUT_S = 2.0
 # ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.1 % (mean), walk time per bout up to +2.7 s (+3.6 s
 # while a bout was counted half a step past each end and from the steps of standing up).
 REACHED_WALKING_TIME_PPV = 0.75
-REACHED_DAILY_LIVING_WALKING_TIME_PPV = 0.78
-REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.8
-REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.75
-REACHED_DAILY_LIVING_IC_PPV = 0.85
+REACHED_DAILY_LIVING_WALKING_TIME_PPV = 0.8
+REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.86
+REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.82
+REACHED_DAILY_LIVING_IC_PPV = 0.9
+# Steps are reported at the contact (the 3 Hz filter's delay taken back): mean |step - IC| 0.11 s
+# before on the lab walks, 0.14 s in daily living (mobgap 0.09 / 0.06 s); what is left is the lumbar
+# peak following the heel strike (loading response) and, in daily living, turns.
+REACHED_IC_TIMING_ERROR_S = 0.04
+REACHED_DAILY_LIVING_IC_TIMING_ERROR_S = 0.075
 REACHED_DAILY_LIVING_STEP_COUNT_ERROR = 0.15
 REACHED_CADENCE_ERROR = 0.12
 REACHED_WALK_TIME_PER_BOUT_S = 3.0
@@ -58,6 +63,8 @@ def test_straight_lab_walk(scores, name):
     assert s["walking_time_sensitivity"] >= TARGET_WALKING_TIME
     assert s["walking_time_ppv"] >= REACHED_WALKING_TIME_PPV
     assert s["ic_sensitivity"] >= TARGET_IC and s["ic_ppv"] >= TARGET_IC
+    assert s["ic_timing_error_s"] <= REACHED_IC_TIMING_ERROR_S
+    assert 0.0 <= s["ic_timing_offset_s"] <= REACHED_IC_TIMING_ERROR_S  # late by the loading response, no more
     assert s["step_count_error"] <= TARGET_STEP_COUNT_ERROR
     assert s["cadence_error_max"] <= TARGET_CADENCE_ERROR
     assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S
@@ -71,9 +78,21 @@ def test_daily_living(scores):
     assert s["walking_time_ppv"] >= REACHED_DAILY_LIVING_WALKING_TIME_PPV
     assert s["ic_sensitivity"] >= REACHED_DAILY_LIVING_IC_SENSITIVITY
     assert s["ic_ppv"] >= REACHED_DAILY_LIVING_IC_PPV
+    assert s["ic_timing_error_s"] <= REACHED_DAILY_LIVING_IC_TIMING_ERROR_S
     assert s["step_count_error"] <= REACHED_DAILY_LIVING_STEP_COUNT_ERROR
     assert s["cadence_error_mean"] <= REACHED_CADENCE_ERROR
     assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S
+
+
+def test_contacts_keep_their_timing_at_half_the_rate(tmp_path):
+    """The filter delay taken back is the filter's own (it depends on the rate): the lab walk
+    decimated to 50 Hz scores its contacts as well as at 100 Hz."""
+    lines = (LAB / "HA001_Test5_Trial1.csv").read_text().splitlines()
+    half = tmp_path / "HA001_Test5_Trial1_50Hz.csv"
+    half.write_text("\n".join([lines[0], *lines[1::2]]) + "\n")
+    s = evaluate_recording(half, LAB / "HA001_Test5_Trial1.reference.json", DeviceSettings(), units="g")
+    assert s["ic_sensitivity"] >= TARGET_IC and s["ic_ppv"] >= TARGET_IC
+    assert s["ic_timing_error_s"] <= REACHED_IC_TIMING_ERROR_S
 
 
 def test_the_reference_bounds_a_bout_by_its_first_and_last_initial_contact():
@@ -185,6 +204,7 @@ def test_scoring_on_a_known_answer():
     assert s["ic_sensitivity"] == pytest.approx(4 / 10)
     assert s["ic_ppv"] == pytest.approx(4 / 5)
     assert s["ic_timing_error_s"] == pytest.approx(0.1)
+    assert s["ic_timing_offset_s"] == pytest.approx(0.1)  # all four matched steps 0.1 s late
     assert s["step_count_error"] == pytest.approx(5 / 10)
     assert s["reference_bouts_found"] == 1
     assert s["cadence_error_mean"] == pytest.approx(0.0)

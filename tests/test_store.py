@@ -17,6 +17,7 @@ from walkcoach.device.core.coach import CoachSnapshot
 from walkcoach.device.core.events import Bout, Cue, Event, EventKind
 from walkcoach.device.core.settings import PlanSettings
 from walkcoach.device.shell import status as status_mod
+from walkcoach.device.shell.clock_trust import WallClock
 from walkcoach.device.shell.store import DB_NAME, Store, StoreProgress, load_sessions, read_bouts, read_cues
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -389,6 +390,38 @@ def test_a_lock_held_at_open_is_retried_and_nothing_queued_meanwhile_is_lost(tmp
     [s] = load_sessions(tmp_path)
     assert s.walk_s == pytest.approx(120.0) and s.steps == 120 and s.pain_reports == 1
     assert rows(tmp_path, "SELECT count(*) FROM bouts") == [(3,)]
+
+
+def test_items_are_dated_by_the_clock_of_the_tick_that_made_them_however_late_the_writer_gets_to_them(tmp_path):
+    """NTP steps a synchronized clock by an hour while another program holds the history's lock: the walk
+    made before the step is dated as the clock said at its ticks, not as it says when the writer applies it."""
+    open_store(tmp_path).close()  # the database exists
+    host = {"mono_s": 100.0, "offset_s": WALL0 - 100.0}
+    clock = WallClock(wall=lambda: host["mono_s"] + host["offset_s"], monotonic=lambda: host["mono_s"],
+                      boot_id="boot-under-test", sync_flag=lambda: True)
+    other = _hold_lock(tmp_path)
+    store = open_store(tmp_path, busy_timeout_s=0.05, clock=clock)  # loop time = host monotonic here
+    try:
+        assert store.health()["state"] == "retrying"  # nothing is applied until the lock is free
+        host["mono_s"] = 110.0
+        store(Event(110.0, EventKind.WALK_STARTED))
+        store.progress(snapshot(110.0, 0.0, 0))
+        host["mono_s"] = 170.0
+        store(Event(170.0, EventKind.WALK_ENDED, why="bout", bout=Bout(110.0, 170.0, 60, 100.0, 0.03)))
+        host["offset_s"] += 3600.0  # the step, before the writer has applied any of it
+        host["mono_s"] = 180.0
+        store.progress(snapshot(180.0, 60.0, 60))
+        other.execute("COMMIT")
+        assert store.flush(30.0)
+    finally:
+        other.close()
+        store.close()
+    [session] = load_sessions(tmp_path)
+    assert session.started.timestamp() == pytest.approx(WALL0 + 10.0, abs=0.01)
+    [bout] = read_bouts(sqlite3.connect(tmp_path / DB_NAME))
+    assert (bout.started.timestamp(), bout.ended.timestamp()) == (pytest.approx(WALL0 + 10.0, abs=0.01),
+                                                                  pytest.approx(WALL0 + 70.0, abs=0.01))
+    assert session.ended is not None and session.ended.timestamp() == pytest.approx(WALL0 + 80.0 + 3600.0, abs=0.01)
 
 
 def test_a_lock_taken_mid_walk_rolls_back_retries_and_keeps_every_event(tmp_path):

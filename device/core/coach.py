@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from walkcoach.device.core.activity import StairDetector
 from walkcoach.device.core.events import Event, EventKind
-from walkcoach.device.core.gait import CONFIRM_S, BoutTracker, StepDetector
+from walkcoach.device.core.gait import BoutTracker, StepDetector
 from walkcoach.device.core.gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings
 from walkcoach.device.core.posture import RAD_TO_DEG, LeanDetector
 from walkcoach.device.core.session import SessionTracker
@@ -73,7 +73,7 @@ class Coach:
         self.lean = LeanDetector(settings.lean, rate_hz)
         self.stairs = StairDetector(rate_hz)
         self.steps = StepDetector(settings.gait, rate_hz)
-        self.bouts = BoutTracker(settings.gait)
+        self.bouts = BoutTracker(settings.gait, self.steps.step_latency_s)
         self.step_length = StepLengthEstimator(_step_length_settings(settings), rate_hz)
         self.bout_gait = BoutGaitMetrics()
         self.session = SessionTracker(settings.plan, cap_s)
@@ -104,7 +104,9 @@ class Coach:
         self.step_length.update(t_s, acc_vertical_ms2)
         step_s = self.steps.update(t_s, acc_vertical_ms2)
         if step_s is not None:
-            length_m = self.step_length.on_step(step_s)
+            # the rise is integrated from one lowest point of the pelvis (the detector's peak, where the
+            # vertical velocity is zero) to the next, not from the contact a filter delay earlier
+            length_m = self.step_length.on_step(step_s + self.steps.filter_delay_s)
             self.bout_gait.add_step(step_s, length_m, self.step_length.last_step_time_s)
             if not bouts.in_bout:
                 self._step_directions.append((step_s, ux, uy, uz))
@@ -164,7 +166,7 @@ class Coach:
         reads on each sample of it, so that it asks the bout tracker only when the bout changed."""
         bouts = self.bouts
         self._bout_last_step_s = bouts.last_step_s
-        self._current_steps_within_s = CURRENT_STEP_TIMES * bouts.median_step_s + CONFIRM_S
+        self._current_steps_within_s = CURRENT_STEP_TIMES * bouts.median_step_s + bouts.step_latency_s
 
     def _last_transition_step_s(self) -> float:
         """The last step before this bout's rhythm made with the trunk ``TRANSITION_DEG`` or more away
@@ -221,7 +223,7 @@ class Coach:
     def _posture_on_step(self, t_s: float, step_s: float, events):
         stairs = self.stairs
         in_bout = self.bouts.in_bout
-        stairs.on_step(t_s, step_s, in_bout)
+        stairs.on_step(t_s, step_s + self.steps.filter_delay_s, in_bout)  # it looks for the impact around the filtered peak
         if not in_bout:
             return events
         ev = self.upright.on_step(t_s, self.lean.lean_deg, not stairs.on_stairs)

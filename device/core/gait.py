@@ -6,8 +6,13 @@ on gravity, whatever the sensor's axes) peaks once per step (Zijlstra & Hof
 2003). The signal is low-passed at 3 Hz (cadence up to 180 steps/min), its slow
 mean (sensor bias) removed, and a local maximum above an adaptive threshold
 becomes a step once no larger peak follows within ``CONFIRM_S`` (0.25 s): a
-fixed delay, no look-ahead beyond it. A step is reported ~0.1 s after the
-initial contact (the peak follows the heel strike).
+fixed delay, no look-ahead beyond it. The filter puts each peak its group delay
+late (the centroid of its impulse response, ~75 ms at 3 Hz, computed from the
+filter at the sample rate in use), so a step is the peak moved back by it: the
+moment the pelvis is lowest, where a zero-phase smoothing would put the peak (the
+offline contact detectors, e.g. McCamley et al. 2012, smooth with a zero-phase
+wavelet), known ``CONFIRM_S`` plus that delay after it. The lumbar peak still follows the heel strike by the loading
+response (a few tens of ms on the lab walks).
 
 Bouts, as Mobilise-D defines a walking bout (Kluge et al. 2021): at least 4
 strides (``min_bout_steps`` = 6 contacts of both feet), breaks between steps
@@ -24,13 +29,13 @@ knocks fall in a walking rhythm. The bout is counted from its first step
 (and the less regular first steps of gait initiation before it); it goes on
 while steps keep coming (after a break, walking resumes with a stride: a lone
 contact does not extend the bout) and ends ``max_gap_s`` (or three missed
-steps of a slow walker) plus 0.25 s after its last step. A contact after missed
+steps of a slow walker) plus the step latency (~0.33 s) after its last step. A contact after missed
 steps is counted once a step follows in the rhythm (or ``min_bout_steps`` such
 contacts in a row: alternate steps too faint to see); at the bout's end only
 ``TERMINATION_STEPS`` unconfirmed ones count (gait termination), unless the
 bout's steps were often missed: sitting down or turning after a walk gives
 contacts about two step times apart that are not walking. (Testing the
-regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known 0.25 s
+regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known ~0.33 s
 after its 6th step. It runs from its first to its last step, as a Mobilise-D
 walking bout runs from its first to its last initial contact (the INDIP
 reference's ``start``/``end``; mobgap's bouts: first stride start to last stride
@@ -43,7 +48,7 @@ The autocorrelation is summed on demand from block means at ~12.5 Hz.
 Faint steps, told by their rhythm (a slow or shuffling walker's heel strikes can be as faint as the
 sway of standing, peak by peak; a real walk's peaks vary tenfold): when the rhythm's next step (one
 step time after the last contact, ± ``RHYTHM_WINDOW_SHARE``) has not come as a detected step by the
-window's end plus ``CONFIRM_S``, the largest local maximum in the window that stands ``RHYTHM_OVER_QUIET``
+window's end plus the step latency, the largest local maximum in the window that stands ``RHYTHM_OVER_QUIET``
 above the quiet level (the typical peak while not walking: the only amplitude floor) is taken as the
 contact — before a bout while the movement is regular at that step time, inside a bout only in a
 faint walker's (``FAINT_WALKER_MISSED_SHARE`` of its steps missed). It counts only if a detected step
@@ -120,12 +125,25 @@ class _BlockMeans:
         self.means.extend([0.0] * self.window)
 
 
+def _biquad_delay_s(b0: float, b1: float, b2: float, a1: float, a2: float, rate_hz: float) -> float:
+    """How late the filter puts a rounded peak: the centroid of its impulse response (its group
+    delay at 0 Hz), from the coefficients. A peak that is locally a parabola comes out exactly this
+    much later; ~sqrt(2) / (2 pi f_c) for a 2nd-order Butterworth (75 ms at 3 Hz)."""
+    delay_samples = (b1 + 2.0 * b2) / (b0 + b1 + b2) - (a1 + 2.0 * a2) / (1.0 + a1 + a2)
+    return delay_samples / rate_hz
+
+
 class StepDetector:
     """Causal step detection from vertical linear acceleration (m/s²), one sample at a time."""
 
     def __init__(self, settings: GaitSettings, rate_hz: float) -> None:
         cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)
         self._b0, self._b1, self._b2, self._a1, self._a2 = _lowpass_biquad(cutoff_hz, rate_hz)
+        # Steps are reported at the contact: a peak of the low-passed signal at t was the signal's
+        # peak filter_delay_s earlier. All the detector's times (peaks, steps) are contact times;
+        # a step is known step_latency_s after its contact.
+        self.filter_delay_s = _biquad_delay_s(self._b0, self._b1, self._b2, self._a1, self._a2, rate_hz)
+        self.step_latency_s = CONFIRM_S + self.filter_delay_s
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
         self._block_means = _BlockMeans(rate_hz)  # one attribute: StepDetector keeps at most 29 (see _BlockMeans)
         self.configure(settings)
@@ -170,13 +188,14 @@ class StepDetector:
         if self._warmup:
             self._warmup -= 1
         elif y1 > self._y2 and y1 >= y:
-            self.recent_peaks.append((self._t1, y1))
-            if self._t1 - max(self._last_step_s, self._last_rhythm_s) > QUIET_AFTER_STEP_S:
+            peak_s = self._t1 - self.filter_delay_s
+            self.recent_peaks.append((peak_s, y1))
+            if peak_s - max(self._last_step_s, self._last_rhythm_s) > QUIET_AFTER_STEP_S:
                 if self._quiet_peaks_seen < 1.0 / QUIET_ALPHA:  # running mean until the average is established
                     self._quiet_peaks_seen += 1
                 self._quiet_peak_ms2 += (max(0.0, y1) - self._quiet_peak_ms2) / self._quiet_peaks_seen
-            self._consider_peak(self._t1, y1)
-        if self._has_candidate and t_s - self._candidate_s >= CONFIRM_S:
+            self._consider_peak(peak_s, y1)
+        if self._has_candidate and t_s - self._candidate_s >= self.step_latency_s:  # CONFIRM_S after the filtered peak
             step_s = self._confirm()
         self._y2 = y1
         self._y1 = y
@@ -308,8 +327,9 @@ def _merge_double_detections(steps: list[float], peaks: list[float], tolerance: 
 class BoutTracker:
     """Turns step times into bouts and walk time."""
 
-    def __init__(self, settings: GaitSettings) -> None:
+    def __init__(self, settings: GaitSettings, step_latency_s: float = CONFIRM_S) -> None:
         self.configure(settings)
+        self.step_latency_s = step_latency_s  # a step is known this long after its contact (StepDetector.step_latency_s)
         self._pending: list[float] = []
         self._pending_peaks: list[float] = []
         self._pending_faint_s: set[float] = set()  # pending contacts found at the rhythm's time, not detected
@@ -365,12 +385,12 @@ class BoutTracker:
         return self._first_s
 
     def live_duration_s(self, t_s: float) -> float:
-        """Walk time of the bout in progress at ``t_s`` (a step is known ``CONFIRM_S`` after it): grows with
+        """Walk time of the bout in progress at ``t_s`` (a step is known ``step_latency_s`` after it): grows with
         the clock from the first step while the next step is due, so it does not lag a step behind while
         walking; once a step is overdue the walk may have ended, and it is the bout's span to its last step."""
         if not self.in_bout:
             return 0.0
-        known_s = t_s - CONFIRM_S
+        known_s = t_s - self.step_latency_s
         last_s = self._last_s
         if known_s - last_s > (1.0 + self._tolerance) * self._median_s:
             known_s = last_s
@@ -456,7 +476,7 @@ class BoutTracker:
 
     def _expect_next_step(self) -> None:
         """Where the rhythm puts the next step (``rhythm_window_s``), and when to look for it if no
-        detected step came (``rhythm_due_s``: the window's end plus the detector's confirmation delay)."""
+        detected step came (``rhythm_due_s``: the window's end plus the detector's step latency)."""
         if self._faint_in_row >= MAX_FAINT_IN_ROW:
             self.rhythm_due_s = math.inf
             return
@@ -473,7 +493,7 @@ class BoutTracker:
                 return
             step_s, last_s = pending_step_s, self._pending[-1]
         self.rhythm_window_s = (last_s + (1.0 - RHYTHM_WINDOW_SHARE) * step_s, last_s + (1.0 + RHYTHM_WINDOW_SHARE) * step_s)
-        self.rhythm_due_s = self.rhythm_window_s[1] + CONFIRM_S
+        self.rhythm_due_s = self.rhythm_window_s[1] + self.step_latency_s
 
     def _add_step(self, step_s: float, peak_ms2: float, regularity) -> bool:
         if self.in_bout:
@@ -656,7 +676,7 @@ class BoutTracker:
         """Call every sample while in a bout: True once steps have stopped for longer than a gap."""
         missed_steps_s = (MAX_MISSED_STEPS + 1 + self._tolerance) * self._median_s
         last_s = self._latest_s() if self._held_s is None else self._held_s  # a held contact keeps the bout open
-        return t_s - last_s > max(self._max_gap_s, missed_steps_s) + CONFIRM_S + self._gap_allowance_s
+        return t_s - last_s > max(self._max_gap_s, missed_steps_s) + self.step_latency_s + self._gap_allowance_s
 
     def end(self) -> Bout | None:
         """Close the bout in progress (at its last step) and return it."""

@@ -40,6 +40,7 @@ TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 SYNCHRONIZED, PLAUSIBLE, UNSYNCHRONIZED = "synchronized", "plausible", "unsynchronized"
 LAST_SESSION_SLACK_S = 60.0  # "behind the last stored session" by more than this (rounding, a short stop)
+FLAG_CHECK_EVERY_S = 10.0  # tick_reading() looks at timesyncd's flag this often (monotonic seconds) until it appears
 
 
 def read_boot_id(path: Path = BOOT_ID_PATH) -> str:
@@ -66,6 +67,14 @@ class Trust(NamedTuple):
         return {"trusted": self.trusted, "level": self.level, "why": self.why}
 
 
+class ClockReading(NamedTuple):
+    """What the host's clocks said at one moment: read on the loop's thread at a tick, judged later."""
+
+    offset_s: float  # wall - monotonic
+    wall_s: float
+    synchronized: bool
+
+
 class WallClock:
     """The host's wall and monotonic clocks and how far the wall clock can be trusted."""
 
@@ -87,15 +96,43 @@ class WallClock:
             flag = Path(sync_flag)
             self._synchronized = lambda: os.path.lexists(flag)
         self.earliest_wall_s = earliest_plausible_wall_s() if earliest_wall_s is None else earliest_wall_s
+        self._flag_seen = False  # tick_reading's: once synchronized, for the rest of the boot
+        self._next_flag_check_s = -float("inf")
 
     def offset_s(self) -> float:
         """``wall - monotonic`` now: constant until someone sets the clock."""
         return self.wall() - self.monotonic()
 
-    def trust(self, last_stored_wall_s: float | None = None) -> Trust:
-        if self._synchronized is not None and self._synchronized():
-            return Trust(SYNCHRONIZED, "synchronized (systemd-timesyncd)")
+    def reading(self) -> ClockReading:
+        """The clocks now (the timesyncd flag's lstat and two clock reads: a few microseconds).
+
+        The flag first: timesyncd sets the clock, then creates the flag, so a wall time read
+        after seeing the flag is the synchronized one (read before, it could be the old one)."""
+        synchronized = self._synchronized is not None and self._synchronized()
         wall = self.wall()
+        return ClockReading(wall - self.monotonic(), wall, synchronized)
+
+    def tick_reading(self) -> ClockReading:
+        """:meth:`reading` for the loop's tick (the store's puts, about once a second): the flag's lstat
+        (15-25 us after a stretch of Python on a virtual machine, where the two clock reads cost ~2) only
+        every :data:`FLAG_CHECK_EVERY_S` and never again once the flag was seen. A reading may then call a
+        synchronized clock unsynchronized for up to that long, never the reverse: the flag was seen
+        before the wall clock was read. Meant for one thread (the loop's)."""
+        mono = self.monotonic()
+        if not self._flag_seen and mono >= self._next_flag_check_s:
+            self._next_flag_check_s = mono + FLAG_CHECK_EVERY_S
+            self._flag_seen = self._synchronized is not None and self._synchronized()
+        wall = self.wall()
+        return ClockReading(wall - mono, wall, self._flag_seen)
+
+    def trust(self, last_stored_wall_s: float | None = None) -> Trust:
+        return self.judge(self.reading(), last_stored_wall_s)
+
+    def judge(self, reading: ClockReading, last_stored_wall_s: float | None = None) -> Trust:
+        """How far the wall clock could be trusted when ``reading`` was taken."""
+        if reading.synchronized:
+            return Trust(SYNCHRONIZED, "synchronized (systemd-timesyncd)")
+        wall = reading.wall_s
         if wall < self.earliest_wall_s:
             return Trust(UNSYNCHRONIZED, f"the clock says {_day(wall)}, before any walkcoach ran")
         if last_stored_wall_s is not None and wall < last_stored_wall_s - LAST_SESSION_SLACK_S:

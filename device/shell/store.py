@@ -1,11 +1,14 @@
 """The history store: sessions, bouts, cues and pain reports in SQLite, crash-safe.
 
 ``Store`` is an event sink for the loop that never blocks the tick: ``store(event)``
-and ``progress(snapshot, wall_time)`` only put the item on a queue; a writer
-thread owns the connection, applies items inside a transaction and commits
-every ``commit_every_s`` (2 s). The put wakes the writer: it reads the clock it
-dates with as each item arrives (the re-dating below depends on it; a writer
-polling on its own dated a simulated walk's items late). The running session's
+and ``progress(snapshot, wall_time)`` only put the item on a queue, waking nobody
+(a woken writer wants the GIL in the middle of the tick); a writer thread wakes
+on its own every :data:`POLL_S` (at once for ``flush`` and ``close``), owns the
+connection, applies items inside a transaction and commits every
+``commit_every_s`` (2 s). Each item carries the WallClock's reading taken
+by the put, on the tick that made it: the writer dates it with that reading, so
+when it gets to the item (woken at once, after a lock, behind a simulation far
+ahead) changes nothing. The running session's
 walk time and steps are written from the progress snapshots (about once a second), so a ``kill -9``
 loses at most the last couple of seconds. With ``journal_mode=WAL`` and
 ``synchronous=NORMAL`` a commit does not fsync; every ``durable_every_s``
@@ -33,8 +36,8 @@ Times: events carry the loop's monotonic seconds. With a :class:`WallClock`
 (the belt) the store maps them to the host's monotonic clock and dates them with
 the current ``wall - monotonic`` offset; each session row keeps the boot id,
 that offset and whether the clock was synchronized, plausible or not to be
-trusted (:mod:`device.clock_trust`). The writer checks the clock with each
-progress snapshot (about once a second, off the tick): when it becomes trusted,
+trusted (:mod:`device.clock_trust`). The writer judges the clock's reading that
+comes with each item (an event, the progress snapshot about once a second): when it becomes trusted,
 or moves while not synchronized, this boot's sessions not dated by a
 synchronized clock are shifted to the new offset. While the clock is not
 trusted the plan's today is the last date the history knows. Without a
@@ -71,7 +74,7 @@ from typing import NamedTuple
 from walkcoach.device.core.events import Event, EventKind
 from walkcoach.device.core.plan import EARLIEST_PLAUSIBLE_DATE, SessionRecord, effective_plan
 from walkcoach.device.core.settings import PlanSettings
-from walkcoach.device.shell.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, Trust, WallClock
+from walkcoach.device.shell.clock_trust import PLAUSIBLE, SYNCHRONIZED, UNSYNCHRONIZED, ClockReading, Trust, WallClock
 
 log = logging.getLogger("walkcoach.store")
 
@@ -82,6 +85,7 @@ BUSY_TIMEOUT_S = 5.0  # sqlite waits this long for another connection's lock bef
 RETRY_START_S = 1.0  # then the writer retries, backing off to RETRY_MAX_S, keeping every event queued
 RETRY_MAX_S = 15.0
 WALL_JUMP_S = 5.0  # a progress wall time this far from the mapped one re-anchors the mapping
+POLL_S = 0.5  # the writer looks at its queue this often (flush and close wake it at once)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -213,9 +217,11 @@ class Store:
         self._busy_timeout_s = busy_timeout_s
         self._resume_session_id = resume_session_id
         # loop time -> host monotonic -> wall: wall = t_s + _loop_to_host_s + _offset_s
+        self._open_reading: ClockReading | None = None
         if clock is not None:
             self._loop_to_host_s = clock.monotonic() - mono_at_open
-            self._offset_s = clock.offset_s()
+            self._open_reading = clock.reading()  # what the clock said at open, not when the writer connects
+            self._offset_s = self._open_reading.offset_s
             self.boot_id = clock.boot_id
         else:  # a virtual mapping given by the caller (the simulator, tests)
             self._loop_to_host_s = 0.0
@@ -234,6 +240,7 @@ class Store:
         self._closed = False
         self._closing_deadline: float | None = None
         self._stop_wait = threading.Event()
+        self._wake = threading.Event()  # set by flush() and close(), never by the loop's side
         # writer-thread state
         self._session_id: int | None = None
         self._walk_s = 0.0
@@ -441,7 +448,7 @@ class Store:
     # -- the loop's side: never blocks, never raises ---------------------------
     def __call__(self, event: Event) -> None:
         if self.healthy:
-            self._put(("event", event))
+            self._put(("event", event, self._read_clock()))
 
     store = __call__
 
@@ -450,7 +457,13 @@ class Store:
         at, and the plan's cap the coach holds (before a pain report's shortening): the session row
         keeps the caps the coach used, not the ones the store was told at open."""
         if self.healthy:
-            self._put(("progress", snapshot, wall_time, planned_cap_s))
+            self._put(("progress", snapshot, wall_time, planned_cap_s, self._read_clock()))
+
+    def _read_clock(self) -> ClockReading | None:
+        """The WallClock's reading on the caller's thread (the tick that made the item): the writer dates
+        the item with it, however late it gets to it (a lock, a busy CPU, a simulation far ahead)."""
+        clock = self._clock
+        return None if clock is None else clock.tick_reading()
 
     def set_planned_cap(self, cap_s: float) -> None:
         """The plan's cap for sessions that start from now on."""
@@ -486,6 +499,7 @@ class Store:
             return False
         done = threading.Event()
         self._queue.put(("flush", done))
+        self._wake.set()
         return done.wait(timeout_s) and self.healthy
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -500,6 +514,7 @@ class Store:
             self._closing_deadline = time.monotonic() + timeout_s * 0.8
             self._stop_wait.set()  # a retry waiting out its backoff tries once more now
             self._queue.put(_STOP)
+            self._wake.set()
             thread.join(timeout_s)
             if thread.is_alive():
                 log.error("history store: writer did not finish within %.0f s", timeout_s)
@@ -544,9 +559,14 @@ class Store:
                 now = time.monotonic()
                 timeout = self._commit_every_s - (now - last_commit) if self._in_transaction else self._durable_every_s
                 try:
-                    item = q.get(timeout=max(0.01, timeout))
-                except queue.Empty:
-                    item = None
+                    item = q.get_nowait()
+                except queue.Empty:  # wait on our own clock: put() never wakes this thread (module docstring)
+                    self._wake.wait(min(POLL_S, max(0.01, timeout)))
+                    self._wake.clear()
+                    try:
+                        item = q.get_nowait()
+                    except queue.Empty:
+                        item = None
             try:
                 if item is _STOP:
                     self._pending_item(item)
@@ -564,9 +584,11 @@ class Store:
                     self._begin()
                     self._pending.append(item)
                     if kind == "event":
+                        if item[2] is not None:
+                            self._check_clock(item[1].t_s, None, item[2])
                         self._apply_event(item[1])
                     elif kind == "progress":
-                        self._apply_progress(item[1], item[2], item[3] if len(item) > 3 else None)
+                        self._apply_progress(item[1], item[2], item[3], item[4])
                     elif kind == "cap":
                         self._planned_cap_s = item[1]
                     elif kind == "plan":
@@ -701,8 +723,9 @@ class Store:
             end_wall = self._last_bout_end_wall if self._last_bout_end_wall is not None else wall
             self._close_session("session_end", end_wall)
 
-    def _apply_progress(self, snapshot, wall_time: float | None, planned_cap_s: float | None = None) -> None:
-        self._check_clock(snapshot.t_s, wall_time)
+    def _apply_progress(self, snapshot, wall_time: float | None, planned_cap_s: float | None = None,
+                        reading: ClockReading | None = None) -> None:
+        self._check_clock(snapshot.t_s, wall_time, reading)
         wall = self.wall_time(snapshot.t_s)
         self._last_wall = wall
         if self._plan_today() != self._plan_date:
@@ -718,11 +741,15 @@ class Store:
         self._write_session(wall)
 
     # -- the wall clock: trust and re-dating (device.clock_trust) -----------------
-    def _check_clock(self, t_s: float | None, wall_hint: float | None, *, initial: bool = False) -> None:
+    def _check_clock(self, t_s: float | None, wall_hint: float | None, reading: ClockReading | None = None, *,
+                     initial: bool = False) -> None:
+        """``reading``: the WallClock as the tick that made the item read it (at open: the open's reading)."""
         clock = self._clock
         if clock is not None:
-            offset = clock.offset_s()
-            trust = clock.trust(self._last_stored_wall_s)
+            if reading is None:
+                reading = self._open_reading if initial and self._open_reading is not None else clock.reading()
+            offset = reading.offset_s
+            trust = clock.judge(reading, self._last_stored_wall_s)
         elif wall_hint is not None and t_s is not None:
             offset = wall_hint - (t_s + self._loop_to_host_s)
             trust = self._trust
