@@ -349,3 +349,111 @@ SCENARIOS: dict[str, Scenario] = {
         *ISSUE_10_SCENARIOS,
     )
 }
+
+
+# --- Lying (issue 9: no bout while sitting, standing or lying) --------------------------------------
+# Kept in one block at the end so other scenario additions merge cleanly.
+from walkcoach.sim.gait_model import (  # noqa: E402
+    Context,
+    Motion,
+    add_pulses,
+    flexion_profile,
+    min_jerk,
+    moves,
+    quiet_stance,
+    second_derivative,
+)
+
+SUPINE_DEG = -90.0  # the truth lean while lying, on the back or a side: the trunk horizontal, not leaning forward
+
+
+@dataclass(frozen=True)
+class Lie:
+    """Sit down on a bed or sofa, lie down supine, roll onto a side, lie still, turn over onto the
+    other side, fidget, roll back, sit up and stand up; from and back to standing.
+
+    The orientation is Z-Y-X Euler (``sim.walker``): lying supine is the trunk pitched 90 deg back
+    (gravity along the body's forward axis); on a side it is rolled 90 deg about the forward axis
+    (gravity along the body's left axis). Supine, a roll about the forward axis is a yaw about the
+    vertical, so the roll is put on (and taken off) there with the opposite yaw: no motion at all.
+    A roll onto a side is then the pitch going from -90 to 0 (right side down) or -180 (left side
+    down), the trunk turning about its long axis. The truth lean is ``SUPINE_DEG`` throughout
+    (pitch beyond it is sway: not posture); a lying wearer is not coached.
+    """
+
+    supine_s: float = 20.0
+    side_s: float = 60.0
+    other_side_s: float = 40.0
+    fidgets: int = 4
+    tilt_deg: float = -12.0  # seated on the edge, before lying down and after sitting up
+    flexion_deg: float = 38.0
+    transition_s: float = 1.6
+    roll_s: float = 1.8
+
+    def render(self, ctx: Context) -> Motion:
+        rng, tr_s, roll_s = ctx.rng, self.transition_s, self.roll_s
+        seated_s, lie_down_s, sit_up_s, settle_s = rng.uniform(3.0, 6.0), rng.uniform(2.0, 3.0), rng.uniform(2.0, 3.5), 1.0
+        # phase starts, relative to the activity: sit down, seated, lie down, supine (roll put on), roll onto a
+        # side, still, turn over (through supine), on the other side with fidgets, roll back, supine (roll off),
+        # sit up, seated, stand up
+        t_lie = tr_s + seated_s
+        t_supine = t_lie + lie_down_s
+        t_side = t_supine + settle_s + self.supine_s
+        t_turn = t_side + roll_s + self.side_s
+        t_other = t_turn + 2.0 * roll_s
+        t_back = t_other + self.other_side_s
+        t_unroll = t_back + roll_s + settle_s
+        t_sit_up = t_unroll + settle_s + 1.0
+        t_rise = t_sit_up + sit_up_s + rng.uniform(2.0, 4.0)
+        n = ctx.samples(t_rise + tr_s)
+        t_s = ctx.rel_times(n)
+        motion = quiet_stance(ctx, n, 0.5)
+        side = rng.choice([-1.0, 1.0])  # the first side: pitch 0 (right side down) or -180 (left side down)
+        # rendered pitch: seated tilt, supine, a side, the other side (through supine), supine, seated
+        pitch = moves(t_s, [t_lie, t_side, t_turn, t_back, t_sit_up],
+                      [lie_down_s, roll_s, 2.0 * roll_s, roll_s, sit_up_s],
+                      np.array([SUPINE_DEG, SUPINE_DEG + 90.0 * side, SUPINE_DEG - 90.0 * side, SUPINE_DEG, self.tilt_deg])
+                      - self.tilt_deg)
+        roll_on = moves(t_s, [t_supine + 0.2, t_unroll], [settle_s - 0.4, settle_s - 0.4], [90.0, 0.0])
+        seated = (t_s >= tr_s) & (t_s < t_rise)
+        sitting_down = flexion_profile(t_s / tr_s, 0.0, self.flexion_deg, self.tilt_deg, 0.4)
+        standing_up = flexion_profile((t_s - t_rise) / tr_s, self.tilt_deg, self.flexion_deg, 0.0, 0.45)
+        rendered_deg = np.select([t_s < tr_s, seated], [sitting_down, self.tilt_deg + pitch], standing_up)
+        lying = (t_s >= t_lie + 0.5 * lie_down_s) & (t_s < t_sit_up + 0.5 * sit_up_s)
+        motion.lean_deg = np.where(lying, SUPINE_DEG, rendered_deg)
+        motion.sway_deg[:, 1] += rendered_deg - motion.lean_deg
+        motion.sway_deg[:, 0] += roll_on
+        motion.sway_deg[:, 2] -= roll_on
+        # Fidgets on the other side: a leg drawn up, a shrug, the mattress bouncing (irregular knocks).
+        fidget_starts_s = t_other + 2.0 + np.sort(rng.uniform(0.0, max(self.other_side_s - 6.0, 1.0), self.fidgets))
+        fidget_s = rng.uniform(0.6, 1.5, self.fidgets)
+        shifts = rng.uniform(-0.05, 0.05, (self.fidgets, 3))
+        shifts[-1] = 0.0
+        motion.sway_deg += moves(t_s, fidget_starts_s, fidget_s, rng.uniform(-8.0, 8.0, (self.fidgets, 3)) * [1, 1, 0.5]
+                                 * (np.arange(self.fidgets) < self.fidgets - 1)[:, None])
+        knocks_s = fidget_starts_s + rng.uniform(0.1, 0.5, self.fidgets)
+        add_pulses(motion.acc_ms2[:, 2], t_s, knocks_s, rng.uniform(0.5, 2.0, self.fidgets), np.full(self.fidgets, 0.03))
+        # the pelvis: down onto the seat, back and up a little lying down, sideways rolling over, the reverse
+        lowered = min_jerk(t_s / tr_s) - min_jerk((t_s - t_rise) / tr_s)
+        lay = min_jerk((t_s - t_lie) / lie_down_s) - min_jerk((t_s - t_sit_up) / sit_up_s)
+        across = moves(t_s, [t_side, t_turn, t_back], [roll_s, 2.0 * roll_s, roll_s], [0.15 * side, -0.15 * side, 0.0])
+        position_m = np.column_stack([-0.12 * lowered - 0.25 * lay, across + moves(t_s, fidget_starts_s, fidget_s, shifts[:, 1]),
+                                      -0.45 * lowered + 0.05 * lay + moves(t_s, fidget_starts_s, fidget_s, shifts[:, 2])])
+        motion.acc_ms2 += second_derivative(position_m, ctx.rate_hz)
+        motion.bends = [(ctx.t0_s, ctx.t0_s + tr_s), (ctx.t0_s + t_rise, ctx.t0_s + t_rise + tr_s)]
+        return motion
+
+
+def lying(rng) -> list:
+    """From standing: sit on a bed, lie down, a side, the other side with fidgets, sit up, stand, a short walk."""
+    gait = healthy_gait(rng)
+    lie = Lie(supine_s=rng.uniform(15, 30), side_s=rng.uniform(60, 120), other_side_s=rng.uniform(40, 80),
+              fidgets=int(rng.integers(3, 7)), tilt_deg=rng.uniform(-16, -8), flexion_deg=rng.uniform(30, 45),
+              transition_s=rng.uniform(1.3, 2.0), roll_s=rng.uniform(1.5, 2.5))
+    return [Stand(6.0), lie, Stand(rng.uniform(4.0, 6.0)), Walk(rng.uniform(40, 60), **gait), Stand(5.0)]
+
+
+SCENARIOS["lying"] = Scenario(
+    "lying", "sit on a bed, lie down, roll onto a side, turn over, fidget, sit up, stand up and walk a short walk",
+    lying)
+# --- end of lying ------------------------------------------------------------------------------------

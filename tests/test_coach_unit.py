@@ -118,12 +118,13 @@ def _coach_bouts(acc):
 
 # Non-stop knocking at random times 0.3-1.6 s apart (the whole walking cadence range) for 47
 # minutes is the worst case for any rhythm rule: the 6-step, 40 % rule of a Mobilise-D bout lets
-# ~36 starts per 1000 knocks through on timing alone, and once started a bout goes on through them.
-# The movement's autocorrelation at the step and stride lag, tested when a bout starts, still leaves
-# ~65 % of the time counted as walking (a bout, once started, is not re-tested: that cut the very
-# slow walkers' bouts). A known weakness, the level reached, not a target:
-# real belt handling (gaitpy-demo) and the simulator's fidgeting give no bout at all.
-REACHED_FALSE_WALK_SHARE_UNDER_KNOCKS = 0.7
+# ~36 starts per 1000 knocks through on timing alone, and once started any contact 0.55-1.5 step
+# times on (or whole missed steps later) goes on with the bout. The movement's autocorrelation at the
+# step and stride lag, tested when a bout starts and followed over the bout's last few steps (irregular
+# and often off the rhythm: the bout ends where it was last regular), leaves ~33 % of the time counted
+# as walking (0.65 before the bout followed it; seeds 1 and 2 of the knocks: 0.28, 0.32). The level
+# reached, not a target: real belt handling (gaitpy-demo) and the simulator's fidgeting give no bout at all.
+REACHED_FALSE_WALK_SHARE_UNDER_KNOCKS = 0.35
 
 
 def test_non_stop_random_knocks_are_mostly_not_walking():
@@ -136,6 +137,47 @@ def test_non_stop_random_knocks_are_mostly_not_walking():
     heights = [2.0 * rng.lognormvariate(0.0, 0.8) for _ in times]
     bouts = _coach_bouts(_bumps(times, heights, t + 5.0))
     assert sum(b.duration_s for b in bouts) <= REACHED_FALSE_WALK_SHARE_UNDER_KNOCKS * t
+
+
+def _tracked_bouts(step_times_s, regularities, tick_s=0.01):
+    """Bouts a BoutTracker makes of these contacts (the movement's regularity at each given), its end
+    checked every tick as the coach does."""
+    tracker, bouts = BoutTracker(GaitSettings()), []
+    contacts = list(zip(step_times_s, regularities, strict=True))
+    t_s = contacts[0][0]
+    while contacts or tracker.in_bout:
+        if contacts and contacts[0][0] <= t_s:
+            step_s, regularity = contacts.pop(0)
+            tracker.add_step(step_s, 1.0, regularity=lambda _step_s, r=regularity: r)
+        elif tracker.in_bout and tracker.check_end(t_s):
+            bouts.append(tracker.end())
+        t_s += tick_s
+    return bouts
+
+
+def test_contacts_at_random_after_a_walk_end_its_bout_where_it_was_last_regular():
+    """20 steps 0.55 s apart with a regular movement, then contacts 0.3-1.6 s apart with an irregular one
+    (knocks, handling the belt): the bout is the walk's, ending within the few steps the movement's running
+    regularity (over ~5 steps) takes to fall below a bout start's, not a minute of knocks later."""
+    rng = random.Random(5)
+    walk = [0.55 * i for i in range(20)]
+    knocks, t = [], walk[-1]
+    for _ in range(60):
+        t += rng.uniform(0.3, 1.6)
+        knocks.append(t)
+    bouts = _tracked_bouts(walk + knocks, [0.9] * len(walk) + [rng.uniform(-0.1, 0.2) for _ in knocks])
+    assert bouts[0].start_s == walk[0]
+    assert walk[-1] <= bouts[0].end_s <= walk[-1] + 5 * 1.6  # at most 5 knocks, each at most 1.6 s on
+    assert len(walk) <= bouts[0].steps <= len(walk) + 5 * 3  # ... each after up to 2 missed steps
+
+
+def test_a_slow_walkers_regularity_dipping_for_a_few_steps_keeps_the_bout():
+    """A very slow walker's movement can look irregular over a few steps (faint steps in noise): steps
+    that stay in the rhythm keep the bout, however irregular the movement between them."""
+    steps = [1.5 * i for i in range(40)]
+    regularity = [0.6 if not 15 <= i < 30 else -0.1 for i in range(40)]
+    (bout,) = _tracked_bouts(steps, regularity)
+    assert (bout.start_s, bout.end_s, bout.steps) == (steps[0], steps[-1], len(steps))
 
 
 def test_a_rhythm_without_repeating_movement_starts_no_bout():

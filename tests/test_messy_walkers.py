@@ -27,17 +27,18 @@ OUTSIDE_MARGIN_S = 0.5  # a detected step this far outside every true walk is wa
 NEEDS_DETECTOR = pytest.mark.xfail(strict=True, reason="needs the issue-9 detector (branch detect)")
 # (test, scenario, seed) that the detector before issue 9 fails, as of this commit.
 FAILS_BEFORE_ISSUE_9 = {
-    ("steps", "daily-living", s) for s in SEEDS if s not in (2, 3)} | {
+    ("steps", "daily-living", s) for s in SEEDS if s not in (2, 3, 4)} | {
     ("steps", "shuffle-walk", s) for s in SEEDS} | {
     ("steps", "very-slow-walk", s) for s in SEEDS if s != 3} | {
-    ("walk_time", "daily-living", s) for s in SEEDS if s not in (2, 3)} | {
+    ("walk_time", "daily-living", s) for s in SEEDS if s not in (2, 3, 4)} | {
     ("walk_time", "shuffle-walk", s) for s in SEEDS} | {
     ("walk_time", "very-slow-walk", s) for s in SEEDS} | {
-    ("contacts", "daily-living", s) for s in SEEDS if s not in (2, 3)} | {
+    ("contacts", "daily-living", s) for s in SEEDS if s not in (2, 3, 4)} | {
     ("contacts", "shuffle-walk", s) for s in SEEDS} | {
     ("contacts", "very-slow-walk", s) for s in SEEDS}
 # Branch detect (Mobilise-D bouts: 6 steps, 3 s breaks, the regularity test) passes asymmetric-walk
-# walk time and daily-living seeds 2 and 3: their marks are removed above.
+# walk time and daily-living seeds 2 and 3: their marks are removed above. Seed 4 passes since no walk
+# starts lying (branch nowalk: a contact with the trunk 60 deg from upright before a bout is no step).
 
 
 def cases(test: str):

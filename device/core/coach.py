@@ -103,7 +103,9 @@ class Coach:
         self.stairs.add(acc_vertical_ms2)
         self.step_length.update(t_s, acc_vertical_ms2)
         step_s = self.steps.update(t_s, acc_vertical_ms2)
-        if step_s is not None:
+        if step_s is not None and not bouts.in_bout and upright.source != SOURCE_NONE and upright.lying(ux, uy, uz):
+            pass  # no walk starts lying down (rolling over, a mattress bouncing)
+        elif step_s is not None:
             # the rise is integrated from one lowest point of the pelvis (the detector's peak, where the
             # vertical velocity is zero) to the next, not from the contact a filter delay earlier
             length_m = self.step_length.on_step(step_s + self.steps.filter_delay_s)

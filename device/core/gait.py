@@ -93,6 +93,14 @@ TERMINATION_STEPS = 3  # gait termination (a slowed last stride and the closing 
 FAINT_WALKER_MISSED_SHARE = 0.1  # a bout whose steps were this often missed is a faint walker's: its last missed steps count
 RHYTHM_WINDOW_SHARE = 0.3  # a faint contact is looked for this share of a step time either side of the rhythm's next step
 RHYTHM_OVER_QUIET = 1.5  # a faint contact at the rhythm's time stands this far above the typical peak of sway and noise while not walking
+# Inside a bout, over its last ~5 steps (a running mean, weight ``IRREGULAR_ALPHA`` per step): the movement's
+# regularity below ``IRREGULAR_BELOW`` while ``IRREGULAR_OFF_SHARE`` of the step times are off the rhythm
+# (``OFF_RHYTHM_SHARE`` from it, or from whole missed steps of it) ends the bout. The very slow and shuffling
+# walkers' regularity dips to ~0.15 over a few steps (tests/test_messy_walkers.py), so the level is below that.
+IRREGULAR_ALPHA = 0.2
+IRREGULAR_BELOW = 0.15
+IRREGULAR_OFF_SHARE = 0.3
+OFF_RHYTHM_SHARE = 0.25
 MAX_FAINT_IN_ROW = 3  # rhythm contacts in a row without a detected step (a shuffler's soft contacts); then the rhythm must be seen again
 
 
@@ -352,6 +360,10 @@ class BoutTracker:
     def _reset_bout(self) -> None:
         self.rhythm_due_s = math.inf  # when the rhythm's next step should have come: look for a faint one
         self._faint_in_row = 0
+        self._regularity_avg = 1.0  # over the bout's last few steps: the movement's regularity, the share off the rhythm
+        self._off_rhythm_avg = 0.0
+        self._irregular = False
+        self._regular_until = (0, 0, 0)  # (step times, steps, missed steps) while the movement was last regular
         self._held_s: float | None = None
         # (time, whole steps, faint) of contacts after missed steps or found only by the rhythm,
         # counted once a detected step follows in rhythm
@@ -434,9 +446,47 @@ class BoutTracker:
         ``regularity(step_s) -> -1..1``, if given, is the autocorrelation of the movement at that
         step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``."""
         self._faint_in_row = 0
+        if self.in_bout and regularity is not None:
+            self._test_regularity(step_s, regularity)
         started = self._add_step(step_s, peak_ms2, regularity)
         self._expect_next_step()
         return started
+
+    def _test_regularity(self, step_s: float, regularity) -> None:
+        """Walking repeats its movement every step (or stride) all along; contacts that keep coming at
+        random (knocking, handling the belt after a walk) do not, and once a bout has started any
+        contact 0.55-1.5 step times on (or whole missed steps later) continues it. Over the last few
+        steps, a movement this irregular (``IRREGULAR_BELOW``) with step times often off the rhythm
+        (``IRREGULAR_OFF_SHARE``) ends the bout. Either alone is not enough: a very slow or shuffling
+        walker's regularity dips for a few steps, and daily-living step times vary 30-40 %. (Tested on
+        every step with a hysteresis instead, it cut the very slow walkers' bouts.)"""
+        median_s = self._median_s
+        interval = step_s - self._latest_s()
+        if interval < DOUBLE_STEP_SHARE * median_s:
+            return
+        whole_steps = max(1, round(interval / median_s))
+        off = abs(interval / whole_steps - median_s) > OFF_RHYTHM_SHARE * median_s
+        step_regularity = regularity(median_s)
+        self._regularity_avg += IRREGULAR_ALPHA * (step_regularity - self._regularity_avg)
+        self._off_rhythm_avg += IRREGULAR_ALPHA * (off - self._off_rhythm_avg)
+        if self._regularity_avg >= self._min_regularity:
+            self._regular_until = (len(self._step_times), self._steps, self._missed_steps)
+        elif self._regularity_avg < IRREGULAR_BELOW and self._off_rhythm_avg >= IRREGULAR_OFF_SHARE:
+            self._irregular = True
+            self._end_where_regular()
+
+    def _end_where_regular(self) -> None:
+        """The bout ends at its last step while its movement was still regular (as regular as a bout's
+        start needs): the contacts after it, the walk's own end or no walk at all, are dropped."""
+        kept, steps, missed = self._regular_until
+        times = self._step_times
+        if 2 <= kept < len(times):
+            del times[kept:]
+            del self._all_intervals[kept - 1 :]
+            self._steps, self._missed_steps = steps, missed
+            self._last_s = times[-1]
+        self._unconfirmed.clear()
+        self._held_s = None
 
     def add_rhythm_step(self, found: tuple[float, float] | None, regularity=None) -> None:
         """The rhythm's next step did not come as a detected step by ``rhythm_due_s``: take ``found``
@@ -542,6 +592,7 @@ class BoutTracker:
         self._all_intervals = list(intervals)
         self._median_s = median_s
         self._step_times = pending[first:]
+        self._regular_until = (len(self._step_times), self._steps, 0)
         pending.clear()
         peaks.clear()
         faint.clear()
@@ -673,7 +724,10 @@ class BoutTracker:
             self._follow_rhythm(per_step)
 
     def check_end(self, t_s: float) -> bool:
-        """Call every sample while in a bout: True once steps have stopped for longer than a gap."""
+        """Call every sample while in a bout: True once steps have stopped for longer than a gap (or the
+        movement stopped repeating)."""
+        if self._irregular:
+            return True
         missed_steps_s = (MAX_MISSED_STEPS + 1 + self._tolerance) * self._median_s
         last_s = self._latest_s() if self._held_s is None else self._held_s  # a held contact keeps the bout open
         return t_s - last_s > max(self._max_gap_s, missed_steps_s) + self.step_latency_s + self._gap_allowance_s

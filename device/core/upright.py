@@ -59,6 +59,11 @@ TRANSITION_DEG = 20.0  # a trunk excursion this large between stillness and gait
 # ... looked for until this long after the first step counted: a sit-to-stand's first push can pass for a step
 TRANSITION_AFTER_FIRST_STEP_S = 1.5
 COS_TRANSITION = math.cos(math.radians(TRANSITION_DEG))
+# Walking keeps the trunk within ~30 deg of upright (a stooped walker, a climb, turns); lying (on the back or a
+# side) puts it near 90. A contact made this far from both the mount's up and the captured upright is no step
+# (both: either one may be wrong, a belt worn turned or an upright captured lying).
+LYING_FROM_UPRIGHT_DEG = 60.0
+COS_LYING_FROM_UPRIGHT = math.cos(math.radians(LYING_FROM_UPRIGHT_DEG))
 EXCURSION_BIN_S = 0.25
 EXCURSION_S = PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S  # excursions are tracked this long after a stillness
 EXCURSION_BINS = int((PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S) / EXCURSION_BIN_S) + 1
@@ -119,6 +124,7 @@ class UprightTracker:
         # at most 29 attributes: CPython 3.11 (the Pi's) reads them fast on every sample only then
         self.rate_hz = rate_hz
         self.configure(settings, rate_hz)
+        self.mount_known = True  # the samples are in the body frame (the mount's up is up)
         self._posture_alpha = 1.0 - math.exp(-1.0 / (POSTURE_FILTER_S * rate_hz))
         self._gait_alpha = 1.0 - math.exp(-2.0 * math.pi * GAIT_LOWPASS_HZ / rate_hz)
         self.source = SOURCE_NONE
@@ -188,6 +194,15 @@ class UprightTracker:
         """Forward lean and sideways tilt (deg) of a gravity direction ``v`` against the upright."""
         u = _dot(v, self.up)
         return (math.atan2(-_dot(v, self.forward), u) * RAD_TO_DEG, math.atan2(_dot(v, self.left), u) * RAD_TO_DEG)
+
+    def lying(self, ux: float, uy: float, uz: float) -> bool:
+        """The trunk (unit gravity ``u``) ``LYING_FROM_UPRIGHT_DEG`` or more from both the mount's up and the upright.
+        Never with unknown sensor axes (``mount_known`` False): the upright may then be a lying stillness."""
+        if not self.mount_known:
+            return False
+        cos_lying = COS_LYING_FROM_UPRIGHT
+        up = self.up
+        return uz < cos_lying and ux * up[0] + uy * up[1] + uz * up[2] < cos_lying
 
     # -- every sample -----------------------------------------------------------------------
     def observe(self, t_s: float, ux: float, uy: float, uz: float, linear_sq: float) -> Event | None:

@@ -19,6 +19,7 @@ import numpy as np
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import EventKind
 from walkcoach.device.core.settings import CoachSettings
+from walkcoach.device.core.upright import PRE_GAIT_BEFORE_S
 from walkcoach.device.offline.lowpass import zero_phase_lowpass
 from walkcoach.device.shell.recording import RecordingError
 from walkcoach.hal.types import ImuSample
@@ -28,6 +29,10 @@ STILL_S = 2.0
 STILL_MAX_LINEAR_MS2 = 0.6
 STILL_MIN_RESULTANT = math.cos(math.radians(2.0))
 UPRIGHT_MAX_FROM_WALKING_DEG = 35.0
+# Standing still comes right before walking (quiet stance, then gait initiation: nobody walks off from
+# sitting or lying without standing up first, and standing up takes more than this); a seated pelvis
+# tilts 8-16 deg back, within the 35 deg of walking, so a still period long before a walk may be seated.
+STANDING_BEFORE_WALK_S = PRE_GAIT_BEFORE_S
 ZERO3 = (0.0, 0.0, 0.0)
 
 
@@ -65,6 +70,7 @@ def _walking_mask(
     """Samples inside the bouts the coach itself finds (steps need no frame: vertical is along gravity); and their steps."""
     coach = Coach(settings, rate_hz=rate_hz, cap_s=float("inf"))
     update = coach.update
+    coach.upright.mount_known = False  # sensor axes: what is up is what this pass helps find
     bouts = []
     # plain tuples in ImuSample's field order, built by zip in C (the coach reads a sample by position)
     n = len(t)
@@ -145,12 +151,26 @@ def estimate_frame(
         up = still_up(periods[0])
         upright_method = f"first still period at {t[periods[0][0]] - t[0]:.1f} s"
     else:
-        for period in periods:
-            candidate = still_up(period)
-            if walking_up is None or math.degrees(math.acos(min(1.0, float(candidate @ walking_up)))) <= UPRIGHT_MAX_FROM_WALKING_DEG:
-                up = candidate
-                upright_method = f"first still period at {t[period[0]] - t[0]:.1f} s"
-                break
+        walk_starts_s = t[1:][walking[1:] & ~walking[:-1]] if walking.any() else t[:0]
+        if walking.any() and walking[0]:
+            walk_starts_s = np.concatenate([t[:1], walk_starts_s])
+
+        def right_before_walking(period) -> bool:
+            end_s = t[period[1] - 1]
+            return bool(np.any((walk_starts_s >= end_s) & (walk_starts_s - end_s <= STANDING_BEFORE_WALK_S)))
+
+        near_walking = [
+            period for period in periods
+            if walking_up is None
+            or math.degrees(math.acos(min(1.0, float(still_up(period) @ walking_up)))) <= UPRIGHT_MAX_FROM_WALKING_DEG
+        ]
+        standing = [period for period in near_walking if right_before_walking(period)]
+        if standing and standing[0] is not near_walking[0]:  # the first near walking's direction was seated
+            up = still_up(standing[0])
+            upright_method = f"still period right before walking at {t[standing[0][0]] - t[0]:.1f} s"
+        elif near_walking:
+            up = still_up(near_walking[0])
+            upright_method = f"first still period at {t[near_walking[0][0]] - t[0]:.1f} s"
         if up is None:
             if walking_up is not None:
                 up = walking_up

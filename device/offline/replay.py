@@ -71,7 +71,9 @@ the file is then read again from its start.
    gravity direction within ~2°), and fails if there is none. ``auto`` (the
    default) takes the first still period whose direction is within 35° of the
    walking upright (so a sensor lying on a table before it is worn is
-   skipped), else the median gravity direction while walking.
+   skipped) — one ending within 3 s of a walk's start if there is one (quiet
+   stance before gait; a seated pelvis is within 35° too) — else the median
+   gravity direction while walking.
 3. Forward: at each step the pelvis brakes after heel strike and speeds up in
    the second half of single support, so forward acceleration leads vertical
    acceleration by about a quarter step (inverted pendulum; Zijlstra & Hof
