@@ -53,11 +53,18 @@ def lowpass(x: np.ndarray, rate_hz: float, corner_hz: float) -> np.ndarray:
 
 
 def colored_noise(rng, n: int, rate_hz: float, corner_hz: float, width: int = 1) -> np.ndarray:
-    """(n, width) low-pass Gaussian noise with unit rms per column."""
+    """(n, width) low-pass Gaussian noise, rms 1 per column in expectation.
+
+    Scaled by the filter's expected rms (white noise through ``lowpass``'s power gain,
+    averaged over the n periodic frequencies), never by the sample's own spread: over a span
+    shorter than the corner's period the noise is nearly its own mean, and dividing by its
+    small deviation blew it up (a 6 s walk's 0.03 Hz posture wander reached 55 deg).
+    """
     if n < 2:
         return np.zeros((n, width))
     x = lowpass(rng.standard_normal((n, width)), rate_hz, corner_hz)
-    x /= x.std(axis=0)
+    freq_hz = np.fft.fftfreq(n, 1.0 / rate_hz)
+    x /= np.sqrt(np.mean(1.0 / (1.0 + (freq_hz / corner_hz) ** 4)))
     return x
 
 
@@ -92,6 +99,30 @@ def add_pulses(signal, t_s, centers_s, amplitudes, width_s) -> None:
     np.add.at(signal, index[inside], pulse[inside])
 
 
+def add_weight_transfers(signal, t_s, centers_s, amplitudes, width_s) -> None:
+    """Add smooth zero-area bumps in place: a Gaussian of ``width_s`` less one three times as wide
+    and a third as high (no net velocity or displacement), peak ``amplitude`` at each centre."""
+    rate_hz = 1.0 / (t_s[1] - t_s[0])
+    for center_s, amplitude, sigma_s in zip(centers_s, amplitudes, width_s, strict=True):
+        half = int(np.ceil(12.0 * sigma_s * rate_hz))
+        middle = int(round((center_s - t_s[0]) * rate_hz))
+        a, b = max(0, middle - half), min(len(t_s), middle + half + 1)
+        if a >= b:
+            continue
+        tau = (t_s[a:b] - center_s) / sigma_s
+        signal[a:b] += 1.5 * amplitude * (np.exp(-0.5 * tau**2) - np.exp(-0.5 * (tau / 3.0) ** 2) / 3.0)
+
+
+def impact_speed_factor(speed_ms):
+    """How heel-strike transients and the belt's wobble grow with walking speed (m/s): 0.77 (1 + v).
+
+    Measured on the real lab bouts (mobgap-lab, tools/real_gait_stats.py): vertical acceleration above
+    6 Hz has rms 0.34 m/s^2 at 0.41 m/s and 0.31 at 0.51 against 0.43-0.54 at 0.9-1.06 m/s, 0.72x from
+    1.0 to 0.41 m/s, flatter than the 0.61x of the earlier 0.5 + v; equal to it at 1.2 m/s.
+    """
+    return 0.77 * (1.0 + speed_ms)
+
+
 @dataclass(frozen=True)
 class Person:
     """What a seed varies about the wearer's body and habits."""
@@ -99,7 +130,7 @@ class Person:
     leg_length_m: float
     pendulum_k: float  # Zijlstra & Hof correction factor
     pelvic_tilt_deg: float  # sensor tilt on the sacrum when standing naturally
-    impact_gain: float  # heel-strike transient, per (0.5 + speed in m/s), m/s^2
+    impact_gain: float  # heel-strike transient, per impact_speed_factor(speed in m/s), m/s^2
     ap_acc_per_speed: float  # forward acceleration amplitude per m/s of walking speed
     ml_sway_m: float  # mediolateral pelvis excursion, half peak-to-peak
     vertical_harmonic: float  # 2nd-harmonic share of vertical displacement (waveform shape)
@@ -109,6 +140,7 @@ class Person:
     yaw_sway_deg: float  # per stride (pelvic rotation)
     stance_sway_deg: float  # rms postural sway when standing
     posture_wander_deg: float  # rms slow drift of the posture lean while walking
+    weight_transfer_ms2: float = 0.0  # peak vertical acceleration of the weight transfer in double support
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> Person:
@@ -120,6 +152,7 @@ class Person:
             phases_rad=tuple(u(-0.5, 0.5, 6) * [2 * np.pi, 0.8, 2 * np.pi, 1, 1, 1]),
             pitch_sway_deg=u(1.0, 3.0), roll_sway_deg=u(2.0, 4.0), yaw_sway_deg=u(3.0, 6.0),
             stance_sway_deg=u(0.2, 0.6), posture_wander_deg=u(0.3, 0.8),
+            weight_transfer_ms2=u(0.2, 0.4),  # drawn last: the other fields stay as they were per seed
         )
 
 
@@ -339,21 +372,32 @@ class Walk:
         del forward_m, left_m, up_m, position_m
 
         # Heel-strike impact: a short zero-mean transient, larger and braking harder when faster.
-        impact = p.impact_gain * (0.5 + speed_ms) * rng.lognormal(0.0, self.impact_sigma, len(step_s))
+        impact = p.impact_gain * impact_speed_factor(speed_ms) * rng.lognormal(0.0, self.impact_sigma, len(step_s))
         if self.impact_scale != 1.0 or self.weak_side_impact != 1.0:
             impact *= self.impact_scale * np.where(side > 0, 1.0, self.weak_side_impact)
         centers_s = strikes_s + rng.uniform(0.005, 0.03, len(step_s))
         width_s = rng.uniform(0.02, 0.03, len(step_s))
         add_pulses(acc[:, 2], t_s, centers_s, impact, width_s)
+        # Weight transfer in double support: the leading leg takes the body's weight while the trailing
+        # one still pushes, a broad vertical force the pendulum (momentarily still at heel strike) leaves
+        # out; most of what a slow walker's trunk feels. Double support grows from ~20 % of a step at
+        # 1.2 m/s to ~45 % in very slow gait (Perry & Burnfield, Gait Analysis); the loading response's
+        # rise to the first vertical force peak takes ~0.1 s, whatever the speed (width at most 0.045 s).
+        double_support_s = np.clip(0.45 - 0.2 * speed_ms, 0.2, 0.45) * step_s
+        transfer_ms2 = p.weight_transfer_ms2 * gain[:, 0]
+        transfer_width_s = np.minimum(0.15 * double_support_s, 0.045)
+        add_weight_transfers(acc[:, 2], t_s, strikes_s + transfer_width_s, transfer_ms2, transfer_width_s)
         if self.second_peak:  # the trailing leg's push-off at the end of a long double support
             late_s = strikes_s + self.second_peak_at * step_s * rng.uniform(0.85, 1.15, len(step_s))
-            late = self.second_peak * impact * rng.uniform(0.7, 1.3, len(step_s))
+            late_share = self.second_peak * rng.uniform(0.7, 1.3, len(step_s))
             keep = late_s < end_s - 0.15
-            add_pulses(acc[:, 2], t_s, late_s[keep], late[keep], 2.0 * width_s[keep])
+            add_pulses(acc[:, 2], t_s, late_s[keep], (late_share * impact)[keep], 2.0 * width_s[keep])
+            add_weight_transfers(acc[:, 2], t_s, late_s[keep], (late_share * transfer_ms2)[keep],
+                                 transfer_width_s[keep])  # its force as broad as the leading leg's
         add_pulses(acc[:, 0], t_s, centers_s + 0.01, -0.4 * impact, 1.5 * width_s)
         add_pulses(acc[:, 1], t_s, centers_s, 0.25 * impact * side * first_side, width_s)
         wobble = colored_noise(rng, n, ctx.rate_hz, 8.0, 3)  # the belt and soft tissue
-        wobble *= (0.1 * per_step(0.5 + speed_ms))[:, None]
+        wobble *= (0.1 * per_step(impact_speed_factor(speed_ms)))[:, None]
         acc += wobble
         del wobble
 

@@ -112,7 +112,7 @@ class SensorModel:
     """The belt on the wearer and the BNO055 fusion output's imperfections (per seed)."""
 
     belt_to_body: np.ndarray  # 3x3: pelvic tilt, then belt misalignment
-    acc_noise_ms2: float  # white, rms per axis
+    acc_noise_ms2: float  # white, rms per axis (BNO055: 150 ug/sqrt(Hz), 0.012 m/s2 over its 62.5 Hz band)
     acc_bias_ms2: np.ndarray  # (3,) belt frame
     gravity_noise_ms2: float  # white on the fused gravity, rms per axis
     gravity_leak: float  # share of low-passed linear acceleration the fusion takes for gravity
@@ -131,7 +131,8 @@ class SensorModel:
         tilt = _rotation(np.array([0.0, 1.0, 0.0]), np.radians(pelvic_tilt_deg))
         return cls(
             belt_to_body=tilt @ _rotation(axis, np.radians(angle_deg)),
-            acc_noise_ms2=rng.uniform(0.05, 0.15), acc_bias_ms2=random_vector(0.05, 0.2),
+            # the quiet floor of real lower-back recordings (tools/real_gait_stats.py: quiet_floor_ms2)
+            acc_noise_ms2=rng.uniform(0.02, 0.04), acc_bias_ms2=random_vector(0.05, 0.2),
             gravity_noise_ms2=rng.uniform(0.01, 0.03), gravity_leak=rng.uniform(0.02, 0.05),
             gyro_noise_rads=rng.uniform(0.003, 0.01), gyro_bias_rads=random_vector(0.001, 0.01),
         )

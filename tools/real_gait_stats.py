@@ -35,7 +35,10 @@ and then summarised over bouts (median and range):
 - between bouts: ``gap_s`` (durations), ``gap_still_share`` (share of 1 s
   windows with vertical acceleration rms < 0.15 m/s²) and ``gap_tilted_share``
   (share of time the gravity direction is more than 10 deg from the walking
-  upright: sitting, bending, handling).
+  upright: sitting, bending, handling), and ``quiet_floor_ms2``: the sensor's
+  quiet floor, the rms per axis (largest axis) of the acceleration with each
+  second's linear trend removed, median over the stillest tenth of the 1 s
+  windows more than 2 s from any bout (sensor noise plus the least postural sway).
 """
 
 from __future__ import annotations
@@ -209,6 +212,29 @@ def gap_statistics(vertical_ms2, up, rate_hz, bouts_s, duration_s) -> dict:
     return {"gap_s": gaps, "gap_still_share": still / max(windows, 1), "gap_tilted_share": tilted / max(samples, 1)}
 
 
+QUIET_MARGIN_S = 2.0
+
+
+def quiet_floor_ms2(acc_ms2, rate_hz, bouts_s) -> float:
+    """Median over the stillest tenth of 1 s windows away from bouts: rms per axis (largest axis)
+    of the acceleration with the window's linear trend (gravity, slow sway) removed."""
+    w = int(round(rate_hz))
+    x = np.arange(w)
+    floors = []
+    for k in range(len(acc_ms2) // w):
+        t0_s, t1_s = k * w / rate_hz, (k + 1) * w / rate_hz
+        if any(t1_s > a - QUIET_MARGIN_S and t0_s < b + QUIET_MARGIN_S for a, b in bouts_s):
+            continue
+        window = acc_ms2[k * w : (k + 1) * w]
+        coef = np.polynomial.polynomial.polyfit(x, window, 1)
+        residual = window - (coef[0] + np.outer(x, coef[1]))
+        floors.append(float(np.sqrt(np.mean(residual**2, axis=0)).max()))
+    if not floors:
+        return float("nan")
+    floors.sort()
+    return float(np.median(floors[: max(3, len(floors) // 10)]))
+
+
 def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """t (s) and acceleration including gravity (m/s², from g) of a ``t,ax,ay,az,...`` CSV."""
     data = np.loadtxt(path, delimiter=",", skiprows=1)
@@ -233,6 +259,7 @@ def measure_real(real_dir: Path = REAL_DIR) -> dict:
             lab_bouts.append(stats)
         if len(bouts_s) > 1:  # the straight-walk trials have no between-bout life to measure
             lab_gaps.append(gap_statistics(vertical, up, rate_hz, bouts_s, t_s[-1]))
+            lab_gaps[-1]["quiet_floor_ms2"] = quiet_floor_ms2(acc, rate_hz, bouts_s)
     out["mobgap-lab"] = {"bouts": lab_bouts, "gaps": _merge_gaps(lab_gaps)}
 
     demo = real_dir / "gaitpy-demo"
@@ -241,9 +268,12 @@ def measure_real(real_dir: Path = REAL_DIR) -> dict:
         vertical, up = vertical_and_up(acc, rate_hz)
         peers = json.loads((demo / "peers.json").read_text())
         bouts = peers["mobgap"]["bouts"]
+        bouts_s = [(a, b) for a, b, _, _ in bouts]
+        gaps = gap_statistics(vertical, up, rate_hz, bouts_s, t_s[-1])
+        gaps["quiet_floor_ms2"] = quiet_floor_ms2(acc, rate_hz, bouts_s)
         out["gaitpy-demo (mobgap's bouts)"] = {
             "bouts": [regularity_only(vertical, rate_hz, a, b, steps) for a, b, steps, _ in bouts],
-            "gaps": gap_statistics(vertical, up, rate_hz, [(a, b) for a, b, _, _ in bouts], t_s[-1]),
+            "gaps": gaps,
         }
     return out
 
@@ -255,7 +285,8 @@ def measure_sim(scenario: str, seeds) -> dict:
     bouts, gaps = [], []
     for seed in seeds:
         w = simulate(scenario, seed)
-        vertical, up = vertical_and_up(np.asarray(w.gravity_ms2) + np.asarray(w.linear_acc_ms2), w.rate_hz)
+        acc = np.asarray(w.gravity_ms2) + np.asarray(w.linear_acc_ms2)
+        vertical, up = vertical_and_up(acc, w.rate_hz)
         ics = w.truth.step_times_s
         segments = []
         for start_s, end_s in w.truth.walk_segments:
@@ -264,15 +295,20 @@ def measure_sim(scenario: str, seeds) -> dict:
             bouts.append(bout_statistics(vertical, w.rate_hz, bout_ics))
         if len(segments) > 1:
             gaps.append(gap_statistics(vertical, up, w.rate_hz, segments, w.duration_s))
+        else:
+            gaps.append({"gap_s": [], "gap_still_share": float("nan"), "gap_tilted_share": float("nan")})
+        gaps[-1]["quiet_floor_ms2"] = quiet_floor_ms2(acc, w.rate_hz, w.truth.walk_segments)
     return {"bouts": bouts, "gaps": _merge_gaps(gaps) if gaps else {}}
 
 
 def _merge_gaps(gaps: list[dict]) -> dict:
     if not gaps:
         return {}
+    floors = [x["quiet_floor_ms2"] for x in gaps if np.isfinite(x.get("quiet_floor_ms2", np.nan))]
     return {"gap_s": [g for x in gaps for g in x["gap_s"]],
-            "gap_still_share": float(np.mean([x["gap_still_share"] for x in gaps])),
-            "gap_tilted_share": float(np.mean([x["gap_tilted_share"] for x in gaps]))}
+            "gap_still_share": float(np.nanmean([x["gap_still_share"] for x in gaps])) if any(x["gap_s"] for x in gaps) else None,
+            "gap_tilted_share": float(np.nanmean([x["gap_tilted_share"] for x in gaps])) if any(x["gap_s"] for x in gaps) else None,
+            "quiet_floor_ms2": float(np.median(floors)) if floors else None}
 
 
 BOUT_KEYS = ("bout_steps", "cadence_spm", "step_cv", "step_ratio", "break_share", "peak_ms2", "peak_ratio",
@@ -294,6 +330,8 @@ def summarise(measured: dict) -> dict:
         out["gap_s"] = {"median": float(np.median(g)), "min": float(g.min()), "max": float(g.max())}
         out["gap_still_share"] = gaps["gap_still_share"]
         out["gap_tilted_share"] = gaps["gap_tilted_share"]
+    if gaps.get("quiet_floor_ms2") is not None:
+        out["quiet_floor_ms2"] = gaps["quiet_floor_ms2"]
     return out
 
 
@@ -308,7 +346,7 @@ def _cell(value) -> str:
 
 def table(summaries: dict) -> str:
     names = list(summaries)
-    keys = ("bouts", *BOUT_KEYS, "gap_s", "gap_still_share", "gap_tilted_share")
+    keys = ("bouts", *BOUT_KEYS, "gap_s", "gap_still_share", "gap_tilted_share", "quiet_floor_ms2")
     lines = ["| statistic | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for key in keys:
         lines.append(f"| {key} | " + " | ".join(_cell(summaries[n].get(key)) for n in names) + " |")

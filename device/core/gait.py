@@ -54,6 +54,11 @@ contact — before a bout while the movement is regular at that step time, insid
 faint walker's (``FAINT_WALKER_MISSED_SHARE`` of its steps missed). It counts only if a detected step
 follows a step later, never at a bout's end, at most ``MAX_FAINT_IN_ROW`` in a row: the sparse
 contacts of turning or sitting down after a walk, with movement peaks between them, stay uncounted.
+
+Two peaks a step: slow gait with a long double support shows the heel strike and, 0.2-0.55 of a step
+later, the trailing leg's push-off, as strong. Their contacts alternate short and long intervals whose
+median is no step time; on a whole-step grid (``_fold_second_peaks``) the push-offs are folded into
+their steps, before a bout and once early in one (its messy first steps may hide the grid).
 """
 
 from __future__ import annotations
@@ -102,6 +107,11 @@ IRREGULAR_BELOW = 0.15
 IRREGULAR_OFF_SHARE = 0.3
 OFF_RHYTHM_SHARE = 0.25
 MAX_FAINT_IN_ROW = 3  # rhythm contacts in a row without a detected step (a shuffler's soft contacts); then the rhythm must be seen again
+SECOND_PEAK_SHARE = (0.2, 0.55)  # slow gait's second peak (the trailing leg's push-off) comes this share of a step after the heel strike...
+SECOND_PEAK_TYPICAL_SHARE = 0.44  # ...typically before this: alternate steps of an asymmetric gait are seldom so unlike (1.27x)...
+SECOND_PEAK_RATIO = (0.5, 1.1)  # ...its peak like the heel strike's (a gait that asymmetric has a weak side with far smaller strikes)...
+SLOW_GAIT_PEAK_MS2 = 1.0  # ...and only in slow gait, whose heel strikes are faint (slowest real lab bout, 0.41 m/s: ~1.4 m/s2 at 10 Hz)
+COUNTED_FOLD_CONTACTS = 36  # a bout's counted contacts are folded (once) only this early in it: its messy first steps hid the grid
 
 
 def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, float, float, float]:
@@ -332,6 +342,59 @@ def _merge_double_detections(steps: list[float], peaks: list[float], tolerance: 
         i += 1
 
 
+def _fold_second_peaks(steps: list[float], peaks: list[float], faint: set[float], heel_strikes: int,
+                       tolerance: float, min_step_s: float, max_step_s: float) -> bool:
+    """Slow gait with a long double support shows two peaks a step: the heel strike, then the trailing
+    leg's push-off at the end of the double support, 0.2-0.55 of a step later and not larger. Its
+    contacts alternate short and long intervals, so their median is no step time at all.
+
+    On a whole-step grid: the step time is the median of every other interval summed (contact to the
+    contact after next); walking from a first heel strike (the oldest contact that gives a grid), a
+    contact under ``SECOND_PEAK_SHARE[1]`` of a step after the last heel strike is its second peak, any
+    later one the next heel strike. The grid holds if at least ``heel_strikes`` heel strikes are whole
+    steps apart (within ``tolerance``, one missed step allowed), in the walking range, and most steps
+    show a second peak, typically before ``SECOND_PEAK_TYPICAL_SHARE`` of its step (more unlike than an
+    asymmetric gait's alternate steps), with a peak like its heel strike's (``SECOND_PEAK_RATIO``: a gait
+    that asymmetric has a weak side with far smaller strikes), in slow gait (``SLOW_GAIT_PEAK_MS2``).
+    Then the second peaks are removed. Returns True if it folded."""
+    for first in range(len(steps) - heel_strikes - heel_strikes // 2 + 1):  # the longest stretch that holds
+        step_s = _median([b - a for a, b in zip(steps[first:], steps[first + 2 :], strict=False)])
+        if not min_step_s <= step_s <= max_step_s:
+            continue
+        kept, seconds = [first], {}  # heel strike index -> its second peak's index
+        for i in range(first + 1, len(steps)):
+            since_s = steps[i] - steps[kept[-1]]
+            if since_s < SECOND_PEAK_SHARE[1] * step_s:
+                if since_s < SECOND_PEAK_SHARE[0] * step_s or kept[-1] in seconds:
+                    break  # not a second peak, or a third contact in one step: not this pattern
+                seconds[kept[-1]] = i
+            else:
+                kept.append(i)
+        else:
+            # each second peak's share of its own step (the walk may speed up or slow down)
+            shares = [(steps[seconds[a]] - steps[a]) / (steps[b] - steps[a]) for a, b in zip(kept, kept[1:], strict=False) if a in seconds]
+            strike_peaks = [peaks[a] for a in seconds]
+            ratios = [peaks[j] / peaks[a] if peaks[a] > 0 else 1.0 for a, j in seconds.items()]
+            missed = 0
+            for a, b in zip(kept, kept[1:], strict=False):
+                whole_steps = max(1, round((steps[b] - steps[a]) / step_s))
+                missed += whole_steps - 1
+                if missed > 1 or abs((steps[b] - steps[a]) / whole_steps - step_s) > tolerance * step_s:
+                    break
+            else:
+                if (len(kept) >= heel_strikes and shares and 2 * len(shares) >= len(kept) - 1
+                        and _median(shares) <= SECOND_PEAK_TYPICAL_SHARE and _median(strike_peaks) <= SLOW_GAIT_PEAK_MS2
+                        and SECOND_PEAK_RATIO[0] <= _median(ratios) <= SECOND_PEAK_RATIO[1]):
+                    keep = set(kept)
+                    for i in range(len(steps) - 1, first - 1, -1):
+                        if i not in keep:
+                            faint.discard(steps[i])
+                            del steps[i]
+                            del peaks[i]
+                    return True
+    return False
+
+
 class BoutTracker:
     """Turns step times into bouts and walk time."""
 
@@ -376,6 +439,8 @@ class BoutTracker:
         self._all_intervals: list[float] = []
         self._median_s = 0.0
         self._step_times: list[float] = []
+        self._folded = False  # the bout's counted contacts were folded into whole steps
+        self._contact_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)  # detected contacts' peaks
 
     @property
     def median_step_s(self) -> float:
@@ -448,9 +513,39 @@ class BoutTracker:
         self._faint_in_row = 0
         if self.in_bout and regularity is not None:
             self._test_regularity(step_s, regularity)
+        self._contact_peaks.append((step_s, peak_ms2))
+        was_in_bout = self.in_bout
         started = self._add_step(step_s, peak_ms2, regularity)
+        if was_in_bout:
+            self._fold_counted_second_peaks()
         self._expect_next_step()
         return started
+
+    def _fold_counted_second_peaks(self) -> None:
+        """A bout that opened on a slow walker's two peaks a step (its messy first steps hid the pattern)
+        counts each step twice: once, early in the bout, if its counted contacts show the whole-step grid
+        (``_fold_second_peaks``), the second peaks are uncounted and the bout recounted on that grid."""
+        times = self._step_times
+        if (self._folded or not 2 * self._min_steps <= len(times) <= COUNTED_FOLD_CONTACTS
+                or self._unconfirmed or self._held_s is not None):
+            return
+        peak_of = dict(self._contact_peaks)
+        folded = list(times)
+        if not _fold_second_peaks(folded, [peak_of.get(t, 0.0) for t in folded], set(), self._min_steps,
+                                  self._tolerance, self._min_interval_s, self._max_interval_s):
+            return
+        self._folded = True
+        intervals = [b - a for a, b in zip(folded, folded[1:], strict=False)]
+        step_s = _median(intervals)
+        counts = [max(1, round(i / step_s)) for i in intervals]
+        counts = [c if abs(i / c - step_s) <= MISSED_STEP_TOLERANCE * step_s else 1 for i, c in zip(intervals, counts, strict=True)]
+        self._step_times = folded
+        self._steps = 1 + sum(counts)
+        self._missed_steps = sum(c - 1 for c in counts)
+        self._all_intervals = [i / c for i, c in zip(intervals, counts, strict=True)]
+        self._intervals = self._all_intervals[-RECENT_INTERVALS:]
+        self._median_s = _median(self._intervals)
+        self._first_s, self._last_s = folded[0], folded[-1]
 
     def _test_regularity(self, step_s: float, regularity) -> None:
         """Walking repeats its movement every step (or stride) all along; contacts that keep coming at
@@ -567,6 +662,8 @@ class BoutTracker:
         n = self._min_steps
         if len(pending) >= n:
             _merge_double_detections(pending, peaks, self._tolerance)
+            _fold_second_peaks(pending, peaks, self._pending_faint_s, n, self._tolerance,
+                               self._min_interval_s, self._max_interval_s)
         if len(pending) < n:
             return False
         window = pending[-n:]
