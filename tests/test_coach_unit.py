@@ -124,7 +124,10 @@ def _coach_bouts(acc):
 # and often off the rhythm: the bout ends where it was last regular), leaves ~33 % of the time counted
 # as walking (0.65 before the bout followed it; seeds 1 and 2 of the knocks: 0.28, 0.32). The level
 # reached, not a target: real belt handling (gaitpy-demo) and the simulator's fidgeting give no bout at all.
-REACHED_FALSE_WALK_SHARE_UNDER_KNOCKS = 0.35
+# ~42 % since the peaks that start a bout may span a real walk's tenfold range (PEAK_SPREAD 2.5 -> sqrt(10),
+# branch robust): with 2.5, a few percent of sensor noise or gravity error lost a real 18-step walk
+# (tests/test_sensor_variants.py). A trade for the lead to accept or drop.
+REACHED_FALSE_WALK_SHARE_UNDER_KNOCKS = 0.45
 
 
 def test_non_stop_random_knocks_are_mostly_not_walking():

@@ -34,8 +34,10 @@ TARGET_WALK_TIME_PER_BOUT_S = 2.0
 # ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.1 % (mean), walk time per bout up to +2.7 s (+3.6 s
 # while a bout was counted half a step past each end and from the steps of standing up).
 REACHED_WALKING_TIME_PPV = 0.75
-REACHED_DAILY_LIVING_WALKING_TIME_PPV = 0.8
-REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.86
+REACHED_DAILY_LIVING_WALKING_TIME_PPV = 0.84  # 0.80 while the contacts of standing up were taken in as gait initiation
+# 0.861 -> 0.859 with them left out: the first bout now starts at its first real contact (6.43 s, the
+# reference's 6.32 s) instead of at a contact of standing up (5.62 s), which covered those 0.11 s
+REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.855
 REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.82
 REACHED_DAILY_LIVING_IC_PPV = 0.9
 # Steps are reported at the contact (the 3 Hz filter's delay taken back): mean |step - IC| 0.11 s

@@ -78,7 +78,7 @@ AMPLITUDE_MEMORY_S = 4.0  # recent step peaks are forgotten over this time when 
 ECHO_SHARE = 0.4  # before a bout: a detection this close to the previous (share of the step time) may be its echo
 DOUBLE_STEP_SHARE = 0.55  # in a bout, an interval shorter than this share of the median is a double detection
 RECENT_INTERVALS = 8
-PEAK_SPREAD = 2.5  # the heel-strike peaks that start a bout are alike within this factor
+PEAK_SPREAD = math.sqrt(10.0)  # the peaks that start a bout are within this factor of their median: a real walk's vary tenfold
 RECENT_PEAKS = 64  # local maxima kept for the faint steps a rhythm predicts and the last steps of a walk
 FAINT_FLOOR_SHARE = 0.5  # a last step may be this much fainter than the detection floor...
 FAINT_PEAK_SHARE = 0.12  # ...and reach this share of the bout's typical step peak...
@@ -88,6 +88,7 @@ QUIET_ALPHA = 0.05  # the quiet level follows about the last 20 such peaks
 MAX_STEPS_BACK = 3
 MAX_PENDING_STEPS = 16
 INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
+INITIATION_PEAK_SHARE = 0.1  # a walk's heel-strike peaks vary up to tenfold: a contact before the rhythm fainter is sway or noise
 REGULARITY_HZ = 12.5  # the regularity test runs on block means at about this rate (the signal is below 3 Hz)
 REGULARITY_WINDOW_S = 6.0  # two strides of the slowest walker (40 steps/min), so the stride lag has pairs to compare
 REGULARITY_MAX_LAG_S = 3.0  # a stride at 40 steps/min
@@ -678,7 +679,12 @@ class BoutTracker:
                 del peaks[0]
             return False
         first = len(pending) - n
-        while first > 0 and INITIATION_SHARE[0] * median_s <= pending[first] - pending[first - 1] <= INITIATION_SHARE[1] * median_s:
+        initiation_floor_ms2 = INITIATION_PEAK_SHARE * _median(peaks[-n:])
+        while (
+            first > 0
+            and INITIATION_SHARE[0] * median_s <= pending[first] - pending[first - 1] <= INITIATION_SHARE[1] * median_s
+            and peaks[first - 1] >= initiation_floor_ms2
+        ):
             first -= 1  # the first steps of a walk (gait initiation) are less regular: take them in
         intervals = [b - a for a, b in zip(pending[first:], pending[first + 1 :], strict=False)]
         self.in_bout = True
@@ -826,8 +832,18 @@ class BoutTracker:
         if self._irregular:
             return True
         missed_steps_s = (MAX_MISSED_STEPS + 1 + self._tolerance) * self._median_s
-        last_s = self._latest_s() if self._held_s is None else self._held_s  # a held contact keeps the bout open
-        return t_s - last_s > max(self._max_gap_s, missed_steps_s) + self.step_latency_s + self._gap_allowance_s
+        gap_s = max(self._max_gap_s, missed_steps_s) + self.step_latency_s + self._gap_allowance_s
+        held_s = self._held_s
+        if held_s is None:
+            return t_s - self._latest_s() > gap_s
+        if t_s - self._last_s <= gap_s:
+            return False
+        # Past a break after the bout's last step, a contact held after that break (no stride has followed it)
+        # keeps the bout open only while a next contact could still continue the walk from it: a lone contact
+        # (a knock, a noise peak, a foot moved while standing) is no stride, and cannot stretch a bout across a
+        # pause longer than a break.
+        longest_step_s = max(self._max_interval_s, (MAX_MISSED_STEPS + 1) * (1.0 + MISSED_STEP_TOLERANCE) * self._median_s)
+        return t_s - held_s > min(gap_s, longest_step_s + self.step_latency_s + self._gap_allowance_s)
 
     def end(self) -> Bout | None:
         """Close the bout in progress (at its last step) and return it."""
