@@ -53,7 +53,7 @@ MUTANTS = [
     Mutant("gait: confirmation delay halved", "device/core/gait.py",
            "t_s - self._candidate_s >= self.step_latency_s", "t_s - self._candidate_s >= self.step_latency_s - 0.5 * CONFIRM_S"),
     Mutant("coach: lean coached while the bout waits for its end", "device/core/coach.py",
-           "steps_current = walking and t_s - bouts.last_step_s <= CURRENT_STEP_TIMES * bouts.median_step_s + bouts.step_latency_s",
+           "steps_current = walking and t_s - self._bout_last_step_s <= self._current_steps_within_s",
            "steps_current = walking"),
     Mutant("coach: stairs coached", "device/core/coach.py",
            "coachable = upright.coachable and not self.stairs.on_stairs\n                if self.stairs.on_stairs:",

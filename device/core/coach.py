@@ -83,6 +83,7 @@ class Coach:
         self._coach_while_standing = settings.lean.coach_while_standing
         self._step_directions: deque = deque(maxlen=STEP_DIRECTIONS_KEPT)  # (step_s, gravity unit vector)
         self._cos_transition = math.cos(math.radians(TRANSITION_DEG))
+        self._bout_changed()
 
     # -- the hot path -------------------------------------------------------
     def update(self, sample: ImuSample) -> Sequence[Event]:
@@ -117,16 +118,19 @@ class Coach:
                 events = self._walk_started(t_s, events)
                 events = self._posture_on_walk_started(t_s, events)
             events = self._posture_on_step(t_s, step_s, events)
+            self._bout_changed()
         elif t_s >= bouts.rhythm_due_s:  # the rhythm's next step did not come as a detected one: a faint one?
             bouts.add_rhythm_step(self.steps.rhythm_peak(*bouts.rhythm_window_s), self.steps.regularity)
+            self._bout_changed()
         elif bouts.in_bout and bouts.check_end(t_s):
             bouts.append_steps(
                 self.steps.faint_steps_after(bouts.last_detected_step_s, bouts.median_step_s, self.settings.gait.rhythm_tolerance)
             )
             events = self._walk_ended(t_s, bouts.end(), events)
             self.stairs.end_walk()
+            self._bout_changed()
         walking = bouts.in_bout
-        steps_current = walking and t_s - bouts.last_step_s <= CURRENT_STEP_TIMES * bouts.median_step_s + bouts.step_latency_s
+        steps_current = walking and t_s - self._bout_last_step_s <= self._current_steps_within_s
         if steps_current:
             upright.walking_sample(ux, uy, uz, lx, ly, lz, acc_vertical_ms2)
 
@@ -159,6 +163,13 @@ class Coach:
         return NO_EVENTS if events is None else events
 
     # -- the rarer branches ---------------------------------------------------
+    def _bout_changed(self) -> None:
+        """After every call that may change the bout (a step, a faint one, its end): what ``update``
+        reads on each sample of it, so that it asks the bout tracker only when the bout changed."""
+        bouts = self.bouts
+        self._bout_last_step_s = bouts.last_step_s
+        self._current_steps_within_s = CURRENT_STEP_TIMES * bouts.median_step_s + bouts.step_latency_s
+
     def _last_transition_step_s(self) -> float:
         """The last step before this bout's rhythm made with the trunk ``TRANSITION_DEG`` or more away
         from the posture of the rhythm's steps (its walking posture): standing up, not walking; or -inf."""
@@ -183,6 +194,7 @@ class Coach:
             self.lean.restart_filter()
         if gap_s <= MAX_BRIDGED_GAP_S:
             self.bouts.bridge_gap(gap_s)
+        self._bout_changed()
 
     def _walk_started(self, t_s: float, events):
         self.session.started = True
@@ -249,6 +261,7 @@ class Coach:
         self._coach_while_standing = settings.lean.coach_while_standing
         self.steps.configure(settings.gait)
         self.bouts.configure(settings.gait)
+        self._bout_changed()
         self.step_length.settings = _step_length_settings(settings)
         self.session.configure(settings.plan, cap_s)
         self._session_end_pause_s = settings.gait.session_end_pause_s
@@ -303,6 +316,7 @@ class Coach:
         """Close what is in progress (end of a recording, shutdown): the bout and the lean episode."""
         events: list[Event] = []
         bout = self.bouts.end()
+        self._bout_changed()
         if bout is not None:
             events.extend(self._walk_ended(t_s, bout, None))
         episode = self.lean.end_episode(t_s)

@@ -43,7 +43,7 @@ end), so walk time, the sum of bout durations, is what the reference sums. The
 first steps taken in are only those made with the trunk upright: contacts
 while the trunk is flexed ``TRANSITION_DEG`` or more from the walk's posture
 are the feet moving while standing up (``drop_steps_until``).
-The autocorrelation sums are kept incrementally on block means at ~12.5 Hz.
+The autocorrelation is summed on demand from block means at ~12.5 Hz.
 
 Faint steps, told by their rhythm (a slow or shuffling walker's heel strikes can be as faint as the
 sway of standing, peak by peak; a real walk's peaks vary tenfold): when the rhythm's next step (one
@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from operator import mul
 
 from walkcoach.device.core.events import Bout
 from walkcoach.device.core.settings import GaitSettings
@@ -122,6 +123,27 @@ def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, flo
     return b0, 2.0 * b0, b0, 2.0 * (k * k - 1.0) * norm, (1.0 - math.sqrt(2.0) * k + k * k) * norm
 
 
+class _BlockMeans:
+    """Means of blocks of ``decimation`` samples (~``REGULARITY_HZ``) over the last ``REGULARITY_WINDOW_S``:
+    what ``StepDetector.regularity`` correlates. Its own small object (slots): it keeps StepDetector's
+    attributes few enough for CPython's fast attribute access on every sample."""
+
+    __slots__ = ("decimation", "rate_hz", "max_lag", "window", "phase", "sum", "means")
+
+    def __init__(self, rate_hz: float) -> None:
+        self.decimation = max(1, round(rate_hz / REGULARITY_HZ))
+        self.rate_hz = rate_hz / self.decimation
+        self.max_lag = int(round(REGULARITY_MAX_LAG_S * self.rate_hz))
+        self.window = int(round(REGULARITY_WINDOW_S * self.rate_hz))
+        self.means: deque[float] = deque(maxlen=self.window)
+        self.clear()
+
+    def clear(self) -> None:
+        self.phase = 0
+        self.sum = 0.0
+        self.means.extend([0.0] * self.window)
+
+
 def _biquad_delay_s(b0: float, b1: float, b2: float, a1: float, a2: float, rate_hz: float) -> float:
     """How late the filter puts a rounded peak: the centroid of its impulse response (its group
     delay at 0 Hz), from the coefficients. A peak that is locally a parabola comes out exactly this
@@ -142,11 +164,7 @@ class StepDetector:
         self.filter_delay_s = _biquad_delay_s(self._b0, self._b1, self._b2, self._a1, self._a2, rate_hz)
         self.step_latency_s = CONFIRM_S + self.filter_delay_s
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
-        self._decimation = max(1, round(rate_hz / REGULARITY_HZ))
-        self._regularity_hz = rate_hz / self._decimation
-        self._window = int(round(REGULARITY_WINDOW_S * self._regularity_hz))
-        self._max_lag = int(round(REGULARITY_MAX_LAG_S * self._regularity_hz))
-        self._ring_n = self._window + self._max_lag + 2
+        self._block_means = _BlockMeans(rate_hz)  # one attribute: StepDetector keeps at most 29 (see _BlockMeans)
         self.configure(settings)
         self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
         self.restart()
@@ -172,12 +190,7 @@ class StepDetector:
         self._candidate_ms2 = 0.0
         self._has_candidate = False
         self._warmup = 3
-        self._phase = 0
-        self._block_sum = 0.0
-        self._ring = [0.0] * self._ring_n
-        self._energy = [0.0] * self._ring_n  # cumulative y^2
-        self._products = [0.0] * (self._max_lag + 1)  # y[m] y[m - lag] summed over the window, per lag
-        self._j = 0
+        self._block_means.clear()
 
     def update(self, t_s: float, acc_vertical_ms2: float) -> float | None:
         """Feed one sample; returns the time of a confirmed step, else None."""
@@ -206,43 +219,37 @@ class StepDetector:
         self._y2 = y1
         self._y1 = y
         self._t1 = t_s
-        self._block_sum += y
-        self._phase += 1
-        if self._phase == self._decimation:
-            self._regularity_sums(self._block_sum / self._decimation)
-            self._phase = 0
-            self._block_sum = 0.0
+        blocks = self._block_means
+        blocks.sum += y
+        blocks.phase += 1
+        if blocks.phase == blocks.decimation:
+            blocks.means.append(blocks.sum / blocks.decimation)
+            blocks.phase = 0
+            blocks.sum = 0.0
         return step_s
-
-    def _regularity_sums(self, y: float) -> None:
-        n_ring = self._ring_n
-        j = self._j
-        ring = self._ring
-        ring[j] = y
-        self._energy[j] = self._energy[j - 1] + y * y
-        old = j - self._window
-        products = self._products
-        for lag in range(1, self._max_lag + 1):  # pairs inside the window: add the newest, drop the oldest
-            products[lag] += y * ring[j - lag] - ring[old + lag] * ring[old]
-        self._j = j + 1 if j + 1 < n_ring else 0
 
     def regularity(self, step_s: float) -> float:
         """Normalised autocorrelation of the last ``REGULARITY_WINDOW_S`` of vertical acceleration at
         the step lag and at the stride lag (two steps), the better of the two (Moe-Nilssen &
         Helbostad 2004): walking repeats every step, or at least every stride when alternate steps
-        look unalike; fidgeting does not. It does not depend on amplitude."""
-        j = self._j - 1
-        n = self._window
-        energy = self._energy
+        look unalike; fidgeting does not. It does not depend on amplitude.
+
+        Summed here, when a bout's rules ask (once or twice per step), from the window's block means
+        (~25 us a call): keeping every lag's sums up to date on each block cost more than the rest of
+        the step detection."""
+        block_means = self._block_means
+        blocks = list(block_means.means)
+        n = len(blocks)
         best = -1.0
         for steps in (1, 2):
-            centre = int(round(steps * step_s * self._regularity_hz))
+            centre = int(round(steps * step_s * block_means.rate_hz))
             for lag in (centre - 1, centre, centre + 1):
-                if 1 <= lag <= self._max_lag and lag < n:
-                    later = energy[j] - energy[j - n + lag]
-                    earlier = energy[j - lag] - energy[j - n]
-                    if later > 0.0 and earlier > 0.0:
-                        best = max(best, self._products[lag] / math.sqrt(later * earlier))
+                if 1 <= lag <= block_means.max_lag and lag < n:
+                    later, earlier = blocks[lag:], blocks[: n - lag]  # the pairs y[m], y[m - lag] inside the window
+                    later_energy = sum(map(mul, later, later))
+                    earlier_energy = sum(map(mul, earlier, earlier))
+                    if later_energy > 0.0 and earlier_energy > 0.0:
+                        best = max(best, sum(map(mul, later, earlier)) / math.sqrt(later_energy * earlier_energy))
         return best
 
     def _consider_peak(self, peak_s: float, peak_ms2: float) -> None:

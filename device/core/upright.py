@@ -52,15 +52,18 @@ BODY_FORWARD = (1.0, 0.0, 0.0)
 STILL_MAX_LINEAR_MS2 = 0.6  # standing still: no more body acceleration than postural sway
 STILL_MAX_LINEAR_SQ = STILL_MAX_LINEAR_MS2 * STILL_MAX_LINEAR_MS2
 STILL_MAX_DRIFT_DEG = 3.0  # gravity direction that wanders less than this counts as held
+COS_STILL_MAX_DRIFT = math.cos(math.radians(STILL_MAX_DRIFT_DEG))  # (constants, not attributes: see UprightTracker)
 PRE_GAIT_BEFORE_S = 3.0  # quiet stance -> anticipatory postural adjustment -> first step: ~0.5-1.5 s
 PRE_GAIT_AFTER_S = 2.0  # the faint first steps of gait initiation may fall inside the stillness
 TRANSITION_DEG = 20.0  # a trunk excursion this large between stillness and gait: a sit-to-stand came between
 # ... looked for until this long after the first step counted: a sit-to-stand's first push can pass for a step
 TRANSITION_AFTER_FIRST_STEP_S = 1.5
+COS_TRANSITION = math.cos(math.radians(TRANSITION_DEG))
 # Walking keeps the trunk within ~30 deg of upright (a stooped walker, a climb, turns); lying (on the back or a
 # side) puts it near 90. A contact made this far from both the mount's up and the captured upright is no step
 # (both: either one may be wrong, a belt worn turned or an upright captured lying).
 LYING_FROM_UPRIGHT_DEG = 60.0
+COS_LYING_FROM_UPRIGHT = math.cos(math.radians(LYING_FROM_UPRIGHT_DEG))
 EXCURSION_BIN_S = 0.25
 EXCURSION_S = PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S  # excursions are tracked this long after a stillness
 EXCURSION_BINS = int((PRE_GAIT_BEFORE_S + TRANSITION_AFTER_FIRST_STEP_S) / EXCURSION_BIN_S) + 1
@@ -118,11 +121,9 @@ class UprightTracker:
     """
 
     def __init__(self, settings: UprightSettings, rate_hz: float) -> None:
+        # at most 29 attributes: CPython 3.11 (the Pi's) reads them fast on every sample only then
         self.rate_hz = rate_hz
         self.configure(settings, rate_hz)
-        self._cos_drift = math.cos(math.radians(STILL_MAX_DRIFT_DEG))
-        self._cos_transition = math.cos(math.radians(TRANSITION_DEG))
-        self._cos_lying = math.cos(math.radians(LYING_FROM_UPRIGHT_DEG))
         self.mount_known = True  # the samples are in the body frame (the mount's up is up)
         self._posture_alpha = 1.0 - math.exp(-1.0 / (POSTURE_FILTER_S * rate_hz))
         self._gait_alpha = 1.0 - math.exp(-2.0 * math.pi * GAIT_LOWPASS_HZ / rate_hz)
@@ -199,7 +200,7 @@ class UprightTracker:
         Never with unknown sensor axes (``mount_known`` False): the upright may then be a lying stillness."""
         if not self.mount_known:
             return False
-        cos_lying = self._cos_lying
+        cos_lying = COS_LYING_FROM_UPRIGHT
         up = self.up
         return uz < cos_lying and ux * up[0] + uy * up[1] + uz * up[2] < cos_lying
 
@@ -218,7 +219,7 @@ class UprightTracker:
                 self._track_excursion(t_s, ux, uy, uz)  # (its own test first, without the call)
             return None
         ax, ay, az = self._anchor
-        if self._still == 0 or ux * ax + uy * ay + uz * az < self._cos_drift:
+        if self._still == 0 or ux * ax + uy * ay + uz * az < COS_STILL_MAX_DRIFT:
             if self._still:
                 self._end_still()
             self._anchor = (ux, uy, uz)
@@ -301,7 +302,7 @@ class UprightTracker:
             return None
         gap_s = first_step_s - self._last_still_end_s
         if (not -PRE_GAIT_AFTER_S <= gap_s <= PRE_GAIT_BEFORE_S
-                or self._excursion_before(first_step_s + TRANSITION_AFTER_FIRST_STEP_S) < self._cos_transition):
+                or self._excursion_before(first_step_s + TRANSITION_AFTER_FIRST_STEP_S) < COS_TRANSITION):
             return None  # no stance right before walking, or a sit-to-stand (or a bend) came between
         old_up, old_offset = self.up, self.walk_offset_deg
         self.up, saved = stance, self.up

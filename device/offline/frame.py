@@ -8,8 +8,11 @@ bounded window of samples (replay gives it the recording's first
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -66,11 +69,17 @@ def _walking_mask(
 ) -> tuple[np.ndarray, int]:
     """Samples inside the bouts the coach itself finds (steps need no frame: vertical is along gravity); and their steps."""
     coach = Coach(settings, rate_hz=rate_hz, cap_s=float("inf"))
+    update = coach.update
     coach.upright.mount_known = False  # sensor axes: what is up is what this pass helps find
     bouts = []
-    zero = ZERO3
-    for t_s, g, a in zip(t.tolist(), map(tuple, gravity.tolist()), map(tuple, linear.tolist()), strict=True):
-        for event in coach.update(ImuSample(t_s, g, a, zero, 3)):
+    # plain tuples in ImuSample's field order, built by zip in C (the coach reads a sample by position)
+    n = len(t)
+    samples = zip(
+        t.tolist(), zip(*gravity.T.tolist(), strict=True), zip(*linear.T.tolist(), strict=True), repeat(ZERO3, n), repeat(3, n),
+        strict=True,
+    )
+    for sample in cast("Iterator[ImuSample]", samples):
+        for event in update(sample):
             if event.kind is EventKind.WALK_ENDED and event.bout is not None:
                 bouts.append(event.bout)
     bouts.extend(e.bout for e in coach.finish(float(t[-1])) if e.kind is EventKind.WALK_ENDED and e.bout is not None)

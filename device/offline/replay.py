@@ -106,6 +106,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -1023,7 +1024,7 @@ class ReplayImu:
         self._clock = clock
         self._t0_s = t0_s
         self._runs = self._slices(recording.pieces(on_progress))
-        self._samples: list[ImuSample] = []
+        self._samples: list[tuple] = []  # ImuSample's fields, as plain tuples
         self._i = 0
         self._n = 0
         self.samples = 0
@@ -1043,9 +1044,10 @@ class ReplayImu:
         for t_s, gravity, linear, gyro_rads in self._runs:
             n = len(t_s)
             gyro = _rows_as_tuples(gyro_rads) if gyro_rads is not None else repeat(ZERO3, n)
-            # a run's samples built at once (in C, no Python call per sample): read() only hands them out
-            self._samples = list(map(
-                ImuSample, (t_s - self._t0_s).tolist(), _rows_as_tuples(gravity), _rows_as_tuples(linear), gyro, repeat(3, n),
+            # a run's samples built at once by zip, in C: plain tuples in ImuSample's field order (the coach
+            # reads a sample by position; an ImuSample each would cost a Python __new__ call per sample)
+            self._samples = list(zip(
+                (t_s - self._t0_s).tolist(), _rows_as_tuples(gravity), _rows_as_tuples(linear), gyro, repeat(3, n), strict=True,
             ))
             self._i, self._n = 0, n
             if self.first_t_s is None:
@@ -1055,14 +1057,15 @@ class ReplayImu:
         self._samples = []
         return False
 
-    def samples_in_order(self) -> Iterator[ImuSample]:
-        """Every sample, without moving the clock (``_ReplayLoop`` moves it); ``read()`` and this share the position."""
+    def runs_in_order(self) -> Iterator[list[ImuSample]]:
+        """Every sample, a run at a time, without moving the clock (``_ReplayLoop`` moves it); ``read()``
+        and this share the position. The samples are plain tuples in ImuSample's field order."""
         while True:
             if self._i >= self._n and not self._next_piece():
                 return
             samples, i, self._i = self._samples, self._i, self._n
             self.samples += self._n - i
-            yield from samples[i:] if i else samples
+            yield cast("list[ImuSample]", samples[i:] if i else samples)
 
     def read(self) -> ImuSample:
         i = self._i
@@ -1072,7 +1075,7 @@ class ReplayImu:
             i = 0
         self._i = i + 1
         self.samples += 1
-        sample = self._samples[i]
+        sample = ImuSample._make(self._samples[i])
         self._clock.sleep_until(sample.t_s)
         return sample
 
@@ -1130,32 +1133,37 @@ class _ReplayLoop(CoachLoop):
         next_button_s = next_s
         now_s = self.now_s
         ticks = samples = overruns = 0
+        stopped = False
         try:
-            for sample in self.imu.samples_in_order():
-                if self.stop_requested:
+            for run in self.imu.runs_in_order():  # a loop over each run's list: no generator resumed per sample
+                for sample in run:
+                    if self.stop_requested:
+                        stopped = True
+                        break
+                    if next_s > now:
+                        now = next_s
+                    now_s = now  # the tick's time: before the read waits for the sample
+                    ticks += 1
+                    t_s = sample[0]
+                    if t_s > now:
+                        now = t_s
+                    samples += 1
+                    events = update(sample)
+                    if events:
+                        clock.now_s, self.now_s = now, now_s
+                        emit(events, now_s)
+                    if button is not None and now_s >= next_button_s:
+                        clock.now_s, self.now_s = now, now_s
+                        next_button_s = now_s + BUTTON_POLL_S
+                        self._poll_button(now_s, button.is_pressed)
+                    if player.playing is not None:
+                        player.advance(now_s)
+                    next_s += period_s
+                    if now - next_s > max_lag_s:
+                        overruns += 1
+                        next_s = now + period_s
+                if stopped:
                     break
-                if next_s > now:
-                    now = next_s
-                now_s = now  # the tick's time: before the read waits for the sample
-                ticks += 1
-                t_s = sample[0]
-                if t_s > now:
-                    now = t_s
-                samples += 1
-                events = update(sample)
-                if events:
-                    clock.now_s, self.now_s = now, now_s
-                    emit(events, now_s)
-                if button is not None and now_s >= next_button_s:
-                    clock.now_s, self.now_s = now, now_s
-                    next_button_s = now_s + BUTTON_POLL_S
-                    self._poll_button(now_s, button.is_pressed)
-                if player.playing is not None:
-                    player.advance(now_s)
-                next_s += period_s
-                if now - next_s > max_lag_s:
-                    overruns += 1
-                    next_s = now + period_s
             else:
                 if not self.stop_requested:  # the tick that found the end of the recording
                     if next_s > now:
