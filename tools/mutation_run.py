@@ -56,7 +56,7 @@ MUTANTS = [
            "steps_current = walking and t_s - self._bout_last_step_s <= self._current_steps_within_s",
            "steps_current = walking"),
     Mutant("coach: stairs coached", "device/core/coach.py",
-           "coachable = upright.coachable and not self.stairs.on_stairs\n                if self.stairs.on_stairs:",
+           "coachable = upright.coachable and not on_stairs\n                if on_stairs:",
            "coachable = upright.coachable\n                if False:"),
     Mutant("posture: cue at the threshold crossing, no hold", "device/core/posture.py",
            "self._cued = False\n                self._next_cue_s = t_s + self._hold_s\n",
