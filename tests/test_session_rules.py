@@ -12,9 +12,13 @@ import statistics
 import pytest
 
 from tests.sim_runs import finished_bout
+from tests.test_plan import PLAN
+from tests.test_plan import START as PLAN_START
+from tests.test_plan import day as _day
+from tests.test_plan import session as _record
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, EventKind
-from walkcoach.device.core.plan import SessionRecord, effective_plan, format_plan
+from walkcoach.device.core.plan import effective_plan, format_plan
 from walkcoach.device.core.session import SessionTracker
 from walkcoach.device.core.settings import CoachSettings, PlanSettings
 from walkcoach.hal.types import ImuSample
@@ -187,18 +191,7 @@ def test_a_new_session_starts_with_its_first_stop_not_a_repeat():
 
 
 # -- the plan's boundaries (device/plan.py): each day and count at the edge of its rule --------------
-PLAN_START = dt.date(2025, 3, 3)  # a Monday
-PLAN = PlanSettings(start_date=PLAN_START, start_min=10.0, weekly_increase_min=5.0, max_min=30.0)
-
-
-def _record(day: dt.date, *, pain: int = 0, walk_min: float = 10.0, sid: int = 0) -> SessionRecord:
-    started = dt.datetime.combine(day, dt.time(10, 0)).astimezone()
-    return SessionRecord(sid, started, day, started + dt.timedelta(minutes=walk_min), walk_min * 60.0, 1000, 600.0,
-                         600.0, pain, "session_end")
-
-
-def _day(n: int) -> dt.date:
-    return PLAN_START + dt.timedelta(days=n)
+# the plan, its sessions and days as tests/test_plan.py builds them
 
 
 def test_pain_on_the_plans_first_day_holds_the_second_weeks_increase():
