@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -395,16 +396,20 @@ class FakeSystemd:
         self.socket = NotifySocket()
         self.stamped: list[tuple[float, str]] = []
         self.service = None
+        self._receiving = threading.Lock()
 
     def now_s(self) -> float:
         loop = self.service.loop if self.service is not None else None
         return loop.clock.monotonic() if loop is not None else 0.0
 
     def receive(self) -> None:
-        t_s = self.now_s()
-        for message in self.socket.drain():
-            self.stamped.extend((t_s, field) for field in message.split("\n"))
-        self.socket.messages.clear()
+        """Called by every notify, from the loop's thread (WATCHDOG=1) and the status thread (STATUS=):
+        one at a time, so one thread's clear() never drops what the other drained but had not stamped."""
+        with self._receiving:
+            t_s = self.now_s()
+            for message in self.socket.drain():
+                self.stamped.extend((t_s, field) for field in message.split("\n"))
+            self.socket.messages.clear()
 
     def times(self, field: str) -> list[float]:
         return [t for t, f in self.stamped if f == field]
