@@ -56,10 +56,12 @@ TARGETS = [
            ("_with", "_session_ended", "_walk_ended", "_walk_started", "report_pain", "set_planned_cap", "walk_s",
             "saved_state", "restore_state",
             "update@session = self.session")),
-    # the step and bout detectors: their unit tests, the contact timing, and the real recordings' regression figures;
-    # hundreds of mutants at ~10 s each, so it is run on a random sample (--sample)
+    # the step and bout detectors: their unit tests, the contact timing, the real recordings' regression figures, the
+    # messy and non-walking sim scenarios and the other sensors; hundreds of mutants at up to ~40 s each, so it is run
+    # on a random sample (--sample)
     Target("gait", "device/core/gait.py",
-           ("tests/test_regularity.py", "tests/test_contact_timing.py", "tests/test_coach_unit.py", "tests/test_real_recordings.py")),
+           ("tests/test_regularity.py", "tests/test_contact_timing.py", "tests/test_coach_unit.py", "tests/test_real_recordings.py",
+            "tests/test_no_walking.py", "tests/test_messy_walkers.py", "tests/test_sensor_variants.py")),
 ]
 
 # Mutants that change no behaviour (checked by hand), by (file, the line's code, the change): they are
@@ -250,7 +252,7 @@ def mutants_of(target: Target) -> list[Mutant]:
 def _copy_tree(dest: Path) -> Path:
     """The tree to mutate in ``dest``; returns the folder to put first on the import path."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "mutants", "*.egg-info", "artifacts")
-    for name in ("device", "hal", "sim", "tests", "walkcoach"):
+    for name in ("device", "hal", "sim", "tests", "tools", "walkcoach"):
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, dest / name, ignore=ignore, symlinks=True)
     shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
