@@ -441,6 +441,7 @@ class BoutTracker:
         self._median_s = 0.0
         self._step_times: list[float] = []
         self._folded = False  # the bout's counted contacts were folded into whole steps
+        self._retimable = False  # the last counted step came one step after the one before (_retime_last_step)
         self._contact_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)  # detected contacts' peaks
 
     @property
@@ -536,6 +537,7 @@ class BoutTracker:
                                   self._tolerance, self._min_interval_s, self._max_interval_s):
             return
         self._folded = True
+        self._retimable = False
         intervals = [b - a for a, b in zip(folded, folded[1:], strict=False)]
         step_s = _median(intervals)
         counts = [max(1, round(i / step_s)) for i in intervals]
@@ -581,6 +583,7 @@ class BoutTracker:
             del self._all_intervals[kept - 1 :]
             self._steps, self._missed_steps = steps, missed
             self._last_s = times[-1]
+            self._retimable = False
         self._unconfirmed.clear()
         self._held_s = None
 
@@ -735,6 +738,7 @@ class BoutTracker:
         if held_s is None:
             interval = step_s - self._latest_s()
             if interval < DOUBLE_STEP_SHARE * median_s:
+                self._retime_last_step(step_s)
                 return
             if self._is_break(interval):
                 self._held_s = step_s
@@ -749,6 +753,25 @@ class BoutTracker:
                 self._held_s = step_s
                 return
         self._count_step(step_s)
+
+    def _retime_last_step(self, step_s: float) -> None:
+        """Two contacts in one step: slow gait's long step shows noise-level peaks near the detection floor
+        before its heel strike (the pelvis barely moves). The bout counts one step, at the heel strike: if
+        ``step_s`` is stronger than the contact counted last, one step time after the step before it (in
+        the steady rhythm, ``MISSED_STEP_TOLERANCE``) and nearer it, it is the step. Keeping the early one would make the next step time short, and then
+        the push-offs would count as steps until the bout's step time had halved (two counts a step)."""
+        times = self._step_times
+        if not self._retimable or self._unconfirmed or len(times) < 2:
+            return
+        peak_of = dict(self._contact_peaks)
+        before_s, median_s = times[-2], self._median_s
+        off_s = abs(step_s - before_s - median_s)
+        if (peak_of.get(step_s, 0.0) <= peak_of.get(times[-1], math.inf) or off_s > MISSED_STEP_TOLERANCE * median_s
+                or off_s >= abs(times[-1] - before_s - median_s)):
+            return
+        times[-1] = self._last_s = step_s
+        self._all_intervals[-1] = self._intervals[-1] = step_s - before_s
+        self._median_s = _median(self._intervals)
 
     def _is_break(self, interval_s: float) -> bool:
         """Longer than the slowest walker's step and not whole missed steps of the rhythm."""
@@ -817,6 +840,7 @@ class BoutTracker:
             whole_steps = max(1, round(interval / median_s))
             if whole_steps > 1 and abs(interval / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
                 whole_steps = 1  # a hesitation or a long step of an asymmetric gait, not missed steps: count the step that came
+        self._retimable = not rhythm_followed and whole_steps == 1  # its interval is the rhythm's last
         self._steps += whole_steps
         self._missed_steps += whole_steps - 1
         self._last_s = step_s
