@@ -758,8 +758,9 @@ class BoutTracker:
         """Two contacts in one step: slow gait's long step shows noise-level peaks near the detection floor
         before its heel strike (the pelvis barely moves). The bout counts one step, at the heel strike: if
         ``step_s`` is stronger than the contact counted last, one step time after the step before it (in
-        the steady rhythm, ``MISSED_STEP_TOLERANCE``) and nearer it, it is the step. Keeping the early one would make the next step time short, and then
-        the push-offs would count as steps until the bout's step time had halved (two counts a step)."""
+        the steady rhythm, ``MISSED_STEP_TOLERANCE``) and nearer it, it is the step. Keeping the early
+        one would make the next step time short, and then the push-offs would count as steps until the
+        bout's step time had halved (two counts a step)."""
         times = self._step_times
         if not self._retimable or self._unconfirmed or len(times) < 2:
             return
