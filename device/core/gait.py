@@ -91,6 +91,7 @@ INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is foun
 INITIATION_PEAK_SHARE = 0.1  # a walk's heel-strike peaks vary up to tenfold: a contact before the rhythm fainter is sway or noise
 REGULARITY_HZ = 12.5  # the regularity test runs on block means at about this rate (the signal is below 3 Hz)
 REGULARITY_WINDOW_S = 6.0  # two strides of the slowest walker (40 steps/min), so the stride lag has pairs to compare
+REGULARITY_HIGH_PASS_HZ = 0.2  # under the slowest stride (0.33 Hz at 40 steps/min): a slow drift correlates at every lag
 REGULARITY_MAX_LAG_S = 3.0  # a stride at 40 steps/min
 MISSED_STEP_TOLERANCE = 0.2  # an interval is missed steps only if it is whole steps this close (steady rhythm)
 BREAK_SHARE = 1.5  # in a bout, an interval this many step times or more is a break (or missed steps)
@@ -128,7 +129,7 @@ class _BlockMeans:
     what ``StepDetector.regularity`` correlates. Its own small object (slots): it keeps StepDetector's
     attributes few enough for CPython's fast attribute access on every sample."""
 
-    __slots__ = ("decimation", "rate_hz", "max_lag", "window", "phase", "sum", "means")
+    __slots__ = ("decimation", "rate_hz", "max_lag", "window", "phase", "sum", "means", "slow", "slow_alpha")
 
     def __init__(self, rate_hz: float) -> None:
         self.decimation = max(1, round(rate_hz / REGULARITY_HZ))
@@ -136,11 +137,13 @@ class _BlockMeans:
         self.max_lag = int(round(REGULARITY_MAX_LAG_S * self.rate_hz))
         self.window = int(round(REGULARITY_WINDOW_S * self.rate_hz))
         self.means: deque[float] = deque(maxlen=self.window)
+        self.slow_alpha = 1.0 - math.exp(-2.0 * math.pi * REGULARITY_HIGH_PASS_HZ / self.rate_hz)
         self.clear()
 
     def clear(self) -> None:
         self.phase = 0
         self.sum = 0.0
+        self.slow = 0.0
         self.means.extend([0.0] * self.window)
 
 
@@ -223,7 +226,9 @@ class StepDetector:
         blocks.sum += y
         blocks.phase += 1
         if blocks.phase == blocks.decimation:
-            blocks.means.append(blocks.sum / blocks.decimation)
+            mean = blocks.sum / blocks.decimation
+            blocks.slow += blocks.slow_alpha * (mean - blocks.slow)
+            blocks.means.append(mean - blocks.slow)
             blocks.phase = 0
             blocks.sum = 0.0
         return step_s
@@ -232,7 +237,9 @@ class StepDetector:
         """Normalised autocorrelation of the last ``REGULARITY_WINDOW_S`` of vertical acceleration at
         the step lag and at the stride lag (two steps), the better of the two (Moe-Nilssen &
         Helbostad 2004): walking repeats every step, or at least every stride when alternate steps
-        look unalike; fidgeting does not. It does not depend on amplitude.
+        look unalike; fidgeting does not. It does not depend on amplitude. The block means are
+        high-passed at ``REGULARITY_HIGH_PASS_HZ`` first: a slow drift (a bias moved by a change of the
+        trunk's tilt) correlates with itself at every lag, and would make fidgeting look regular.
 
         Summed here, when a bout's rules ask (once or twice per step), from the window's block means
         (~25 us a call): keeping every lag's sums up to date on each block cost more than the rest of
