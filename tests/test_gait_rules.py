@@ -147,3 +147,20 @@ def test_a_movement_repeating_slower_than_the_slowest_stride_is_not_walkings_reg
     for i, acc_ms2 in enumerate(_pulses(21.0, rate_hz, 4.0)):
         detector.update(i / rate_hz, acc_ms2)
     assert detector.regularity(2.0) < GaitSettings().min_regularity
+
+
+def test_a_shufflers_shortest_walk_counts_each_step_once():
+    """A shuffler (70 steps/min) whose push-off, 0.38 of a step after each soft heel strike, is as strong
+    as it: a walk of six steps, the shortest bout, is six steps, not eleven contacts."""
+    step_s, jitter = 0.86, (0.0, 0.02, -0.015, 0.01, -0.02, 0.015)
+    strikes_s = [2.0 + step_s * k + j for k, j in enumerate(jitter)]
+    contacts = sorted([(s, 0.3) for s in strikes_s] + [(s + 0.38 * step_s, 0.25) for s in strikes_s[:-1]])
+    tracker = BoutTracker(GaitSettings())
+    for t_s, peak_ms2 in contacts:
+        tracker.add_step(t_s, peak_ms2)
+    t_s = contacts[-1][0]
+    while not tracker.check_end(t_s):
+        t_s += TICK_S
+    bout = tracker.end()
+    assert bout.steps == len(strikes_s)
+    assert list(bout.step_times_s) == strikes_s

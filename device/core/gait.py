@@ -535,7 +535,8 @@ class BoutTracker:
         counts each step twice: once, early in the bout, if its counted contacts show the whole-step grid
         (``_fold_second_peaks``), the second peaks are uncounted and the bout recounted on that grid."""
         times = self._step_times
-        if (self._folded or not 2 * self._min_steps <= len(times) <= COUNTED_FOLD_CONTACTS
+        # no lower bound here: _fold_second_peaks needs its heel strikes (a six-step walk is 11 contacts)
+        if (self._folded or len(times) > COUNTED_FOLD_CONTACTS
                 or self._unconfirmed or self._held_s is not None):
             return
         peak_of = dict(self._contact_peaks)
