@@ -60,8 +60,8 @@ TARGETS = [
     # messy and non-walking sim scenarios and the other sensors; hundreds of mutants at up to ~40 s each, so it is run
     # on a random sample (--sample)
     Target("gait", "device/core/gait.py",
-           ("tests/test_regularity.py", "tests/test_contact_timing.py", "tests/test_coach_unit.py", "tests/test_real_recordings.py",
-            "tests/test_no_walking.py", "tests/test_messy_walkers.py", "tests/test_sensor_variants.py")),
+           ("tests/test_gait_rules.py", "tests/test_regularity.py", "tests/test_contact_timing.py", "tests/test_coach_unit.py",
+            "tests/test_real_recordings.py", "tests/test_no_walking.py", "tests/test_messy_walkers.py", "tests/test_sensor_variants.py")),
 ]
 
 # Mutants that change no behaviour (checked by hand), by (file, the line's code, the change): they are
@@ -94,6 +94,44 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "a saved upright of exactly half a unit's length: refused or taken, both a judgment of a broken file",
     ("device/core/posture.py", "self._next_cue_s = recent[0] + 600.0", "+ -> -"):
         "the cue limit is checked again on the next sample: the same cues, found with more work",
+    ("device/core/gait.py", "cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)", "0.4 -> 0.8"):
+        "at the 25-200 Hz the sensor settings accept, 0.4 and 0.8 of the rate are both above 3 Hz: min is STEP_BAND_HZ",
+    ("device/core/gait.py", "self.last_peak_ms2 = 0.0  # peak of the step update() returned last", "0.0 -> 1.0"):
+        "read only after update() returned a step, and _confirm sets it for that step",
+    ("device/core/gait.py", "if later_energy > 0.0 and earlier_energy > 0.0:", "> -> >="):
+        "the newest blocks' energy is zero only when their squares underflow, minutes into an exactly-zero input, "
+        "when no step asks for the regularity (the guard is what keeps the division by zero out)",
+    ("device/core/gait.py", "if peak_ms2 < self._min_peak_ms2 or peak_ms2 < RELATIVE_THRESHOLD * recent:", "< -> <="):
+        "a measured peak exactly at the detection floor (float equality)",
+    ("device/core/gait.py", "if lo_s <= peak_s <= hi_s and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):",
+     "> -> >="): "two local maxima exactly equal (float equality of measured values)",
+    ("device/core/gait.py", "if lo_s <= peak_s <= hi_s and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):",
+     ">= -> >"): "a measured local maximum exactly at the quiet floor (float equality)",
+    ("device/core/gait.py", "if since_s < SECOND_PEAK_SHARE[0] * step_s or kept[-1] in seconds:", "< -> <="):
+        "a contact exactly 0.2 of a step after a heel strike (float equality of measured times)",
+    ("device/core/gait.py",
+     "self._regular_until = (0, 0, 0)  # (step times, steps, missed steps) while the movement was last regular", "0 -> 1"):
+        INIT_OVERWRITTEN + " (a bout's start sets it; only a bout reads it)",
+    ("device/core/gait.py", "self._median_s = 0.0", "0.0 -> 1.0"):
+        "read only while in a bout, whose start sets it (the coach reads median_step_s behind in_bout)",
+    ("device/core/gait.py", "counts = [c if abs(i / c - step_s) <= MISSED_STEP_TOLERANCE * step_s else 1 for i, c in "
+     "zip(intervals, counts, strict=True)]", "True -> False"): "counts is made from intervals, one for one: one length",
+    ("device/core/gait.py", "self._all_intervals = [i / c for i, c in zip(intervals, counts, strict=True)]", "True -> False"):
+        "counts is made from intervals, one for one: one length",
+    ("device/core/gait.py", "elif self._regularity_avg < IRREGULAR_BELOW and self._off_rhythm_avg >= IRREGULAR_OFF_SHARE:",
+     "< -> <="): "a running mean of measured correlations exactly at the level (float equality)",
+    ("device/core/gait.py",
+     "if step_time_s is None or step_s - pending[-1] > (1.0 + RHYTHM_WINDOW_SHARE) * step_time_s:", "> -> >="):
+        "a measured interval exactly at the rhythm window's end (float equality)",
+    ("device/core/gait.py",
+     "if median_s is not None and regularity is not None and regularity(median_s) < self._min_regularity:", "< -> <="):
+        "a measured correlation exactly at min_regularity (float equality)",
+    ("device/core/gait.py", "and peaks[first - 1] >= initiation_floor_ms2", ">= -> >"):
+        "a measured peak exactly a tenth of the rhythm's median peak (float equality; the coach passes every peak)",
+    ("device/core/gait.py", "whole_steps = max(1, round(interval / median_s))", "1 -> 2"):
+        "in _count_step and _commit_step: an interval under 1.5 step times taken as two steps is over "
+        "MISSED_STEP_TOLERANCE off the rhythm, so it counts as one step all the same (the copies in "
+        "_rhythm_step_s and _test_regularity change behaviour, and are killed)",
 }
 
 COMPARE_SWAPS: dict[type, type] = {
