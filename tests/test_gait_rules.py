@@ -164,3 +164,14 @@ def test_a_shufflers_shortest_walk_counts_each_step_once():
     bout = tracker.end()
     assert bout.steps == len(strikes_s)
     assert list(bout.step_times_s) == strikes_s
+
+
+def test_a_walk_whose_alternate_steps_turn_too_faint_to_see_goes_on_to_its_last_contact():
+    """A walker whose every step was seen, then every other step too faint to detect: six contacts two step
+    times apart (as many in the rhythm as start a bout) are the walk going on, not the sparse contacts of
+    sitting down: every step counts, to the last contact."""
+    walk = [float(i) for i in range(20)]
+    alternate = [walk[-1] + 2.0 * i for i in range(1, 7)]
+    (bout,), _ = _run(walk + alternate)
+    assert (bout.start_s, bout.end_s) == (0.0, alternate[-1])
+    assert bout.steps == _steps_between(0.0, alternate[-1], 1.0)

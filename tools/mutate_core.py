@@ -107,6 +107,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "> -> >="): "two local maxima exactly equal (float equality of measured values)",
     ("device/core/gait.py", "if lo_s <= peak_s <= hi_s and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):",
      ">= -> >"): "a measured local maximum exactly at the quiet floor (float equality)",
+    ("device/core/gait.py", "if lo <= peak_s <= hi and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):",
+     "> -> >="): "two local maxima exactly equal (float equality of measured values)",
+    ("device/core/gait.py", "if lo <= peak_s <= hi and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):",
+     ">= -> >"): "a measured local maximum exactly at the faint-step floor (float equality)",
     ("device/core/gait.py", "if since_s < SECOND_PEAK_SHARE[0] * step_s or kept[-1] in seconds:", "< -> <="):
         "a contact exactly 0.2 of a step after a heel strike (float equality of measured times)",
     ("device/core/gait.py",
