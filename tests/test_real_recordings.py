@@ -30,9 +30,10 @@ TARGET_WALK_TIME_PER_BOUT_S = 2.0
 # Not met yet (peak detector + Mobilise-D bout rules + regularity test). The lab walks: the coach
 # counts one lumbar contact more at each end than the INDIP bout holds (11 vs 9: the push-off of
 # gait initiation, the closing step), so its walking time reaches past the reference bout (PPV
-# ~0.75) and its walk time by ~1.5 s. Daily living (turns, sit/stand): walking time 0.86 / 0.80,
-# ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.1 % (mean), walk time per bout up to +2.7 s (+3.6 s
-# while a bout was counted half a step past each end and from the steps of standing up).
+# ~0.75) and its walk time by ~1.5 s. Daily living (turns, sit/stand): walking time 0.86 / 0.84,
+# ICs 0.83 / 0.91, steps 9.5 % off (all of it the missed 6-step bout at 28.6 s), cadence 7.1 %
+# (mean), walk time per bout up to +2.1 s (+3.6 s while a bout was counted half a step past each
+# end and from the steps of standing up).
 REACHED_WALKING_TIME_PPV = 0.75
 REACHED_DAILY_LIVING_WALKING_TIME_PPV = 0.84  # 0.80 while the contacts of standing up were taken in as gait initiation
 # 0.861 -> 0.859 with them left out: the first bout now starts at its first real contact (6.43 s, the
@@ -48,7 +49,7 @@ REACHED_IC_TIMING_ERROR_S = 0.02
 REACHED_DAILY_LIVING_IC_TIMING_ERROR_S = 0.04
 REACHED_DAILY_LIVING_STEP_COUNT_ERROR = 0.15
 REACHED_CADENCE_ERROR = 0.12
-REACHED_WALK_TIME_PER_BOUT_S = 3.0
+REACHED_WALK_TIME_PER_BOUT_S = 2.5  # 2.1 s in daily living (38.5-50.9 s: one contact more at each end), 1.55 s on the lab walks
 
 
 @pytest.fixture(scope="module")
