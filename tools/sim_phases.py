@@ -12,8 +12,7 @@ boundary calls ``os.getppid()`` (nothing else here does), so under callgrind eve
         .venv/bin/python -m tools.sim_phases >/dev/null
     grep -h '^summary:' /tmp/ph.<pid>.*   # in dump order: .1 = start-up ... .9 = summary, the last = exit
 
-Run it from outside the source tree's root or with ``-m`` as above (the tree's ``walkcoach/`` folder
-only holds the package's ``__init__``; the editable install maps the rest).
+Run it with ``-m`` from the tree's root, as above (the editable install maps walkcoach's packages).
 """
 
 from __future__ import annotations
