@@ -261,6 +261,7 @@ class StepDetector:
         the step detection."""
         block_means = self._block_means
         blocks = list(block_means.means)
+        squares = list(map(mul, blocks, blocks))  # once for the six lags' energies: the same sums, in the same order
         n = len(blocks)
         best = -1.0
         for steps in (1, 2):
@@ -268,8 +269,8 @@ class StepDetector:
             for lag in (centre - 1, centre, centre + 1):
                 if 1 <= lag <= block_means.max_lag and lag < n:
                     later, earlier = blocks[lag:], blocks[: n - lag]  # the pairs y[m], y[m - lag] inside the window
-                    later_energy = sum(map(mul, later, later))
-                    earlier_energy = sum(map(mul, earlier, earlier))
+                    later_energy = sum(squares[lag:])
+                    earlier_energy = sum(squares[: n - lag])
                     if later_energy > 0.0 and earlier_energy > 0.0:
                         best = max(best, sum(map(mul, later, earlier)) / math.sqrt(later_energy * earlier_energy))
         return best
