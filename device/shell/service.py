@@ -84,6 +84,7 @@ from walkcoach.hal.mount import Mount
 from walkcoach.hal.state_files import read_regular, write_atomic
 
 if TYPE_CHECKING:
+    from walkcoach.device.core.coach import CoachSnapshot
     from walkcoach.device.shell.record_request import RecordingTap
 
 log = logging.getLogger("walkcoach.service")
@@ -207,7 +208,7 @@ class Service:
         # the once-a-second work in pieces, one per tick (see _second_work); each says whether it did anything
         self._second_pieces = (self._second_ping, self._second_snapshot, self._second_status, self._second_save)
         self._second_piece = 0
-        self._second_snap = None  # the second's coach snapshot, shared by the store and the status
+        self._second_snap: CoachSnapshot | None = None  # the second's coach snapshot, shared by the store and the status
         self._second_snap_s = 0.0
         self._old_handlers: dict[int, Any] = {}
 
