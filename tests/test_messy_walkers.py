@@ -29,16 +29,18 @@ OUTSIDE_MARGIN_S = 0.5  # a detected step this far outside every true walk is wa
 NEEDS_DETECTOR = pytest.mark.xfail(strict=True, reason="the issue-9 detector does not pass it yet")
 # (test, scenario, seed) that the detector still fails, as of this commit. Branch slowwalk (the sim's
 # noise and slow gait made real, slow gait's two peaks a step folded into one step) passes shuffle-walk
-# steps and walk time on every seed and most of the rest: their marks are removed. very-slow-walk 0's
-# walk time fails since main's regularity end of a bout (branch nowalk) cuts its bout (-6 %, 12.6 s).
+# steps and walk time on every seed and most of the rest: their marks are removed. Branch slowcount (a
+# faint early peak in a slow step gives way to the heel strike after it) passes very-slow-walk 0, 2 and 4's
+# steps, 0's walk time and 1, 2 and 4's heel strikes. very-slow-walk 1's steps fail since (-5.2 %, was
+# -3.1 % with an overcount inside the walk hiding the loss): its bout starts 8 s late, because two noise
+# contacts among its first steps break the grid of two peaks a step that the fold looks for. daily-living
+# 0 and 4 miss a 7-step walk each: the walk's first (gait initiation) step peaks 0.2x its others, outside
+# the factor PEAK_SPREAD that a bout's first 6 contacts must keep (a real walk's, Test11's, do the same).
 FAILS_BEFORE_ISSUE_9 = {
-    ("steps", "daily-living", 0), ("steps", "daily-living", 4),
-    ("steps", "very-slow-walk", 0), ("steps", "very-slow-walk", 2), ("steps", "very-slow-walk", 4),
-    ("walk_time", "daily-living", 0), ("walk_time", "daily-living", 4),
-    ("walk_time", "very-slow-walk", 0), ("walk_time", "very-slow-walk", 1),
+    ("steps", "daily-living", 0), ("steps", "daily-living", 4), ("steps", "very-slow-walk", 1),
+    ("walk_time", "daily-living", 0), ("walk_time", "daily-living", 4), ("walk_time", "very-slow-walk", 1),
     ("contacts", "daily-living", 0), ("contacts", "daily-living", 4), ("contacts", "shuffle-walk", 4),
-    ("contacts", "very-slow-walk", 0), ("contacts", "very-slow-walk", 1), ("contacts", "very-slow-walk", 2),
-    ("contacts", "very-slow-walk", 4)}
+    ("contacts", "very-slow-walk", 0)}
 
 
 def cases(test: str):
@@ -134,9 +136,12 @@ def _walk_contacts(steps: int, step_s: float, second_at: float, strike_ms2: floa
 @pytest.mark.parametrize("seed", range(3))
 def test_a_shufflers_heel_strike_and_push_off_count_as_one_step(seed):
     """70 steps/min, push-off 0.38 of a step after each soft heel strike and as strong: every step once."""
-    bout = _bout_of(_walk_contacts(60, 0.86, 0.38, 0.3, 0.25, seed))
+    contacts = _walk_contacts(60, 0.86, 0.38, 0.3, 0.25, seed)
+    bout = _bout_of(contacts)
     assert bout is not None and abs(bout.steps - 60) <= 0.05 * 60, bout.steps
     assert bout.cadence_spm == pytest.approx(70.0, rel=0.05)
+    strikes_s = [t for t, _ in contacts[::2]]  # each step's first contact
+    assert len(match_contacts(strikes_s, list(bout.step_times_s), 0.1)) >= IC_TARGET * len(strikes_s)
 
 
 @pytest.mark.parametrize("strike_ms2, weak_ms2", [(0.3, 0.1), (2.5, 2.2)])
@@ -146,3 +151,33 @@ def test_alternate_steps_unalike_are_still_two_steps(strike_ms2, weak_ms2):
     contacts = _walk_contacts(40, 1.2, 0.42, strike_ms2, weak_ms2)
     bout = _bout_of(contacts)
     assert bout is not None and abs(bout.steps - len(contacts)) <= 0.05 * len(contacts), (bout.steps, len(contacts))
+
+
+def _slow_walk_with_early_faint_peaks(seed: int, steps: int = 90, step_s: float = 1.5):
+    """A very slow walker's contacts (40 steps/min, 5 % step-time scatter): each heel strike, its push-off
+    0.4 of a step later, and from the 12th step on, every 6th step, a peak at the detection floor 0.3 of a
+    step before the heel strike (the pelvis barely moves in slow gait: noise reaches the floor).
+    Returns the contacts and the heel strikes' times."""
+    rng = np.random.default_rng(seed)
+    strikes_s = 2.0 + np.cumsum(step_s * (1.0 + 0.05 * rng.standard_normal(steps)))
+    contacts = []
+    for k, t_s in enumerate(strikes_s):
+        contacts.append((float(t_s), 0.3 * rng.uniform(0.8, 1.2)))
+        if k < steps - 1:
+            contacts.append((float(t_s + 0.4 * step_s * rng.uniform(0.9, 1.1)), 0.25 * rng.uniform(0.8, 1.2)))
+        if k >= 12 and k % 6 == 3:
+            contacts.append((float(t_s - 0.3 * step_s * rng.uniform(0.8, 1.2)), GaitSettings().min_peak_ms2 + 0.01))
+    return sorted(contacts), strikes_s
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_faint_peak_early_in_a_slow_step_is_not_counted_for_its_heel_strike(seed):
+    """The faint early peak is counted (0.7 of a step after the step before), then the heel strike comes
+    too soon after it to be a step: the heel strike, stronger and a step after the step before, takes
+    its place. Else the next step time starts short and the push-offs soon count as steps."""
+    contacts, strikes_s = _slow_walk_with_early_faint_peaks(seed)
+    bout = _bout_of(contacts)
+    assert bout is not None and abs(bout.steps - len(strikes_s)) <= 0.05 * len(strikes_s), bout.steps
+    assert bout.cadence_spm == pytest.approx(40.0, rel=0.05)
+    matched = match_contacts(list(strikes_s), list(bout.step_times_s), IC_TOLERANCE_S)
+    assert len(matched) >= IC_TARGET * len(strikes_s)  # the steps are the heel strikes

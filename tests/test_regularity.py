@@ -82,3 +82,21 @@ def test_a_restart_forgets_the_movement_before_it():
     feed(detector, walking(20.0, rate_hz, 0.5), rate_hz)
     detector.restart()
     assert detector.regularity(0.5) == -1.0  # nothing in the window yet: no evidence of walking
+
+
+@pytest.mark.parametrize("rate_hz", [50.0, 100.0])
+def test_a_slow_drift_under_fidgeting_is_not_regular(rate_hz):
+    """A slow change of the trunk's tilt (leaning, turning over) moves the sensor bias projected on gravity,
+    and the detector's 2 s bias tracker leaves a slow wave: a 0.1 Hz wave correlates with itself at every
+    step and stride lag. The regularity is summed on the movement above the slowest stride (0.33 Hz at 40
+    steps/min): fidgeting with a drift is as irregular as without, walking with one as regular."""
+    t_s = np.arange(0.0, 20.0, 1.0 / rate_hz)
+    drift = np.sin(2 * np.pi * 0.1 * t_s)
+    fidgets = [StepDetector(GaitSettings(), rate_hz) for _ in range(5)]
+    for seed, fidget in enumerate(fidgets):
+        feed(fidget, fidgeting(20.0, rate_hz, seed) + drift, rate_hz)
+    for step_s in (0.4, 0.55, 0.7, 1.0):
+        assert np.mean([fidget.regularity(step_s) for fidget in fidgets]) < GaitSettings().min_regularity
+    slow_walker = StepDetector(GaitSettings(), rate_hz)
+    feed(slow_walker, 0.3 * walking(20.0, rate_hz, 1.5) + drift, rate_hz)  # 40 steps/min, fainter than the drift
+    assert slow_walker.regularity(1.5) > 0.8

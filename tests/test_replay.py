@@ -356,12 +356,12 @@ def test_first_still_needs_a_still_period_and_auto_skips_a_sensor_lying_on_a_tab
 def tiny_chunks(monkeypatch):
     """Chunk, check-prefix, filter-block and frame-window sizes small enough that a few minutes are many chunks."""
     import walkcoach.device.offline.recording_csv as recording_csv
-    import walkcoach.device.offline.replay as replay_module
+    import walkcoach.device.offline.recording_reader as reader_module
 
     monkeypatch.setattr(recording_csv, "CHUNK_BYTES", 4096)
-    monkeypatch.setattr(replay_module, "PREFIX_ROWS", 500)
-    monkeypatch.setattr(replay_module, "FILTER_BLOCK", 3000)
-    monkeypatch.setattr(replay_module, "FRAME_WINDOW_S", 240.0)
+    monkeypatch.setattr(reader_module, "PREFIX_ROWS", 500)
+    monkeypatch.setattr(reader_module, "FILTER_BLOCK", 3000)
+    monkeypatch.setattr(reader_module, "FRAME_WINDOW_S", 240.0)
 
 
 @pytest.mark.parametrize("gyro", [False, True])
@@ -371,17 +371,17 @@ def test_a_streamed_replay_matches_the_whole_file_read_at_once(tmp_path, monkeyp
     assert not whole.is_streamed
     expected = replay(whole, DeviceSettings(), cap_s=3600.0).summary
     import walkcoach.device.offline.recording_csv as recording_csv
-    import walkcoach.device.offline.replay as replay_module
+    import walkcoach.device.offline.recording_reader as reader_module
 
     monkeypatch.setattr(recording_csv, "CHUNK_BYTES", 4096)
-    monkeypatch.setattr(replay_module, "PREFIX_ROWS", 500)
-    monkeypatch.setattr(replay_module, "FILTER_BLOCK", 3000)
-    monkeypatch.setattr(replay_module, "FRAME_WINDOW_S", 1e9)  # the frame from the whole file, as above
+    monkeypatch.setattr(reader_module, "PREFIX_ROWS", 500)
+    monkeypatch.setattr(reader_module, "FILTER_BLOCK", 3000)
+    monkeypatch.setattr(reader_module, "FRAME_WINDOW_S", 1e9)  # the frame from the whole file, as above
     streamed = read_recording(path, units="g")
     assert streamed.is_streamed is False  # a frame window longer than the file reads it whole...
     assert np.array_equal(streamed.t_s, whole.t_s)  # ...through the chunked reader, resampler and filter blocks
     assert np.allclose(streamed.gravity_ms2, whole.gravity_ms2, atol=1e-6)
-    monkeypatch.setattr(replay_module, "FRAME_WINDOW_S", 240.0)
+    monkeypatch.setattr(reader_module, "FRAME_WINDOW_S", 240.0)
     windowed = read_recording(path, units="g")
     assert windowed.is_streamed
     summary = replay(windowed, DeviceSettings(), cap_s=3600.0).summary

@@ -91,6 +91,7 @@ INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is foun
 INITIATION_PEAK_SHARE = 0.1  # a walk's heel-strike peaks vary up to tenfold: a contact before the rhythm fainter is sway or noise
 REGULARITY_HZ = 12.5  # the regularity test runs on block means at about this rate (the signal is below 3 Hz)
 REGULARITY_WINDOW_S = 6.0  # two strides of the slowest walker (40 steps/min), so the stride lag has pairs to compare
+REGULARITY_HIGH_PASS_HZ = 0.2  # under the slowest stride (0.33 Hz at 40 steps/min): a slow drift correlates at every lag
 REGULARITY_MAX_LAG_S = 3.0  # a stride at 40 steps/min
 MISSED_STEP_TOLERANCE = 0.2  # an interval is missed steps only if it is whole steps this close (steady rhythm)
 BREAK_SHARE = 1.5  # in a bout, an interval this many step times or more is a break (or missed steps)
@@ -128,7 +129,7 @@ class _BlockMeans:
     what ``StepDetector.regularity`` correlates. Its own small object (slots): it keeps StepDetector's
     attributes few enough for CPython's fast attribute access on every sample."""
 
-    __slots__ = ("decimation", "rate_hz", "max_lag", "window", "phase", "sum", "means")
+    __slots__ = ("decimation", "rate_hz", "max_lag", "window", "phase", "sum", "means", "slow", "slow_alpha")
 
     def __init__(self, rate_hz: float) -> None:
         self.decimation = max(1, round(rate_hz / REGULARITY_HZ))
@@ -136,11 +137,13 @@ class _BlockMeans:
         self.max_lag = int(round(REGULARITY_MAX_LAG_S * self.rate_hz))
         self.window = int(round(REGULARITY_WINDOW_S * self.rate_hz))
         self.means: deque[float] = deque(maxlen=self.window)
+        self.slow_alpha = 1.0 - math.exp(-2.0 * math.pi * REGULARITY_HIGH_PASS_HZ / self.rate_hz)
         self.clear()
 
     def clear(self) -> None:
         self.phase = 0
         self.sum = 0.0
+        self.slow = 0.0
         self.means.extend([0.0] * self.window)
 
 
@@ -223,7 +226,9 @@ class StepDetector:
         blocks.sum += y
         blocks.phase += 1
         if blocks.phase == blocks.decimation:
-            blocks.means.append(blocks.sum / blocks.decimation)
+            mean = blocks.sum / blocks.decimation
+            blocks.slow += blocks.slow_alpha * (mean - blocks.slow)
+            blocks.means.append(mean - blocks.slow)
             blocks.phase = 0
             blocks.sum = 0.0
         return step_s
@@ -232,7 +237,9 @@ class StepDetector:
         """Normalised autocorrelation of the last ``REGULARITY_WINDOW_S`` of vertical acceleration at
         the step lag and at the stride lag (two steps), the better of the two (Moe-Nilssen &
         Helbostad 2004): walking repeats every step, or at least every stride when alternate steps
-        look unalike; fidgeting does not. It does not depend on amplitude.
+        look unalike; fidgeting does not. It does not depend on amplitude. The block means are
+        high-passed at ``REGULARITY_HIGH_PASS_HZ`` first: a slow drift (a bias moved by a change of the
+        trunk's tilt) correlates with itself at every lag, and would make fidgeting look regular.
 
         Summed here, when a bout's rules ask (once or twice per step), from the window's block means
         (~25 us a call): keeping every lag's sums up to date on each block cost more than the rest of
@@ -441,6 +448,7 @@ class BoutTracker:
         self._median_s = 0.0
         self._step_times: list[float] = []
         self._folded = False  # the bout's counted contacts were folded into whole steps
+        self._retimable = False  # the last counted step came one step after the one before (_retime_last_step)
         self._contact_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)  # detected contacts' peaks
 
     @property
@@ -536,6 +544,7 @@ class BoutTracker:
                                   self._tolerance, self._min_interval_s, self._max_interval_s):
             return
         self._folded = True
+        self._retimable = False
         intervals = [b - a for a, b in zip(folded, folded[1:], strict=False)]
         step_s = _median(intervals)
         counts = [max(1, round(i / step_s)) for i in intervals]
@@ -581,6 +590,7 @@ class BoutTracker:
             del self._all_intervals[kept - 1 :]
             self._steps, self._missed_steps = steps, missed
             self._last_s = times[-1]
+            self._retimable = False
         self._unconfirmed.clear()
         self._held_s = None
 
@@ -735,6 +745,7 @@ class BoutTracker:
         if held_s is None:
             interval = step_s - self._latest_s()
             if interval < DOUBLE_STEP_SHARE * median_s:
+                self._retime_last_step(step_s)
                 return
             if self._is_break(interval):
                 self._held_s = step_s
@@ -749,6 +760,26 @@ class BoutTracker:
                 self._held_s = step_s
                 return
         self._count_step(step_s)
+
+    def _retime_last_step(self, step_s: float) -> None:
+        """Two contacts in one step: slow gait's long step shows noise-level peaks near the detection floor
+        before its heel strike (the pelvis barely moves). The bout counts one step, at the heel strike: if
+        ``step_s`` is stronger than the contact counted last, one step time after the step before it (in
+        the steady rhythm, ``MISSED_STEP_TOLERANCE``) and nearer it, it is the step. Keeping the early
+        one would make the next step time short, and then the push-offs would count as steps until the
+        bout's step time had halved (two counts a step)."""
+        times = self._step_times
+        if not self._retimable or self._unconfirmed or len(times) < 2:
+            return
+        peak_of = dict(self._contact_peaks)
+        before_s, median_s = times[-2], self._median_s
+        off_s = abs(step_s - before_s - median_s)
+        if (peak_of.get(step_s, 0.0) <= peak_of.get(times[-1], math.inf) or off_s > MISSED_STEP_TOLERANCE * median_s
+                or off_s >= abs(times[-1] - before_s - median_s)):
+            return
+        times[-1] = self._last_s = step_s
+        self._all_intervals[-1] = self._intervals[-1] = step_s - before_s
+        self._median_s = _median(self._intervals)
 
     def _is_break(self, interval_s: float) -> bool:
         """Longer than the slowest walker's step and not whole missed steps of the rhythm."""
@@ -817,6 +848,7 @@ class BoutTracker:
             whole_steps = max(1, round(interval / median_s))
             if whole_steps > 1 and abs(interval / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
                 whole_steps = 1  # a hesitation or a long step of an asymmetric gait, not missed steps: count the step that came
+        self._retimable = not rhythm_followed and whole_steps == 1  # its interval is the rhythm's last
         self._steps += whole_steps
         self._missed_steps += whole_steps - 1
         self._last_s = step_s
