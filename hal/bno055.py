@@ -128,13 +128,19 @@ class OffsetsSaver:
         self.saved: bytes | None = None  # what the file holds since this process wrote it
         self.failures = 0  # failed writes (each one logged)
 
-    def save(self, offsets: bytes) -> None:
-        """Hand the offsets over (the loop's thread); the thread starts with the first save."""
+    def start(self) -> None:
+        """Start the thread now (the chip's set-up, which waits anyway): starting it from the capture's
+        tick cost that tick a thread start and the new thread's first turn with the GIL."""
         with self._cond:
-            self._pending = offsets
             if self._thread is None and not self._closing:
                 self._thread = threading.Thread(target=self._run, name="walkcoach-bno055-offsets", daemon=True)
                 self._thread.start()
+
+    def save(self, offsets: bytes) -> None:
+        """Hand the offsets over (the loop's thread); the thread starts here if :meth:`start` was not called."""
+        self.start()
+        with self._cond:
+            self._pending = offsets
             self._cond.notify_all()
 
     @property
@@ -401,6 +407,8 @@ class Bno055Imu:
             self.setup_retries += bus.retries
         if self._driver is None:
             raise ImuError(f"{problem} (after {attempt} attempt(s))")
+        if self.offsets_saver is not None and not self._offsets_captured:
+            self.offsets_saver.start()  # ready before the capture's tick hands it the offsets
         self._log.info(
             "BNO055 at 0x%02x set up in %s mode%s%s",
             self._address,

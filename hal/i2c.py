@@ -80,6 +80,7 @@ class SMBusI2C:
         self._bus = smbus2.SMBus(bus_number)
         self._lock = threading.Lock()
         self._requests: dict = {}  # (address, register or None, length) -> (request, read view, the ctypes kept alive)
+        self._readers: dict = {}  # (address, register, length) -> register_reader's function
 
     def _request(self, address: int, register: int | None, length: int):
         """The prepared I2C_RDWR request reading ``length`` bytes (after writing ``register``) and a view of what it reads."""
@@ -105,7 +106,11 @@ class SMBusI2C:
         """A prepared register read for a caller that reads the same block every tick (the BNO055's burst):
         a function doing the one ``I2C_RDWR`` and returning the request's own read buffer (a memoryview,
         overwritten by the next call: unpack it before). Counted in ``stats`` like ``writeto_then_readfrom``;
-        the caller holds the lock as for any transfer."""
+        the caller holds the lock as for any transfer. ``writeto_then_readfrom``'s register reads use it too."""
+        key = (address, register, length)
+        reader = self._readers.get(key)
+        if reader is not None:
+            return reader
         entry = self._request(address, register, length)
         request, read, _ = entry
         impl, fd, stats, rdwr = self._impl, self._bus.fd, self.stats, self._impl.I2C_RDWR
@@ -121,6 +126,8 @@ class SMBusI2C:
                 raise
             return read
 
+        if len(self._readers) < REQUEST_CACHE_SIZE:
+            self._readers[key] = read_register
         return read_register
 
     # -- busio's locking: non-blocking, released by the same user ---------------------
@@ -178,22 +185,19 @@ class SMBusI2C:
             in_end = len(buffer_in)
         data = buffer_out[out_start:out_end]
         length = in_end - in_start
-        stats = self.stats
+        if len(data) == 1:  # a register read: prepared once, counted by the reader
+            buffer_in[in_start:in_end] = self.register_reader(address, data[0], length)()
+            return
+        stats = self.stats  # a longer write before the read: built for this once
         stats.transactions += 1
         stats.wire_bytes += 2 + len(data) + length
         try:
-            if len(data) == 1:  # a register read: the tick's burst read, prepared once
-                request, read, _ = self._request(address, data[0], length)
-                impl = self._impl
-                impl.ioctl(self._bus.fd, impl.I2C_RDWR, request)
-            else:  # a longer write before the read: built for this once
-                read_msg = self._msg.read(address, length)
-                self._bus.i2c_rdwr(self._msg.write(address, data), read_msg)
-                read = bytes(read_msg)
+            read_msg = self._msg.read(address, length)
+            self._bus.i2c_rdwr(self._msg.write(address, data), read_msg)
         except OSError:
             stats.errors += 1
             raise
-        buffer_in[in_start:in_end] = read
+        buffer_in[in_start:in_end] = bytes(read_msg)
 
     def scan(self) -> list[int]:
         """Addresses 0x08..0x77 that acknowledge, probed the way ``i2cdetect`` does."""

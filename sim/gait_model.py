@@ -103,14 +103,19 @@ def add_weight_transfers(signal, t_s, centers_s, amplitudes, width_s) -> None:
     """Add smooth zero-area bumps in place: a Gaussian of ``width_s`` less one three times as wide
     and a third as high (no net velocity or displacement), peak ``amplitude`` at each centre."""
     rate_hz = 1.0 / (t_s[1] - t_s[0])
-    for center_s, amplitude, sigma_s in zip(centers_s, amplitudes, width_s, strict=True):
-        half = int(np.ceil(12.0 * sigma_s * rate_hz))
-        middle = int(round((center_s - t_s[0]) * rate_hz))
-        a, b = max(0, middle - half), min(len(t_s), middle + half + 1)
-        if a >= b:
-            continue
-        tau = (t_s[a:b] - center_s) / sigma_s
-        signal[a:b] += 1.5 * amplitude * (np.exp(-0.5 * tau**2) - np.exp(-0.5 * (tau / 3.0) ** 2) / 3.0)
+    centers_s, amplitudes, width_s = (np.asarray(v, dtype=float).reshape(-1) for v in (centers_s, amplitudes, width_s))
+    if not len(centers_s) == len(amplitudes) == len(width_s):
+        raise ValueError("add_weight_transfers: centers_s, amplitudes and width_s differ in length")
+    # All bumps at once (one per step, ~1600 in a long walk), each over its own window: the same values as
+    # bump by bump, and np.add.at sums overlapping windows in the same order (bump by bump).
+    half = np.ceil(12.0 * width_s * rate_hz).astype(int)
+    middle = np.rint((centers_s - t_s[0]) * rate_hz).astype(int)
+    a, b = np.maximum(0, middle - half), np.minimum(len(t_s), middle + half + 1)
+    lengths = np.maximum(b - a, 0)
+    bump = np.repeat(np.arange(len(lengths)), lengths)
+    index = a[bump] + (np.arange(len(bump)) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    tau = (t_s[index] - centers_s[bump]) / width_s[bump]
+    np.add.at(signal, index, (1.5 * amplitudes)[bump] * (np.exp(-0.5 * tau**2) - np.exp(-0.5 * (tau / 3.0) ** 2) / 3.0))
 
 
 def impact_speed_factor(speed_ms):

@@ -49,6 +49,43 @@ def test_the_service_takes_one_coach_snapshot_per_second_of_loop_time_and_none_i
     assert gc.get_freeze_count() == 0  # and given back when the service ended
 
 
+def test_the_once_a_second_pieces_run_in_different_ticks_and_each_second_has_them_all(tmp_path, monkeypatch):
+    """The watchdog ping, the coach snapshot, the status slot and the saved session each get a tick of their own."""
+    from walkcoach.device.core.coach import Coach
+    from walkcoach.device.shell.sdnotify import Notifier
+    from walkcoach.device.shell.status import StatusWriter
+
+    done: list[tuple[int, str]] = []
+    service = Service(_config(tmp_path), backend="sim", scenario="standing", seed=0, speed="max")
+
+    def counted(cls, name, what):
+        original = getattr(cls, name)
+
+        def wrapper(self, *args, **kwargs):
+            if service.loop is not None:
+                done.append((service.loop.stats.ticks, what))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, wrapper)
+
+    counted(Notifier, "watchdog", "ping")
+    counted(Coach, "snapshot", "snapshot")
+    counted(StatusWriter, "post", "status")
+    counted(Service, "_save_session", "save")
+    monkeypatch.setattr("walkcoach.device.shell.service.STATUS_EVERY_S", 0.0)  # due at every loop second
+    monkeypatch.setattr("walkcoach.device.shell.service.SAVE_EVERY_S", 0.0)
+    assert service.run() == 0
+    during = [(tick, what) for tick, what in done if tick < service.loop.stats.ticks]  # not the exit's
+    ticks = [tick for tick, _ in during]
+    assert len(ticks) == len(set(ticks)), "two pieces in one tick"
+    kinds = [what for _, what in during]
+    seconds = kinds.count("ping")
+    assert seconds >= 290  # 5 min of "standing"
+    assert all(kinds.count(what) >= seconds - 1 for what in ("snapshot", "status", "save"))
+    pings = [tick for tick, what in during if what == "ping"]
+    assert all(b - a >= 90 for a, b in zip(pings, pings[1:], strict=False))  # still once a second of loop time
+
+
 class _Loop:
     def __init__(self) -> None:
         self.coach = type("C", (), {"session": type("S", (), {"cap_s": 600.0})()})()

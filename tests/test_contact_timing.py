@@ -2,9 +2,10 @@
 
 The step detector finds peaks of vertical acceleration low-passed at 3 Hz; the filter puts every
 peak its group delay late (~75 ms), so the detector moves each peak back by the delay computed from
-the filter itself. The synthetic walker here has its pelvis lowest at each heel strike (the
-inverted-pendulum shape the simulator uses: vertical acceleration peaks at the strike), with a
-short heel-strike transient, and step times that change from step to step.
+the filter itself: the pelvis's lowest point. The contact it reports is the heel strike's impact, the
+sharpest raw rise before that (at 50 Hz and more). The synthetic walker here has a short heel-strike
+transient and its pelvis lowest at the strike (the inverted-pendulum shape the simulator uses) or, as
+in real gait, a loading response later; its step times change from step to step.
 """
 
 import math
@@ -21,8 +22,9 @@ from walkcoach.hal.types import ImuSample
 G = 9.81
 
 
-def _walk(rate_hz: float, seed: int = 3):
-    """Heel strikes of a 30-step walk (step times 0.5-0.6 s, strikes off the sample grid) and the samples."""
+def _walk(rate_hz: float, seed: int = 3, loading_s: float = 0.0):
+    """Heel strikes of a 30-step walk (step times 0.5-0.6 s, strikes off the sample grid) and the samples;
+    the pelvis is lowest ``loading_s`` after each strike."""
     rng = random.Random(seed)
     strikes_s = [3.0 + rng.random() * 0.1]
     for _ in range(29):
@@ -31,12 +33,12 @@ def _walk(rate_hz: float, seed: int = 3):
     for i in range(int((strikes_s[-1] + 6.0) * rate_hz)):
         t = i / rate_hz
         acc = 0.0
-        k = min(range(len(strikes_s)), key=lambda j: abs(strikes_s[j] - t))
+        k = min(range(len(strikes_s)), key=lambda j: abs(strikes_s[j] + loading_s - t))
         step_s = strikes_s[min(k + 1, len(strikes_s) - 1)] - strikes_s[max(k - 1, 0)]
         half_s = 0.5 * step_s / (2 if 0 < k < len(strikes_s) - 1 else 1)
-        if abs(t - strikes_s[k]) <= half_s:  # the pendulum: lowest (acceleration up) at the strike
-            acc += 2.5 * math.cos(math.pi * (t - strikes_s[k]) / half_s)
-            acc += 1.5 * math.exp(-0.5 * ((t - strikes_s[k] - 0.01) / 0.02) ** 2)  # the heel-strike transient
+        if abs(t - strikes_s[k] - loading_s) <= half_s:  # the pendulum: lowest (acceleration up) loading_s after the strike
+            acc += 2.5 * math.cos(math.pi * (t - strikes_s[k] - loading_s) / half_s)
+        acc += 1.5 * math.exp(-0.5 * ((t - strikes_s[k] - 0.01) / 0.02) ** 2)  # the heel-strike transient
         samples.append(ImuSample(t, (0.0, 0.0, G), (0.0, 0.0, acc), (0.0, 0.0, 0.0), 3))
     return strikes_s, samples
 
@@ -57,6 +59,25 @@ def test_steps_are_reported_at_the_heel_strike_at_any_rate(rate_hz):
     # the bout runs from the first to the last heel strike, as the reference's
     assert bouts[0].start_s == pytest.approx(strikes_s[0], abs=0.03)
     assert bouts[0].duration_s == pytest.approx(strikes_s[-1] - strikes_s[0], abs=0.05)
+
+
+@pytest.mark.parametrize("rate_hz", [50.0, 100.0, 200.0])
+def test_steps_are_reported_at_the_impact_before_the_lowest_point(rate_hz):
+    """Real initial contacts come 35-65 ms before the lumbar peak (the loading response; the INDIP
+    reference on the shipped lab walks): the step is its heel strike's impact, not its lowest point."""
+    strikes_s, samples = _walk(rate_hz, loading_s=0.06)
+    coach = Coach(CoachSettings(), rate_hz=rate_hz, cap_s=3600.0)
+    events = []
+    for sample in samples:
+        events.extend(coach.update(sample))
+    events.extend(coach.finish(samples[-1].t_s))
+    bouts = [e.bout for e in events if e.kind is EventKind.WALK_ENDED]
+    assert len(bouts) == 1 and bouts[0].steps == len(strikes_s)
+    offsets_s = [t - min(strikes_s, key=lambda s: abs(s - t)) for t in bouts[0].step_times_s]
+    assert abs(statistics.median(offsets_s)) <= 0.015, statistics.median(offsets_s)
+    assert max(map(abs, offsets_s)) <= 0.5 / rate_hz + 0.02
+    assert bouts[0].start_s == pytest.approx(strikes_s[0], abs=0.02)
+    assert bouts[0].duration_s == pytest.approx(strikes_s[-1] - strikes_s[0], abs=0.03)
 
 
 @pytest.mark.parametrize("scenario", ["upright-walk", "daily-living", "asymmetric-walk"])

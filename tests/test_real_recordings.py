@@ -30,9 +30,10 @@ TARGET_WALK_TIME_PER_BOUT_S = 2.0
 # Not met yet (peak detector + Mobilise-D bout rules + regularity test). The lab walks: the coach
 # counts one lumbar contact more at each end than the INDIP bout holds (11 vs 9: the push-off of
 # gait initiation, the closing step), so its walking time reaches past the reference bout (PPV
-# ~0.75) and its walk time by ~1.5 s. Daily living (turns, sit/stand): walking time 0.86 / 0.80,
-# ICs 0.81 / 0.89, steps 9.5 % off, cadence 7.1 % (mean), walk time per bout up to +2.7 s (+3.6 s
-# while a bout was counted half a step past each end and from the steps of standing up).
+# ~0.75) and its walk time by ~1.5 s. Daily living (turns, sit/stand): walking time 0.86 / 0.84,
+# ICs 0.83 / 0.91, steps 9.5 % off (all of it the missed 6-step bout at 28.6 s), cadence 7.1 %
+# (mean), walk time per bout up to +2.1 s (+3.6 s while a bout was counted half a step past each
+# end and from the steps of standing up).
 REACHED_WALKING_TIME_PPV = 0.75
 REACHED_DAILY_LIVING_WALKING_TIME_PPV = 0.84  # 0.80 while the contacts of standing up were taken in as gait initiation
 # 0.861 -> 0.859 with them left out: the first bout now starts at its first real contact (6.43 s, the
@@ -40,14 +41,15 @@ REACHED_DAILY_LIVING_WALKING_TIME_PPV = 0.84  # 0.80 while the contacts of stand
 REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.855
 REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.82
 REACHED_DAILY_LIVING_IC_PPV = 0.9
-# Steps are reported at the contact (the 3 Hz filter's delay taken back): mean |step - IC| 0.11 s
-# before on the lab walks, 0.14 s in daily living (mobgap 0.09 / 0.06 s); what is left is the lumbar
-# peak following the heel strike (loading response) and, in daily living, turns.
-REACHED_IC_TIMING_ERROR_S = 0.04
-REACHED_DAILY_LIVING_IC_TIMING_ERROR_S = 0.075
+# Steps are reported at the heel strike's impact (the sharpest raw rise before the pelvis's lowest
+# point): mean |step - IC| 0.014 s on the lab walks, 0.032 s in daily living (mobgap 0.09 / 0.06 s).
+# 0.11 / 0.14 s at the filtered peak; 0.037 / 0.071 s at the lowest point (the filter's delay taken
+# back), late by the loading response.
+REACHED_IC_TIMING_ERROR_S = 0.02
+REACHED_DAILY_LIVING_IC_TIMING_ERROR_S = 0.04
 REACHED_DAILY_LIVING_STEP_COUNT_ERROR = 0.15
 REACHED_CADENCE_ERROR = 0.12
-REACHED_WALK_TIME_PER_BOUT_S = 3.0
+REACHED_WALK_TIME_PER_BOUT_S = 2.5  # 2.1 s in daily living (38.5-50.9 s: one contact more at each end), 1.55 s on the lab walks
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def test_straight_lab_walk(scores, name):
     assert s["walking_time_ppv"] >= REACHED_WALKING_TIME_PPV
     assert s["ic_sensitivity"] >= TARGET_IC and s["ic_ppv"] >= TARGET_IC
     assert s["ic_timing_error_s"] <= REACHED_IC_TIMING_ERROR_S
-    assert 0.0 <= s["ic_timing_offset_s"] <= REACHED_IC_TIMING_ERROR_S  # late by the loading response, no more
+    assert abs(s["ic_timing_offset_s"]) <= REACHED_IC_TIMING_ERROR_S  # not late by the loading response
     assert s["step_count_error"] <= TARGET_STEP_COUNT_ERROR
     assert s["cadence_error_max"] <= TARGET_CADENCE_ERROR
     assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S

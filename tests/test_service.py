@@ -402,20 +402,28 @@ class FakeSystemd:
         loop = self.service.loop if self.service is not None else None
         return loop.clock.monotonic() if loop is not None else 0.0
 
-    def receive(self) -> None:
-        """Called by every notify, from the loop's thread (WATCHDOG=1) and the status thread (STATUS=):
-        one at a time, so one thread's clear() never drops what the other drained but had not stamped."""
+    def deliver(self, send) -> bool:
+        """One notify: ``send()`` and the datagram it queued, stamped with the loop's clock read just before
+        the send. Every sender (the loop's WATCHDOG=1, the status thread's STATUS=) goes through this lock,
+        so the socket holds only this sender's datagram: a clock reading is never given to a datagram
+        another thread sent while this one stalled (without the lock, a status thread preempted between
+        its reading and its recv stamped the loop's later WATCHDOG=1 with a time minutes old, which
+        check() saw as minutes without a ping)."""
         with self._receiving:
             t_s = self.now_s()
+            sent = send()
             for message in self.socket.drain():
                 self.stamped.extend((t_s, field) for field in message.split("\n"))
             self.socket.messages.clear()
+        return sent
 
     def times(self, field: str) -> list[float]:
         return [t for t, f in self.stamped if f == field]
 
     def check(self, watchdog_s: float, end_s: float) -> float:
         """The longest time systemd would have waited for a ping; fails past ``watchdog_s``."""
+        stamps_s = [t for t, _ in self.stamped]
+        assert stamps_s == sorted(stamps_s), "notifications stamped out of order: the fake's bug, not the service's"
         ready = self.times("READY=1")
         assert ready, "no READY=1"
         pings = [t for t in self.times("WATCHDOG=1") if t >= ready[0]]
@@ -434,9 +442,7 @@ class StampingNotifier(Notifier):
         self.systemd = systemd
 
     def notify(self, *fields: str) -> bool:
-        sent = super().notify(*fields)
-        self.systemd.receive()
-        return sent
+        return self.systemd.deliver(lambda: super(StampingNotifier, self).notify(*fields))
 
 
 def run_service_in_virtual_time(tmp_path, faults, *, scenario="long-walk", during=None):

@@ -146,11 +146,14 @@ def test_planted_symlinks_in_the_runtime_directory_are_refused(service, tmp_path
     assert err.count("\n") == 1 and "refusing" in err and "symbolic link" in err
     assert victim.read_text() == "precious\n"
     wait_for(lambda: not os.path.lexists(request), 5.0, "the service to remove the planted link")
-    assert victim.read_text() == "precious\n" and "is a symbolic link, not a calibrate request" in svc.log
-    # status.json replaced by a link: the service's next write replaces the link, never writes through it
+    # the status thread logs after the unlink: under load the line can come a moment after the link is gone
+    wait_for(lambda: "is a symbolic link, not a calibrate request" in svc.log, 5.0, "the log line")
+    assert victim.read_text() == "precious\n"
+    # status.json replaced by a link (renamed over it: an unlink then a symlink could meet the service's write between)
     status_file = svc.runtime / status_mod.STATUS_FILE_NAME
-    os.unlink(status_file)
-    os.symlink(victim, status_file)
+    planted = svc.runtime / "planted.link"
+    os.symlink(victim, planted)
+    os.replace(planted, status_file)
     wait_for(lambda: not status_file.is_symlink(), 5.0, "the status file to be a file again")
     assert victim.read_text() == "precious\n"
     assert oct(status_file.stat().st_mode & 0o777) == "0o640"

@@ -115,6 +115,33 @@ def test_a_rotated_mount_gives_the_same_body_frame_signals():
         np.testing.assert_allclose(a, b, atol=1e-12)
 
 
+def test_the_direct_imu_reads_each_sample_through_the_mount_across_its_chunks_then_ends(monkeypatch):
+    """`walkcoach sim`'s IMU: at the clock's k-th tick, sample k remapped as the belt's driver remaps
+    (``Mount.remapper``, per sample), over many of DirectImu's conversion chunks and the last, partial
+    one; then EndOfStream."""
+    from walkcoach.hal.clock import VirtualClock
+    from walkcoach.hal.errors import EndOfStream
+    from walkcoach.sim import backend
+
+    monkeypatch.setattr(backend, "CHUNK_SAMPLES", 64)
+    mount = Mount(forward="-y", up="+x")
+    walk = simulate("standing", 2, mount=mount)
+    remap = mount.remapper()
+    clock = VirtualClock()
+    imu = backend.DirectImu(walk, clock, mount)
+    n = len(walk.t_s)
+    assert n % 64 and n > 10 * 64
+    for k in range(n):
+        clock.sleep_until(k / walk.rate_hz)
+        sample = imu.read()
+        assert sample.t_s == clock.monotonic()
+        assert sample.gravity_ms2 == remap(tuple(walk.gravity_ms2[k].tolist()))
+        assert sample.linear_acc_ms2 == remap(tuple(walk.linear_acc_ms2[k].tolist()))
+    clock.sleep_until(n / walk.rate_hz)
+    with pytest.raises(EndOfStream):
+        imu.read()
+
+
 def test_misalignment_is_a_few_degrees_and_zero_leaves_only_the_pelvic_tilt():
     def standing_up(w):  # mean body-frame gravity direction while standing at the start
         up = np.mean(body(w)[0][w.t_s < 4.0], axis=0)

@@ -112,7 +112,7 @@ class Coach:
             self.bout_gait.add_step(step_s, length_m, self.step_length.last_step_time_s)
             if not bouts.in_bout:
                 self._step_directions.append((step_s, ux, uy, uz))
-            if bouts.add_step(step_s, self.steps.last_peak_ms2, self.steps.regularity):
+            if bouts.add_step(step_s, self.steps.last_peak_ms2, self.steps.regularity, self.steps.contact_s(step_s)):
                 bouts.drop_steps_until(self._last_transition_step_s())
                 self.bout_gait.start_bout(bouts.first_step_s)
                 events = self._walk_started(t_s, events)

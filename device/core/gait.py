@@ -12,7 +12,9 @@ filter at the sample rate in use), so a step is the peak moved back by it: the
 moment the pelvis is lowest, where a zero-phase smoothing would put the peak (the
 offline contact detectors, e.g. McCamley et al. 2012, smooth with a zero-phase
 wavelet), known ``CONFIRM_S`` plus that delay after it. The lumbar peak still follows the heel strike by the loading
-response (a few tens of ms on the lab walks).
+response (35-65 ms on the real lab walks, more in slow gait), so a step is reported at its initial contact: the
+heel strike's impact, the sharpest rise of raw vertical acceleration in the loading response before that lowest
+point (``StepDetector.contact_s``, at 50 Hz and more); the bout rules run on the lowest points.
 
 Bouts, as Mobilise-D defines a walking bout (Kluge et al. 2021): at least 4
 strides (``min_bout_steps`` = 6 contacts of both feet), breaks between steps
@@ -114,6 +116,11 @@ SECOND_PEAK_TYPICAL_SHARE = 0.44  # ...typically before this: alternate steps of
 SECOND_PEAK_RATIO = (0.5, 1.1)  # ...its peak like the heel strike's (a gait that asymmetric has a weak side with far smaller strikes)...
 SLOW_GAIT_PEAK_MS2 = 1.0  # ...and only in slow gait, whose heel strikes are faint (slowest real lab bout, 0.41 m/s: ~1.4 m/s2 at 10 Hz)
 COUNTED_FOLD_CONTACTS = 36  # a bout's counted contacts are folded (once) only this early in it: its messy first steps hid the grid
+# A step's initial contact is the heel strike's impact: the sharpest rise of raw vertical acceleration
+# from the loading response before the pelvis's lowest point (the detector's peak) to just after it.
+IMPACT_BEFORE_S = 0.15
+IMPACT_AFTER_S = 0.05
+IMPACT_MIN_RATE_HZ = 50.0  # the transient lasts a few tens of ms: at slower rates two samples do not resolve it
 
 
 def _lowpass_biquad(cutoff_hz: float, rate_hz: float) -> tuple[float, float, float, float, float]:
@@ -161,11 +168,13 @@ class StepDetector:
     def __init__(self, settings: GaitSettings, rate_hz: float) -> None:
         cutoff_hz = min(STEP_BAND_HZ, 0.4 * rate_hz)
         self._b0, self._b1, self._b2, self._a1, self._a2 = _lowpass_biquad(cutoff_hz, rate_hz)
-        # Steps are reported at the contact: a peak of the low-passed signal at t was the signal's
-        # peak filter_delay_s earlier. All the detector's times (peaks, steps) are contact times;
-        # a step is known step_latency_s after its contact.
-        self.filter_delay_s = _biquad_delay_s(self._b0, self._b1, self._b2, self._a1, self._a2, rate_hz)
-        self.step_latency_s = CONFIRM_S + self.filter_delay_s
+        # Steps are timed at the pelvis's lowest point: a peak of the low-passed signal at t was the
+        # signal's peak filter_delay_s earlier. All the detector's times (peaks, steps) are those; a
+        # step is known step_latency_s after it, and ``contact_s`` finds its heel strike.
+        self.step_latency_s = CONFIRM_S + _biquad_delay_s(self._b0, self._b1, self._b2, self._a1, self._a2, rate_hz)
+        # raw samples back to the earliest heel strike of a step being confirmed (filter_delay_s is a
+        # property: StepDetector keeps at most 30 attributes, see _BlockMeans)
+        self._raw_ms2: deque[float] = deque(maxlen=int(math.ceil((self.step_latency_s + IMPACT_BEFORE_S) * rate_hz)) + 2)
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
         self._block_means = _BlockMeans(rate_hz)  # one attribute: StepDetector keeps at most 29 (see _BlockMeans)
         self.configure(settings)
@@ -177,6 +186,11 @@ class StepDetector:
         self._quiet_peaks_seen = 0
         self._last_step_s = -math.inf
         self._last_rhythm_s = -math.inf  # the last faint contact found at the rhythm's time
+
+    @property
+    def filter_delay_s(self) -> float:
+        """How late the low-pass filter puts a rounded peak (``_biquad_delay_s``)."""
+        return self.step_latency_s - CONFIRM_S
 
     def configure(self, settings: GaitSettings) -> None:
         self._min_peak_ms2 = settings.min_peak_ms2
@@ -198,6 +212,7 @@ class StepDetector:
     def update(self, t_s: float, acc_vertical_ms2: float) -> float | None:
         """Feed one sample; returns the time of a confirmed step, else None."""
         x = acc_vertical_ms2
+        self._raw_ms2.append(x)
         z = self._b0 * x + self._b1 * self._x1 + self._b2 * self._x2 - self._a1 * self._z1 - self._a2 * self._z2
         self._x2 = self._x1
         self._x1 = x
@@ -246,6 +261,7 @@ class StepDetector:
         the step detection."""
         block_means = self._block_means
         blocks = list(block_means.means)
+        squares = list(map(mul, blocks, blocks))  # once for the six lags' energies: the same sums, in the same order
         n = len(blocks)
         best = -1.0
         for steps in (1, 2):
@@ -253,8 +269,8 @@ class StepDetector:
             for lag in (centre - 1, centre, centre + 1):
                 if 1 <= lag <= block_means.max_lag and lag < n:
                     later, earlier = blocks[lag:], blocks[: n - lag]  # the pairs y[m], y[m - lag] inside the window
-                    later_energy = sum(map(mul, later, later))
-                    earlier_energy = sum(map(mul, earlier, earlier))
+                    later_energy = sum(squares[lag:])
+                    earlier_energy = sum(squares[: n - lag])
                     if later_energy > 0.0 and earlier_energy > 0.0:
                         best = max(best, sum(map(mul, later, earlier)) / math.sqrt(later_energy * earlier_energy))
         return best
@@ -307,6 +323,30 @@ class StepDetector:
         if best is not None:
             self._last_rhythm_s = best[0]
         return best
+
+    def contact_s(self, step_s: float) -> float:
+        """The initial contact of the step ``update`` has just returned (``step_s``, the pelvis's lowest
+        point): the heel strike's impact, the sharpest rise of raw vertical acceleration from
+        ``IMPACT_BEFORE_S`` before to ``IMPACT_AFTER_S`` after it. The lumbar peak comes in the loading
+        response after the strike (Zijlstra & Hof 2003), later in slow gait, so no constant moves it back.
+        ``step_s`` itself where the impact cannot be told: a rise that is steepest at the window's start
+        (a soft contact, no transient in it), or a sample rate under ``IMPACT_MIN_RATE_HZ``."""
+        rate_hz = self._block_means.rate_hz * self._block_means.decimation
+        if rate_hz < IMPACT_MIN_RATE_HZ:
+            return step_s
+        raw = self._raw_ms2
+        dt_s = 1.0 / rate_hz
+        newest = len(raw) - 1  # the sample at self._t1, the last one update() was fed
+        lo = max(1, newest - round((self._t1 - step_s + IMPACT_BEFORE_S) / dt_s))
+        hi = newest - round((self._t1 - step_s - IMPACT_AFTER_S) / dt_s)
+        best, best_rise = lo, -math.inf
+        for i in range(lo, hi + 1):
+            rise = raw[i] - raw[i - 1]
+            if rise > best_rise:
+                best, best_rise = i, rise
+        if best == lo or hi <= lo:
+            return step_s
+        return self._t1 - (newest - best + 0.5) * dt_s  # the steepest slope, between its two samples
 
     def _confirm(self) -> float:
         self._has_candidate = False
@@ -412,6 +452,7 @@ class BoutTracker:
         self._pending: list[float] = []
         self._pending_peaks: list[float] = []
         self._pending_faint_s: set[float] = set()  # pending contacts found at the rhythm's time, not detected
+        self._contact_of: dict[float, float] = {}  # detected step -> its initial contact (the heel strike), for the bout
         self.in_bout = False
         self._gap_allowance_s = 0.0
         self.rhythm_window_s = (0.0, 0.0)
@@ -514,17 +555,26 @@ class BoutTracker:
         if self.in_bout:
             self._gap_allowance_s += gap_s
 
-    def add_step(self, step_s: float, peak_ms2: float = 0.0, regularity=None) -> bool:
+    def add_step(self, step_s: float, peak_ms2: float = 0.0, regularity=None, contact_s: float | None = None) -> bool:
         """Feed a detected step (and its peak); True when it started a bout.
 
         ``regularity(step_s) -> -1..1``, if given, is the autocorrelation of the movement at that
-        step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``."""
+        step time (``StepDetector.regularity``): a bout starts only where it reaches ``min_regularity``.
+        ``contact_s``, if given, is the step's initial contact (``StepDetector.contact_s``): the bout's
+        rules run on the steps' own times, and the bout reports its steps, start and end at their contacts."""
         self._faint_in_row = 0
+        contact_of = self._contact_of
+        if contact_s is not None:
+            contact_of[step_s] = contact_s
         if self.in_bout and regularity is not None:
             self._test_regularity(step_s, regularity)
         self._contact_peaks.append((step_s, peak_ms2))
         was_in_bout = self.in_bout
         started = self._add_step(step_s, peak_ms2, regularity)
+        if not self.in_bout and contact_of:  # keep only the contacts of steps a bout may still take in
+            oldest_s = self._pending[0] if self._pending else math.inf
+            for old_s in [t for t in contact_of if t < oldest_s]:
+                del contact_of[old_s]
         if was_in_bout:
             self._fold_counted_second_peaks()
         self._expect_next_step()
@@ -890,14 +940,16 @@ class BoutTracker:
         cadence_spm = 60.0 / median_step_s if median_step_s > 0 else 0.0
         mean = sum(intervals) / len(intervals)
         variance = sum((i - mean) ** 2 for i in intervals) / len(intervals)
+        contact_of = self._contact_of  # a step's initial contact; a faint one's own time (no impact to find)
         bout = Bout(
-            start_s=self._first_s,
-            end_s=self._last_s,
+            start_s=contact_of.get(self._first_s, self._first_s),
+            end_s=contact_of.get(self._last_s, self._last_s),
             steps=self._steps,
             cadence_spm=cadence_spm,
             step_time_cv=math.sqrt(variance) / mean if mean > 0 else 0.0,
-            step_times_s=tuple(self._step_times),
+            step_times_s=tuple(contact_of.get(t, t) for t in self._step_times),
         )
+        contact_of.clear()
         self.in_bout = False
         self._gap_allowance_s = 0.0
         self._reset_bout()

@@ -20,7 +20,9 @@ Order of things, and why:
    writes the status file, sends ``STATUS=`` and looks for the calibrate and record
    requests (a file system question is never asked in the 10 ms tick); every few
    seconds the session in progress for the state directory (:mod:`walkcoach.device.shell.saved_state`),
-   written on that thread. ``READY=1`` once the loop starts, with or without a sensor.
+   written on that thread. These pieces run one per tick over the second's first few
+   ticks (ping, snapshot, status, save), never all in one. ``READY=1`` once the loop
+   starts, with or without a sensor.
    After start-up the objects alive are frozen out of the garbage collector's work
    (``gc.freeze``): a full collection during a walk then looks at what the walk made,
    not at every module and function the service imported.
@@ -82,6 +84,7 @@ from walkcoach.hal.mount import Mount
 from walkcoach.hal.state_files import read_regular, write_atomic
 
 if TYPE_CHECKING:
+    from walkcoach.device.core.coach import CoachSnapshot
     from walkcoach.device.shell.record_request import RecordingTap
 
 log = logging.getLogger("walkcoach.service")
@@ -201,6 +204,12 @@ class Service:
         self._attention = True  # the first tick: READY=1, maybe the config_error cue
         self._next_status_wall = 0.0
         self._next_second_s = -float("inf")  # the first tick does the once-a-second work at once
+        self._next_work_s = -float("inf")  # the next tick with a piece of that work (on_tick's fast-path compare)
+        # the once-a-second work in pieces, one per tick (see _second_work); each says whether it did anything
+        self._second_pieces = (self._second_ping, self._second_snapshot, self._second_status, self._second_save)
+        self._second_piece = 0
+        self._second_snap: CoachSnapshot | None = None  # the second's coach snapshot, shared by the store and the status
+        self._second_snap_s = 0.0
         self._old_handlers: dict[int, Any] = {}
 
     # -- signals (handlers only set flags) -------------------------------------------------
@@ -440,14 +449,13 @@ class Service:
 
     # -- every tick --------------------------------------------------------------------------------
     def on_tick(self, now_s: float) -> None:
-        """Two compares, unless a second of loop time has passed or something asks (a reload, the start)."""
-        if now_s < self._next_second_s and not self.reload_requested and not self._attention:
+        """Two compares, unless a piece of the once-a-second work is due or something asks (a reload, the start)."""
+        if now_s < self._next_work_s and not self.reload_requested and not self._attention:
             return
         if self.reload_requested or self._attention:
             self._on_asked(now_s)
-        if now_s >= self._next_second_s:  # loop time: on the Pi the monotonic clock, in the sim the virtual one
-            self._next_second_s = now_s + ONCE_A_SECOND_S
-            self._once_a_second(now_s)
+        if now_s >= self._next_work_s:  # loop time: on the Pi the monotonic clock, in the sim the virtual one
+            self._second_work(now_s)
 
     def _on_asked(self, now_s: float) -> None:
         loop = self.loop
@@ -464,31 +472,76 @@ class Service:
             log.info("ready: the loop runs%s", "" if loop.sensor_ok and loop.stats.samples else " (no valid sample yet)")
             self.notifier.ready()
 
-    def _once_a_second(self, now_s: float) -> None:
-        """WATCHDOG=1, one coach snapshot for the store's queue and the status slot; nothing that waits."""
-        coach = self.coach
-        assert coach is not None  # the loop that calls it is running
+    def _second_work(self, now_s: float) -> None:
+        """The once-a-second work, one piece per tick from the second's first tick on: WATCHDOG=1 (and the
+        calibrate count), then the coach snapshot for the store, then the status slot (about once a wall
+        second), then the saved session (every few). Done in one tick they added up (and at the belt's pace,
+        with caches cold after the sleep, each piece costs several times its hot figure); spread over the
+        next few ticks no tick carries more than one, 10 ms apart, which nobody can tell from the belt.
+        A piece with nothing to do (the status not due) does not use a tick."""
+        pieces = self._second_pieces
+        piece = self._second_piece
+        while piece < len(pieces):
+            did = pieces[piece](now_s)
+            piece += 1
+            if did:
+                break
+        if piece < len(pieces):
+            self._second_piece = piece
+            self._next_work_s = now_s  # the next piece at the next tick
+        else:
+            self._second_piece = 0
+            self._next_work_s = self._next_second_s
+
+    def _second_ping(self, now_s: float) -> bool:
+        """WATCHDOG=1 once a second of loop time whenever the loop ticks, sensor or not; a calibrate request found.
+
+        Sent from the loop's thread, not by the status thread when the tick count moved: that would save
+        the tick a ``sendto`` (~10 us warm, ~38 cold) once a second, but tie the ping to a thread that writes
+        files (an SD card stalled for WatchdogSec would get a walking belt killed, and a restart does not
+        unstall a card) and to wall time, where the simulator's pings and their tests are in loop time."""
+        self._next_second_s = now_s + ONCE_A_SECOND_S
         self.notifier.watchdog()
         writer = self.status_writer
         if writer is not None and writer.calibrate_requests != self._calibrate_taken:  # found by the status thread
             self._calibrate_taken = writer.calibrate_requests
-            coach.request_upright_capture()
+            assert self.coach is not None  # the loop that calls it is running
+            self.coach.request_upright_capture()
             self.tracker.calibration_requested_t_s = now_s
             log.info("calibrate requested: capturing the upright reference at the next still moment")
-        snap = coach.snapshot(now_s)
+        return True
+
+    def _second_snapshot(self, now_s: float) -> bool:
+        """One coach snapshot, to the store's queue (and kept for the status); the record tap's flags."""
+        coach = self.coach
+        assert coach is not None  # the loop that calls it is running
+        self._second_snap = snap = coach.snapshot(now_s)
+        self._second_snap_s = now_s
         if self._store_hook is not None:
             self._store_hook(now_s, snap)
         tap = self.record_tap
         if tap is not None and tap.wants_poll(now_s):
             tap.poll(now_s)  # on the loop's thread: it starts and stops what read() writes
+        return True
+
+    def _second_status(self, now_s: float) -> bool:
+        """About once a wall second, the second's snapshot to the status slot (the status thread writes the
+        file, sends STATUS= and looks for the calibrate and record requests)."""
         wall = time.monotonic()
-        if wall >= self._next_status_wall:
-            self._next_status_wall = wall + STATUS_EVERY_S
-            if writer is not None:
-                writer.post(now_s, snap)  # the file, STATUS= and the request checks happen on the status thread
-            if wall >= self._next_save_s:
-                self._next_save_s = wall + SAVE_EVERY_S
-                self._save_session(now_s)
+        if wall < self._next_status_wall or self.status_writer is None:
+            return False
+        self._next_status_wall = wall + STATUS_EVERY_S
+        self.status_writer.post(self._second_snap_s, self._second_snap)
+        return True
+
+    def _second_save(self, now_s: float) -> bool:
+        """Every SAVE_EVERY_S wall seconds, the session for a restart (written on the status thread)."""
+        wall = time.monotonic()
+        if wall < self._next_save_s:
+            return False
+        self._next_save_s = wall + SAVE_EVERY_S
+        self._save_session(now_s)
+        return True
 
     def _config_error_cue(self, now_s: float) -> None:
         boot = self.boot
