@@ -176,7 +176,7 @@ class StepDetector:
         # property: StepDetector keeps at most 30 attributes, see _BlockMeans)
         self._raw_ms2: deque[float] = deque(maxlen=int(math.ceil((self.step_latency_s + IMPACT_BEFORE_S) * rate_hz)) + 2)
         self._bias_alpha = 1.0 - math.exp(-1.0 / (BIAS_TIME_CONSTANT_S * rate_hz))
-        self._block_means = _BlockMeans(rate_hz)  # one attribute: StepDetector keeps at most 29 (see _BlockMeans)
+        self._block_means = _BlockMeans(rate_hz)  # one attribute: StepDetector keeps at most 30 (see _BlockMeans)
         self.configure(settings)
         self.recent_peaks: deque[tuple[float, float]] = deque(maxlen=RECENT_PEAKS)
         self.restart()
