@@ -136,9 +136,10 @@ class _BlockMeans:
     what ``StepDetector.regularity`` correlates. Its own small object (slots): it keeps StepDetector's
     attributes few enough for CPython's fast attribute access on every sample."""
 
-    __slots__ = ("decimation", "rate_hz", "max_lag", "window", "phase", "sum", "means", "slow", "slow_alpha")
+    __slots__ = ("sample_rate_hz", "decimation", "rate_hz", "max_lag", "window", "phase", "sum", "means", "slow", "slow_alpha")
 
     def __init__(self, rate_hz: float) -> None:
+        self.sample_rate_hz = rate_hz  # the detector's own (kept here: StepDetector is at its attribute limit)
         self.decimation = max(1, round(rate_hz / REGULARITY_HZ))
         self.rate_hz = rate_hz / self.decimation
         self.max_lag = int(round(REGULARITY_MAX_LAG_S * self.rate_hz))
@@ -331,7 +332,7 @@ class StepDetector:
         response after the strike (Zijlstra & Hof 2003), later in slow gait, so no constant moves it back.
         ``step_s`` itself where the impact cannot be told: a rise that is steepest at the window's start
         (a soft contact, no transient in it), or a sample rate under ``IMPACT_MIN_RATE_HZ``."""
-        rate_hz = self._block_means.rate_hz * self._block_means.decimation
+        rate_hz = self._block_means.sample_rate_hz
         if rate_hz < IMPACT_MIN_RATE_HZ:
             return step_s
         raw = self._raw_ms2
