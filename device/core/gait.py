@@ -731,7 +731,9 @@ class BoutTracker:
             return False
         window = pending[-n:]
         faint = self._pending_faint_s
-        median_s = self._rhythm_step_s(window, [p for t, p in zip(window, peaks[-n:], strict=True) if t not in faint])
+        before_s = pending[-n - 1] if len(pending) > n else None
+        median_s = self._rhythm_step_s(window, [p for t, p in zip(window, peaks[-n:], strict=True) if t not in faint],
+                                       before_s, first_detected=window[0] not in faint)
         if median_s is not None and regularity is not None and regularity(median_s) < self._min_regularity:
             median_s = None
         if median_s is None:
@@ -763,13 +765,22 @@ class BoutTracker:
         faint.clear()
         return True
 
-    def _rhythm_step_s(self, window: list[float], peaks: list[float]) -> float | None:
+    def _rhythm_step_s(self, window: list[float], peaks: list[float], before_s: float | None = None,
+                       first_detected: bool = False) -> float | None:
         """The step time if ``window`` is walking's rhythm, else None.
 
         Every step time within ``rhythm_tolerance`` of the median, in the walking
         cadence range, allowing one missed step (an interval of two step times);
         and the heel-strike peaks alike (within a factor of ``PEAK_SPREAD``):
-        fidgeting is irregular in both timing and force.
+        fidgeting is irregular in both timing and force. ``peaks`` are the detected
+        contacts' (``peaks[0]`` is ``window[0]``'s if ``first_detected``, not a faint
+        contact found at the rhythm's time). The walk's first step may be fainter, down to
+        ``INITIATION_PEAK_SHARE`` of the others: gait initiation starts from standing,
+        its first heel strike at a fraction of the walking speed, which the first step
+        brings to near its steady value (Brenière & Do 1986, Jian et al. 1993). Only the
+        first: ``window[0]`` is it when it leads into the rhythm at a gait initiation's step
+        time (``INITIATION_SHARE``, as the steps taken in before a rhythm) and no contact comes
+        before it (``before_s``) at such a step time (that one would be taken in).
         """
         intervals = [b - a for a, b in zip(window, window[1:], strict=False)]
         median_s = _median(intervals)
@@ -781,8 +792,14 @@ class BoutTracker:
             missed += whole_steps - 1
             if missed > 1 or abs(interval / whole_steps - median_s) > self._tolerance * median_s:
                 return None
+        lo_s, hi_s = INITIATION_SHARE[0] * median_s, INITIATION_SHARE[1] * median_s
+        first_peak = None
+        if first_detected and lo_s <= window[1] - window[0] <= hi_s and not (before_s is not None and lo_s <= window[0] - before_s <= hi_s):
+            first_peak, peaks = peaks[0], peaks[1:]  # the walk's first step: its peak is tested on its own
         typical_peak = _median(peaks)
         if typical_peak > 0 and not all(typical_peak / PEAK_SPREAD <= p <= typical_peak * PEAK_SPREAD for p in peaks):
+            return None
+        if first_peak is not None and not INITIATION_PEAK_SHARE * typical_peak <= first_peak <= typical_peak * PEAK_SPREAD:
             return None
         return median_s
 

@@ -1,0 +1,77 @@
+"""How a bout starts on a walk whose first step is faint (issue 9, gait initiation).
+
+A walk starts from standing: its first heel strike comes at a fraction of the walking speed, and the
+first step brings the body near its steady speed (Brenière & Do 1986, Jian et al. 1993). So the walk's
+first contact may peak far under its others (the simulated daily-living walks' first steps: 0.2-0.3 of
+their median), while the contacts that start a bout must otherwise be alike (within PEAK_SPREAD of
+their median: fidgeting is irregular in force). Contacts are fed to BoutTracker as the coach feeds
+them (each with its peak, known ``step_latency_s`` later), the movement regular at their step time.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from walkcoach.device.core.gait import BoutTracker
+from walkcoach.device.core.settings import GaitSettings
+
+TICK_S = 0.01
+STEP_S = 0.55  # ~110 steps/min
+STRONG_MS2 = 2.0  # a daily-living heel strike's peak (the simulator's walks: 1-2.3 m/s2)
+FIRST_STEP_MS2 = 0.3  # the walk's first step: 0.15 of its others, inside a walk's tenfold range, outside PEAK_SPREAD's
+
+
+def _bouts(contacts):
+    """Bouts a BoutTracker makes of ``contacts`` [(time, peak)], its end checked every tick."""
+    tracker, bouts = BoutTracker(GaitSettings()), []
+    pending = sorted(contacts)
+    t_s = pending[0][0] + tracker.step_latency_s
+    while pending or tracker.in_bout:
+        if pending and pending[0][0] + tracker.step_latency_s <= t_s:
+            step_s, peak_ms2 = pending.pop(0)
+            tracker.add_step(step_s, peak_ms2, regularity=lambda _step_s: 0.9)
+        elif tracker.in_bout and tracker.check_end(t_s):
+            bouts.append(tracker.end())
+        t_s += TICK_S
+    return bouts
+
+
+def _walk(start_s, peaks_ms2):
+    return [(start_s + i * STEP_S, peak) for i, peak in enumerate(peaks_ms2)]
+
+
+@pytest.mark.parametrize("before", ["standing still", "a foot shifted while standing"])
+def test_a_short_walk_whose_first_step_is_faint_is_counted_from_that_step(before):
+    """A 7-step walk (the shortest bouts of daily living), its first heel strike at 0.15 of the others'
+    and its last at 0.25 (gait termination, as the simulated walks'): one bout of 7 steps from the first.
+    The rule before counted none: the first six contacts failed the peak spread and the last six did too."""
+    walk = _walk(10.0, [FIRST_STEP_MS2] + [STRONG_MS2] * 5 + [0.25 * STRONG_MS2])
+    shifted = [(10.0 - 2.6, 1.2)] if before == "a foot shifted while standing" else []  # not a step of this walk's rhythm
+    (bout,) = _bouts(shifted + walk)
+    assert (bout.steps, bout.start_s, bout.end_s) == (7, walk[0][0], walk[-1][0])
+
+
+@pytest.mark.parametrize("first_ms2", [0.05 * STRONG_MS2, 5.0 * STRONG_MS2])
+def test_a_contact_fainter_than_a_tenth_of_the_walk_or_far_stronger_is_not_its_first_step(first_ms2):
+    """A walk's peaks vary up to tenfold; a contact fainter than that before it is sway or noise, and one
+    far stronger (a knock, a foot stamped) is not the gentler first step either: no bout on the first six
+    contacts; it starts once six alike contacts have come (here, a step later)."""
+    walk = _walk(10.0, [first_ms2] + [STRONG_MS2] * 5)
+    assert _bouts(walk) == []
+    (bout,) = _bouts(walk + _walk(10.0 + 6 * STEP_S, [STRONG_MS2]))
+    assert bout.end_s == 10.0 + 6 * STEP_S
+
+
+def test_only_the_walks_first_contact_may_be_that_faint():
+    """The allowance is for the step from standing, not for any faint contact that happens to be the
+    oldest of six: a faint contact one step time after a strong one (in the rhythm, so not a first step)
+    followed by five strong ones is no alike six, and neither is one in the middle. The rhythm's contacts
+    with a tenfold spread inside them are the irregular force of fidgeting; once six alike contacts
+    have come the bout starts and takes the earlier ones in (gait initiation)."""
+    faint_second = _walk(10.0, [STRONG_MS2, FIRST_STEP_MS2] + [STRONG_MS2] * 5)
+    assert _bouts(faint_second) == []
+    faint_in_the_middle = _walk(10.0, [STRONG_MS2] * 3 + [FIRST_STEP_MS2] + [STRONG_MS2] * 2)
+    assert _bouts(faint_in_the_middle) == []
+    (bout,) = _bouts(faint_second + _walk(10.0 + 7 * STEP_S, [STRONG_MS2]))
+    assert (bout.steps, bout.start_s) == (8, faint_second[0][0])
+
