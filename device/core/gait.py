@@ -779,8 +779,8 @@ class BoutTracker:
         its first heel strike at a fraction of the walking speed, which the first step
         brings to near its steady value (Brenière & Do 1986, Jian et al. 1993). Only the
         first: ``window[0]`` is it when it leads into the rhythm at a gait initiation's step
-        time (``INITIATION_SHARE``, as the steps taken in before a rhythm) and no contact comes
-        before it (``before_s``) at such a step time (that one would be taken in).
+        time (``INITIATION_SHARE``, as the steps taken in before a rhythm) and the walker was
+        standing before it: no contact (``before_s``) within the slowest such step time.
         """
         intervals = [b - a for a, b in zip(window, window[1:], strict=False)]
         median_s = _median(intervals)
@@ -794,7 +794,7 @@ class BoutTracker:
                 return None
         lo_s, hi_s = INITIATION_SHARE[0] * median_s, INITIATION_SHARE[1] * median_s
         first_peak = None
-        if first_detected and lo_s <= window[1] - window[0] <= hi_s and not (before_s is not None and lo_s <= window[0] - before_s <= hi_s):
+        if first_detected and lo_s <= window[1] - window[0] <= hi_s and (before_s is None or window[0] - before_s > hi_s):
             first_peak, peaks = peaks[0], peaks[1:]  # the walk's first step: its peak is tested on its own
         typical_peak = _median(peaks)
         if typical_peak > 0 and not all(typical_peak / PEAK_SPREAD <= p <= typical_peak * PEAK_SPREAD for p in peaks):
