@@ -760,6 +760,10 @@ class BoutTracker:
         self._median_s = median_s
         self._step_times = pending[first:]
         self._regular_until = (len(self._step_times), self._steps, 0)
+        # opened a contact early (on a faint first step), the window's last may be a noise peak before its heel strike:
+        # it may give way to the strike (_retime_last_step) if it came one step after a contact that keeps the rhythm
+        on_rhythm = abs(window[-2] - window[-3] - median_s) <= MISSED_STEP_TOLERANCE * median_s
+        self._retimable = on_rhythm and round((window[-1] - window[-2]) / median_s) == 1
         pending.clear()
         peaks.clear()
         faint.clear()
