@@ -36,11 +36,11 @@ NEEDS_DETECTOR = pytest.mark.xfail(strict=True, reason="the issue-9 detector doe
 # contacts among its first steps break the grid of two peaks a step that the fold looks for. daily-living
 # 0 and 4 miss a 7-step walk each: the walk's first (gait initiation) step peaks 0.2x its others, outside
 # the factor PEAK_SPREAD that a bout's first 6 contacts must keep (a real walk's, Test11's, do the same).
-FAILS_BEFORE_ISSUE_9 = {
-    ("steps", "daily-living", 0), ("steps", "daily-living", 4), ("steps", "very-slow-walk", 1),
-    ("walk_time", "daily-living", 0), ("walk_time", "daily-living", 4), ("walk_time", "very-slow-walk", 1),
-    ("contacts", "daily-living", 0), ("contacts", "daily-living", 4), ("contacts", "shuffle-walk", 4),
-    ("contacts", "very-slow-walk", 0)}
+# Branch boutend (every walk ends with gait termination's closing step, so it lasts longer and the belt
+# noise of every later sample is a new draw; the walking motion is unchanged) passes daily-living 0 and 4
+# (their 7-step walks' faint first step now clears PEAK_SPREAD in that noise: the cause is still there),
+# very-slow-walk 1's steps (-4.1 %) and 0's heel strikes (0.91 / 0.91): their marks are removed.
+FAILS_BEFORE_ISSUE_9 = {("walk_time", "very-slow-walk", 1), ("contacts", "shuffle-walk", 4)}
 
 
 def cases(test: str):
@@ -69,7 +69,7 @@ def test_steps_within_5_percent_of_truth(scenario, seed):
 def test_walk_time_within_2_s_per_true_walk(scenario, seed):
     run = simulated(scenario, seed)
     bouts = run.summary.bouts
-    for start_s, end_s in run.walk.truth.bouts_s:  # first to last heel strike, as Mobilise-D bounds a bout
+    for start_s, end_s in run.walk.truth.bouts_s:  # first heel strike to the contact before the closing one
         overlapping = [b for b in bouts if b.end_s > start_s and b.start_s < end_s]
         assert overlapping, f"walk {start_s:.1f}-{end_s:.1f} s not detected"
         detected_s = sum(b.duration_s for b in overlapping)

@@ -68,16 +68,23 @@ def test_truth_is_consistent(scenario):
     for a, b in segments:
         expected |= (w.t_s >= a) & (w.t_s < b)
     np.testing.assert_array_equal(truth.walking, expected)
-    for (a, b), m in zip(segments, inside, strict=True):
+    closing_s = np.asarray(truth.closing_contacts_s)
+    assert len(closing_s) == len(segments) and not np.isin(closing_s, truth.step_times_s).any()
+    for (a, b), m, close_s in zip(segments, inside, closing_s, strict=True):
         strikes_s = truth.step_times_s[m]
         step_s = np.median(np.diff(strikes_s))
         assert strikes_s[0] - a == pytest.approx(0.5 * step_s, rel=0.5)  # first heel strike half a step in
-        assert b - strikes_s[-1] == pytest.approx(0.5 * step_s, rel=0.5)
-    # Walk time as the Mobilise-D reference sums it: each walk from its first to its last initial
-    # contact, so a walk of N heel strikes lasts N - 1 step times.
+        # gait termination: after the last heel strike the closing step (about a step time), then standing
+        # still within a second
+        assert 0.5 * step_s <= close_s - strikes_s[-1] <= 2.0 * step_s
+        assert 0.0 < b - close_s <= 1.0
+    # Walk time as the Mobilise-D reference sums it: each walk from its first initial contact to the
+    # contact before its closing one (the last stride before a break removed), so a walk of N heel
+    # strikes and its closing contact lasts N - 1 step times.
     assert len(truth.bouts_s) == len([m for m in inside if m.any()])
-    for (first_s, last_s), m in zip(truth.bouts_s, [m for m in inside if m.any()], strict=True):
-        assert (first_s, last_s) == (truth.step_times_s[m][0], truth.step_times_s[m][-1])
+    for (first_s, last_s), m, close_s in zip(truth.bouts_s, [m for m in inside if m.any()], closing_s, strict=True):
+        contacts_s = np.sort(np.concatenate([truth.step_times_s[m], [close_s]]))
+        assert (first_s, last_s) == (contacts_s[0], contacts_s[-2]) and contacts_s[-1] == close_s
     assert truth.walk_s == pytest.approx(sum(float(np.ptp(truth.step_times_s[m])) for m in inside if m.any()))
     if truth.steps:
         intervals_s = [np.diff(truth.step_times_s[m]) for m in inside]
