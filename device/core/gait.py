@@ -89,7 +89,7 @@ FAINT_PEAK_SHARE = 0.12  # ...and reach this share of the bout's typical step pe
 FAINT_OVER_QUIET = 2.5  # ...and stand this far above the peaks of sway and noise while not walking
 QUIET_AFTER_STEP_S = 2.0
 QUIET_ALPHA = 0.05  # the quiet level follows about the last 20 such peaks
-MAX_STEPS_BACK = 3
+MAX_STEPS_BACK = 2  # faint last steps after a walk: at most its last stride (the stopping step and the closing one)
 MAX_PENDING_STEPS = 16
 INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
 INITIATION_PEAK_SHARE = 0.1  # a walk's heel-strike peaks vary up to tenfold: a contact before the rhythm fainter is sway or noise
@@ -294,7 +294,7 @@ class StepDetector:
         return self._continue_rhythm(last_step_s, step_s, tolerance)
 
     def _continue_rhythm(self, from_s: float, step_s: float, tolerance: float) -> list[float]:
-        """Up to ``MAX_STEPS_BACK`` recent local maxima, each about one step time
+        """Up to ``MAX_STEPS_BACK`` recent local maxima (gait termination: the last stride), each about one step time
         from the previous, above the faint-step floor; the largest in each window."""
         floor = max(
             FAINT_FLOOR_SHARE * self._min_peak_ms2,
