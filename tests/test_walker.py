@@ -463,3 +463,28 @@ def test_messy_walkers_still_peak_at_their_heel_strikes(scenario):
                 lags.append((np.argmax(smooth[k - half : k + half]) - half) / w.rate_hz)
     assert np.mean(np.abs(np.array(lags)) <= 0.15) > 0.8
 
+
+
+@pytest.mark.parametrize("scenario", ["upright-walk", "slow-walk", "daily-living", "asymmetric-walk", "shuffle-walk"])
+def test_a_walk_ends_with_a_closing_step_then_quiet_standing(scenario):
+    """Gait termination (Jaeger & Vanitchatchavan 1992; Sparrow & Tirosh 2005): after the last walking heel
+    strike the trailing foot is set down beside the other, with a smaller vertical excursion than a walking
+    step's (the pelvis, over both feet, barely dips), and the walker stands still: in the second after the
+    walk segment, vertical acceleration is at the level of standing, far under walking's."""
+    ratios = []
+    for seed in range(3):
+        w = walk(scenario, seed)
+        _, linear_acc, _ = body(w)
+        vertical = lowpass(linear_acc[:, 2], w.rate_hz, 3.0)
+
+        def peak(t_s):
+            k = int(round(t_s * w.rate_hz))
+            return vertical[max(0, k - 15) : k + 15].max()
+
+        for (start_s, end_s), close_s in zip(w.truth.walk_segments, w.truth.closing_contacts_s, strict=True):
+            strikes_s = w.truth.step_times_s[(w.truth.step_times_s > start_s) & (w.truth.step_times_s < end_s)]
+            ratios.append(peak(close_s) / np.median([peak(t) for t in strikes_s]))
+            walking_sd = np.std(vertical[int(start_s * w.rate_hz) : int(end_s * w.rate_hz)])  # (the belt's bias out)
+            after_sd = np.std(vertical[int(end_s * w.rate_hz) : int((end_s + 1.0) * w.rate_hz)])
+            assert after_sd < 0.2 * walking_sd, (seed, end_s, after_sd, walking_sd)
+    assert np.median(ratios) < 0.8 and max(ratios) < 1.2, np.round(ratios, 2)
