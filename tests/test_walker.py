@@ -477,8 +477,8 @@ def test_a_walk_ends_with_a_closing_step_then_quiet_standing(scenario):
         _, linear_acc, _ = body(w)
         vertical = lowpass(linear_acc[:, 2], w.rate_hz, 3.0)
 
-        def peak(t_s):
-            k = int(round(t_s * w.rate_hz))
+        def peak(t_s, vertical=vertical, rate_hz=w.rate_hz):
+            k = int(round(t_s * rate_hz))
             return vertical[max(0, k - 15) : k + 15].max()
 
         for (start_s, end_s), close_s in zip(w.truth.walk_segments, w.truth.closing_contacts_s, strict=True):
