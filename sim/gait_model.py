@@ -191,6 +191,7 @@ class Motion:
     bends: list[tuple[float, float]] = field(default_factory=list)
     stair_flights: list[tuple[float, float, float]] = field(default_factory=list)  # start, end, rise m (sim.stairs)
     belt_moves: list[tuple] = field(default_factory=list)  # start, duration, angle, axis (sim.belt)
+    closing_contacts_s: list[float] = field(default_factory=list)  # each walk's closing contact (Walk): no step
 
 
 def quiet_stance(ctx: Context, n: int, scale: float = 1.0) -> Motion:
@@ -260,8 +261,21 @@ class Walk:
     one step in a hundred is stretched and the next shortened (a kerb, an obstacle).
     ``posture_deg`` is a constant lean while walking (ramps in and out over 2 s).
 
+    Each walk ends as people stop (planned gait termination: Jaeger & Vanitchatchavan 1992,
+    J Biomech 25:1233; Bishop et al. 2004, Gait Posture 20:134; Sparrow & Tirosh 2005,
+    Gait Posture 22:362): the last stride slows and shortens, the last walking heel strike
+    (the leading foot's stopping step) brakes, then the trailing foot is brought forward and
+    set down beside it (the closing contact: no push-off after it; the pelvis, over both feet,
+    dips less than in a walking step) and the walker stands still. The stop's ranges are drawn
+    per walk (``_termination``). The closing contact is a foot contact but no step of the walk: by the
+    Mobilise-D definition the last contact before a break starts no stride (mobgap's
+    ``MaxBreakCriteria(remove_last_ic=True)``), so a walking bout ends at the contact before it
+    and its steps are its contacts up to there (mobgap's ``n_raw_initial_contacts``; the INDIP
+    reference lists no contact for it either). ``Motion.step_times_s`` holds the walking heel
+    strikes, ``Motion.closing_contacts_s`` the closing ones.
+
     The rest describe messier walkers (issue 9; their defaults leave a walk as it was):
-    ``steps`` (> 0) fixes the number of heel strikes (``duration_s`` then only
+    ``steps`` (> 0) fixes the number of walking heel strikes, the closing contact not counted (``duration_s`` then only
     sets the tempo profile's span); ``tempo_swing`` slows and speeds the walk
     along a smooth random profile, step times spanning about ``1 +- tempo_swing / 2``
     (people speed up, slow down and turn within one short walk); ``impact_sigma``
@@ -322,13 +336,53 @@ class Walk:
             n = self.steps
         else:
             n = max(4, int(np.searchsorted(strikes_s(), self.duration_s - 0.5 * mean_step_s)))
+        n = min(n, n_max - 1)  # and the closing step after the n heel strikes
         if spans and spans[-1][0] + spans[-1][1] >= n - 2:
             raise ValueError(f"turn at {spans[-1][2].at_s} s is too close to the end of the walk")
-        step_s, length_m, side, gain = step_s[:n], length_m[:n], side[:n], gain[:n]
-        step_s[-2:] *= (1.06, 1.15)
-        length_m[-2:] *= (0.85, 0.6)
-        gain[-2:] *= [[0.85], [0.6]]
-        return step_s, length_m, side, gain, spans
+        step_s, length_m, side, gain = step_s[:n + 1], length_m[:n + 1], side[:n + 1], gain[:n + 1]
+        term = self._termination(rng)
+        step_s[n - 2 : n] *= (1.06, 1.15)  # the last stride slows and shortens
+        length_m[n - 2 : n] *= (0.85, term["stopping_length"])  # (the pendulum's rise follows its chord)
+        gain[n - 2] *= 0.85
+        # The closing step (index n): the trailing foot swings up beside the leading one; the pelvis goes
+        # on over the base of support, part of a step, and dips only a little (``closing_rise``, in render).
+        step_s[n] = term["closing_time"] * np.median(step_s[max(0, n - 5) : n - 2])
+        length_m[n] = term["closing_progression"] * self.step_length_m
+        gain[n] = 1.0
+        return step_s, length_m, side, gain, spans, term
+
+    def _termination(self, rng) -> dict:
+        """This walk's stop, drawn from its own stream (spawned, so every other draw of the walk, and its
+        walking before the stop, stay as they were).
+
+        Ranges (planned gait termination in healthy and older adults: the stopping step's heel strike
+        brakes the body, the trailing limb's closing step takes about a step time without push-off and
+        takes on part of the body weight, the centre of mass comes to rest over both feet within about
+        half a second):
+        - ``stopping_length``: the stopping step's length, a share of the walk's (shorter, as the
+          last stride slows); ``stopping_impact``: its heel-strike transient, a share of a walking one;
+        - ``closing_time``: the closing step's time, a share of the walk's step time before the stop;
+        - ``closing_progression``: how far the pelvis moves on over it, a share of a step length;
+        - ``closing_rise``: its pelvis dip, a share of a walking step's rise;
+        - ``closing_impact``: the transient of the foot set down flat, a share of a heel strike's at
+          the walk's last speed; ``closing_load`` the share of body weight it takes on;
+        - ``settle_s``: from the closing contact to quiet standing;
+        - ``closing_draws``: its heel-strike draws (spread, timing, width) as the walking steps' have them.
+        """
+        (term_rng,) = rng.spawn(1)
+        u = term_rng.uniform
+        return {
+            "stopping_length": u(0.7, 0.9),
+            "stopping_impact": u(1.0, 1.5),
+            "closing_time": u(0.9, 1.3),
+            "closing_progression": u(0.25, 0.5),
+            "closing_rise": u(0.3, 0.7),
+            "closing_impact": u(0.6, 1.0),
+            "closing_load": u(0.5, 0.8),
+            "settle_s": u(0.4, 0.8),
+            "closing_draws": (term_rng.lognormal(0.0, self.impact_sigma), u(0.005, 0.03), u(0.02, 0.03)),
+            "rng": term_rng,
+        }
 
     def _tempo_profile(self, rng, n_max: int, expected_steps: float) -> np.ndarray:
         """Step-time factors over steps: a smooth path through 3-4 random tempo levels, spanning ``tempo_swing``."""
@@ -342,11 +396,22 @@ class Walk:
 
     def render(self, ctx: Context) -> Motion:
         p, rng = ctx.person, ctx.rng
-        step_s, length_m, side, gain, spans = self._step_plan(rng)
-        strikes_s = np.cumsum(step_s) - 0.5 * step_s[0]  # first heel strike half a step in
-        end_s = strikes_s[-1] + 0.5 * step_s[-1]
+        step_s, length_m, side, gain, spans, term = self._step_plan(rng)
+        strikes_s = np.cumsum(step_s) - 0.5 * step_s[0]  # first heel strike half a step in; the last is the closing contact
+        end_s = strikes_s[-1] + term["settle_s"]
         n = ctx.samples(end_s)
         t_s = ctx.rel_times(n)
+        walking = len(step_s) - 1  # heel strikes before the closing contact
+        # The walk's own random draws are as many as before it had a closing step (its noise as long as it
+        # was then, to half a step after the last walking strike); the stop's come from the stop's stream.
+        term_rng, n_walking = term["rng"], min(n, ctx.samples(strikes_s[-2] + 0.5 * step_s[-2]))
+
+        def noise(corner_hz: float, width: int = 1) -> np.ndarray:  # colored_noise over the walk and its stop
+            return np.concatenate([colored_noise(rng, n_walking, ctx.rate_hz, corner_hz, width),
+                                   colored_noise(term_rng, n - n_walking, ctx.rate_hz, corner_hz, width)])
+
+        def slow_noise(corner_hz: float) -> np.ndarray:  # slower than the stop: held through it
+            return np.pad(colored_noise(rng, n_walking, ctx.rate_hz, corner_hz)[:, 0], (0, n - n_walking), mode="edge")
         knots_s = np.concatenate([[0.0], strikes_s, [end_s]])
 
         def per_step(values):  # interpolate per-step values, zero at the walk's ends
@@ -365,6 +430,7 @@ class Walk:
         rise_m = p.leg_length_m - np.sqrt(p.leg_length_m**2 - half_chord_m**2)
         if self.weak_side_rise != 1.0:
             rise_m = rise_m * np.where(side > 0, 1.0, self.weak_side_rise)
+        rise_m[-1] = term["closing_rise"] * np.median(rise_m[:-1])
         up_m = -per_step(0.5 * rise_m * gain[:, 0] * (1.0 + self.asymmetry * side)) * (
             np.cos(phase) + p.vertical_harmonic * np.cos(2.0 * phase + v2_phase))
         forward_m = np.cumsum(per_step(speed_ms)) / ctx.rate_hz - per_step(
@@ -377,11 +443,15 @@ class Walk:
         del forward_m, left_m, up_m, position_m
 
         # Heel-strike impact: a short zero-mean transient, larger and braking harder when faster.
-        impact = p.impact_gain * impact_speed_factor(speed_ms) * rng.lognormal(0.0, self.impact_sigma, len(step_s))
+        foot_speed_ms = np.append(speed_ms[:-1], speed_ms[-2])  # the closing foot swings as fast as it walked
+        spread, offset_s, closing_width_s = term["closing_draws"]
+        impact = p.impact_gain * impact_speed_factor(foot_speed_ms) * np.append(
+            rng.lognormal(0.0, self.impact_sigma, walking), spread)
         if self.impact_scale != 1.0 or self.weak_side_impact != 1.0:
             impact *= self.impact_scale * np.where(side > 0, 1.0, self.weak_side_impact)
-        centers_s = strikes_s + rng.uniform(0.005, 0.03, len(step_s))
-        width_s = rng.uniform(0.02, 0.03, len(step_s))
+        impact[-2:] *= (term["stopping_impact"], term["closing_impact"])
+        centers_s = strikes_s + np.append(rng.uniform(0.005, 0.03, walking), offset_s)
+        width_s = np.append(rng.uniform(0.02, 0.03, walking), closing_width_s)
         add_pulses(acc[:, 2], t_s, centers_s, impact, width_s)
         # Weight transfer in double support: the leading leg takes the body's weight while the trailing
         # one still pushes, a broad vertical force the pendulum (momentarily still at heel strike) leaves
@@ -390,18 +460,20 @@ class Walk:
         # rise to the first vertical force peak takes ~0.1 s, whatever the speed (width at most 0.045 s).
         double_support_s = np.clip(0.45 - 0.2 * speed_ms, 0.2, 0.45) * step_s
         transfer_ms2 = p.weight_transfer_ms2 * gain[:, 0]
+        transfer_ms2[-1] = p.weight_transfer_ms2 * term["closing_load"]  # not its small pendulum dip
         transfer_width_s = np.minimum(0.15 * double_support_s, 0.045)
         add_weight_transfers(acc[:, 2], t_s, strikes_s + transfer_width_s, transfer_ms2, transfer_width_s)
         if self.second_peak:  # the trailing leg's push-off at the end of a long double support
-            late_s = strikes_s + self.second_peak_at * step_s * rng.uniform(0.85, 1.15, len(step_s))
-            late_share = self.second_peak * rng.uniform(0.7, 1.3, len(step_s))
-            keep = late_s < end_s - 0.15
+            late_s = strikes_s[:-1] + self.second_peak_at * step_s[:-1] * rng.uniform(0.85, 1.15, walking)
+            late_share = self.second_peak * rng.uniform(0.7, 1.3, walking)
+            keep = np.append(late_s < strikes_s[-1], False)  # none after the closing contact: the walker stands
+            late_s, late_share = np.append(late_s, 0.0), np.append(late_share, 0.0)
             add_pulses(acc[:, 2], t_s, late_s[keep], (late_share * impact)[keep], 2.0 * width_s[keep])
             add_weight_transfers(acc[:, 2], t_s, late_s[keep], (late_share * transfer_ms2)[keep],
                                  transfer_width_s[keep])  # its force as broad as the leading leg's
         add_pulses(acc[:, 0], t_s, centers_s + 0.01, -0.4 * impact, 1.5 * width_s)
         add_pulses(acc[:, 1], t_s, centers_s, 0.25 * impact * side * first_side, width_s)
-        wobble = colored_noise(rng, n, ctx.rate_hz, 8.0, 3)  # the belt and soft tissue
+        wobble = noise(8.0, 3)  # the belt and soft tissue
         wobble *= (0.1 * per_step(impact_speed_factor(speed_ms)))[:, None]
         acc += wobble
         del wobble
@@ -421,7 +493,7 @@ class Walk:
         sway[:, 2] = first_side * per_step(p.yaw_sway_deg * sway_scale) * np.sin(phase / 2.0 + yaw_phase)
         del phase
         edges = smoothstep(t_s / 2.0) * smoothstep((end_s - t_s) / 2.0)
-        wander_deg = p.posture_wander_deg * colored_noise(rng, n, ctx.rate_hz, 0.03)[:, 0]
+        wander_deg = p.posture_wander_deg * slow_noise(0.03)
         lean_deg = (self.posture_deg + wander_deg) * edges
         del edges, wander_deg
         episodes = []
@@ -430,14 +502,14 @@ class Walk:
             if lean_end_s > end_s - 2.0:
                 raise ValueError(f"lean at {lean.start_s} s outlasts a {end_s:.0f} s walk")
             shape = plateau(t_s, lean.start_s, lean.ramp_s, lean.hold_s, lean.ramp_s)
-            wander = colored_noise(rng, n, ctx.rate_hz, 0.1)[:, 0]
+            wander = slow_noise(0.1)
             wander += lean.angle_deg
             wander *= shape
             lean_deg += wander
             del shape, wander
             episodes.append((ctx.t0_s + lean.start_s, ctx.t0_s + lean_end_s))
-        return Motion(lean_deg, sway, heading_deg, acc, list(ctx.t0_s + strikes_s),
-                      [(ctx.t0_s, ctx.t0_s + end_s)], episodes)
+        return Motion(lean_deg, sway, heading_deg, acc, list(ctx.t0_s + strikes_s[:-1]),
+                      [(ctx.t0_s, ctx.t0_s + end_s)], episodes, closing_contacts_s=[ctx.t0_s + strikes_s[-1]])
 
 
 def flexion_profile(u, from_deg: float, peak_deg: float, to_deg: float, peak_at: float) -> np.ndarray:
@@ -606,7 +678,7 @@ def render_activities(activities, rate_hz: float, person: Person, seed: np.rando
         n_total += len(piece.lean_deg)
         pieces.append(piece)
     arrays = ("lean_deg", "sway_deg", "heading_deg", "acc_ms2")
-    lists = ("step_times_s", "walk_segments", "lean_episodes", "bends", "stair_flights", "belt_moves")
+    lists = ("step_times_s", "walk_segments", "lean_episodes", "bends", "stair_flights", "belt_moves", "closing_contacts_s")
     joined: list[Any] = []
     for name in arrays:  # one signal at a time, each piece's copy dropped once joined
         joined.append(np.concatenate([getattr(m, name) for m in pieces]))

@@ -232,7 +232,8 @@ ISSUE_10_SCENARIOS = (
 
 
 def short_walk(rng, gait: dict, steps: int) -> Walk:
-    """A daily-living walk of exactly ``steps`` heel strikes, speeding up and slowing down, a turn if long enough."""
+    """A daily-living walk of exactly ``steps`` heel strikes (then its closing contact), speeding up and slowing
+    down, a turn if long enough."""
     duration_s = steps * 60.0 / gait["cadence_spm"]
     turns = (Turn(rng.uniform(0.2, 0.35) * duration_s, rng.choice([-1, 1]) * rng.uniform(90, 180)),) if steps >= 13 else ()
     return Walk(duration_s, **gait, steps=steps, turns=turns)
@@ -257,8 +258,9 @@ def sit_a_while(rng, seconds: tuple[float, float], start_seated: bool = False) -
 def daily_living(rng):
     """~2.5 min starting seated: 6-20-step walks between sitting, standing, turning and handling things.
 
-    Walks have at least 6 steps (4 strides), the Mobilise-D bout's minimum, so the truth's walk
-    segments and the reference definition agree; everything between them lasts more than 3 s (the
+    Walks have at least 6 steps (4 strides; with the closing contact 5, the last removed by the
+    definition), the Mobilise-D bout's minimum, so the truth's walk segments and the reference
+    definition agree; everything between them lasts more than 3 s (the
     reference's longest break inside one bout). Short walks are mostly starting, stopping and
     turning steps, which brake and push off harder than steady steps at the same mean speed: their
     heel strikes are scaled up to the real daily-living bouts' peaks (tools/real_gait_stats.py).

@@ -30,10 +30,13 @@ class StairFlight(Walk):
         n = len(motion.lean_deg)
         t_s = ctx.t0_s + np.arange(n) / ctx.rate_hz
         strikes_s = np.asarray(motion.step_times_s)
+        # a riser after every heel strike, up to the next contact: the last strike lands on the landing and the
+        # body is raised (lowered) onto it while the trailing foot closes beside it
+        contacts_s = np.append(strikes_s, motion.closing_contacts_s)
         height_m = np.zeros(n)
-        for a, b in zip(strikes_s, strikes_s[1:], strict=False):  # one riser between consecutive heel strikes
+        for a, b in zip(contacts_s, contacts_s[1:], strict=False):
             height_m += self.riser_m * min_jerk((t_s - a) / (b - a))
         motion.acc_ms2[:, 2] += second_derivative(height_m, ctx.rate_hz)
         start_s, end_s = motion.walk_segments[0]
-        motion.stair_flights = [(start_s, end_s, self.riser_m * (len(strikes_s) - 1))]
+        motion.stair_flights = [(start_s, end_s, self.riser_m * (len(contacts_s) - 1))]
         return motion

@@ -42,14 +42,22 @@ class Truth:
     """Ground truth for every sample; times in seconds from the first sample.
 
     - A walk segment ``(start_s, end_s)`` is one continuous walk: its first heel
-      strike comes half a step after ``start_s`` and ``end_s`` is half a step
-      after its last heel strike (the walker is moving). Pauses split segments.
-    - ``bouts_s`` are the walks as Mobilise-D bounds a walking bout, from its
-      first to its last initial contact (the INDIP reference's ``start``/``end``;
-      mobgap's walking bouts likewise), one per walk segment; ``walk_s`` is the
-      sum of their durations, as the reference's ``walk_s`` is.
-    - ``step_times_s`` are the heel strikes inside walk segments, and only those:
-      shuffling or turning on the spot is not walking. ``steps == len(step_times_s)``.
+      strike comes half a step after ``start_s``; it ends with gait termination
+      (``sim.gait_model.Walk``): the last walking heel strike, the closing contact
+      (the trailing foot set down beside the other) and ``end_s`` when the walker
+      stands still, under a second later. Pauses split segments.
+    - ``bouts_s`` are the walks as Mobilise-D bounds a walking bout, one per walk
+      segment: from its first heel strike to the contact before the closing one
+      (the last stride's end once the last stride before a break is removed, mobgap's
+      ``MaxBreakCriteria(remove_last_ic=True)``; the INDIP reference's ``start``/``end``
+      likewise, which list no contact for the closing one). ``walk_s`` is the sum of
+      their durations, as the reference's ``walk_s`` is.
+    - ``step_times_s`` are the walking heel strikes inside walk segments, and only
+      those: a bout's steps are its contacts from its start to its end (mobgap's
+      ``n_raw_initial_contacts``, the reference's ``n_ic``), so a closing contact,
+      after its bout's end, is no step; nor is shuffling or turning on the spot.
+      ``steps == len(step_times_s)``. ``closing_contacts_s`` are the closing contacts,
+      one per walk.
     - ``walking[i]`` is true when ``start_s <= t_s[i] < end_s`` for some segment.
     - ``lean_deg`` is the posture lean vs the wearer's natural standing upright,
       forward positive, with its slow wander (~1 deg) but without gait sway
@@ -68,7 +76,8 @@ class Truth:
     lean_deg: np.ndarray
     lean_episodes: tuple[LeanEpisode, ...]
     bends: tuple[LeanEpisode, ...]
-    bouts_s: tuple[tuple[float, float], ...] = ()  # (first, last heel strike) of each walk segment
+    bouts_s: tuple[tuple[float, float], ...] = ()  # (first heel strike, the contact before the closing one) of each walk
+    closing_contacts_s: tuple[float, ...] = ()  # each walk's closing contact (gait termination), after its bout
     stair_flights: tuple[tuple[float, float, float], ...] = ()  # (start_s, end_s, rise_m): sim.stairs
     belt_moves: tuple[tuple, ...] = ()  # (start_s, duration_s, angle_deg, body axis): sim.belt, not posture
 
@@ -292,6 +301,7 @@ def simulate(scenario: str, seed: int = 0, *, rate_hz: float = 100.0, mount: Mou
         lean_deg=_read_only(motion.lean_deg), lean_episodes=episodes(motion.lean_episodes),
         bends=episodes(motion.bends),
         stair_flights=tuple(motion.stair_flights), belt_moves=tuple(motion.belt_moves),
+        closing_contacts_s=tuple(float(t) for t in motion.closing_contacts_s),
     )
     return SimulatedWalk(scenario, seed, float(rate_hz), mount, _read_only(t_s),
                          gravity, linear_acc, gyro, truth)

@@ -21,7 +21,8 @@ def simulated(scenario: str, seed: int, mount: tuple[str, str] = ("+x", "+z"), v
 
 
 def truth_time_of_walk(truth, t_s: np.ndarray, walk_s: float) -> float:
-    """The moment the true walk time (the sum of the true bouts, first to last heel strike) reaches ``walk_s``."""
+    """The moment the true walk time (the sum of the true bouts: first heel strike to the contact before the
+    closing one) reaches ``walk_s``."""
     walked_s = 0.0
     for start_s, end_s in truth.bouts_s:
         if walked_s + (end_s - start_s) >= walk_s:

@@ -176,11 +176,12 @@ def test_contacts_at_random_after_a_walk_end_its_bout_where_it_was_last_regular(
 
 def test_a_slow_walkers_regularity_dipping_for_a_few_steps_keeps_the_bout():
     """A very slow walker's movement can look irregular over a few steps (faint steps in noise): steps
-    that stay in the rhythm keep the bout, however irregular the movement between them."""
+    that stay in the rhythm keep the bout, however irregular the movement between them (to the contact
+    before the last, the closing step)."""
     steps = [1.5 * i for i in range(40)]
     regularity = [0.6 if not 15 <= i < 30 else -0.1 for i in range(40)]
     (bout,) = _tracked_bouts(steps, regularity)
-    assert (bout.start_s, bout.end_s, bout.steps) == (steps[0], steps[-1], len(steps))
+    assert (bout.start_s, bout.end_s, bout.steps) == (steps[0], steps[-2], len(steps) - 1)
 
 
 def test_a_rhythm_without_repeating_movement_starts_no_bout():
@@ -195,7 +196,9 @@ def test_regular_steps_make_a_bout_counted_from_the_first_step():
     walker = BoutTracker(GaitSettings())
     started = [walker.add_step(0.55 * i + rng.gauss(0, 0.02), 1.0 + rng.gauss(0, 0.15)) for i in range(12)]
     assert started.index(True) == GaitSettings().min_bout_steps - 1
-    assert walker.live_steps() == 12  # every step from the first, none lost to the wait for a rhythm
+    # every step from the first, none lost to the wait for a rhythm; the last counts once another follows
+    # (were the walk to end there, it would be the closing contact)
+    assert walker.live_steps() == 11
 
 
 def test_a_split_heel_strike_does_not_break_the_rhythm():
@@ -209,9 +212,10 @@ def test_a_split_heel_strike_does_not_break_the_rhythm():
     while not tracker.check_end(t_s):
         t_s += 0.01
     bout = tracker.end()
-    # the echo is dropped and the walk counted from its first heel strike: 14 steps, none before 0 s lost
-    assert bout.steps == 14
-    assert [round(t, 2) for t in bout.step_times_s] == [round(1.1 * i, 2) for i in range(14)]
+    # the echo is dropped and the walk counted from its first heel strike to the one before its closing
+    # contact: 13 steps, none before 0 s lost
+    assert bout.steps == 13
+    assert [round(t, 2) for t in bout.step_times_s] == [round(1.1 * i, 2) for i in range(13)]
 
 
 def test_sparse_contacts_after_a_walk_are_not_counted_as_missed_steps():
@@ -226,17 +230,20 @@ def test_sparse_contacts_after_a_walk_are_not_counted_as_missed_steps():
 
 def test_missed_steps_inside_a_walk_are_counted():
     """A walk that goes on after missed steps confirms them; so does a faint walker's long run of
-    contacts at every other step (as many as start a bout), up to its end."""
+    contacts at every other step (as many as start a bout), up to its end. Each walk is 40 steps and
+    its closing contact a step later."""
     steps_s = [0.55 * i for i in range(40)]
-    assert finished_bout([s for i, s in enumerate(steps_s) if i not in (10, 25)]).steps == 40
-    assert finished_bout([s for i, s in enumerate(steps_s) if i < 16 or i % 2 == 1]).steps == 40
+    closing_s = [0.55 * 40]
+    assert finished_bout([s for i, s in enumerate(steps_s) if i not in (10, 25)] + closing_s).steps == 40
+    assert finished_bout([s for i, s in enumerate(steps_s) if i < 16 or i % 2 == 1] + closing_s).steps == 40
 
 
 def test_a_hesitant_step_is_one_step_not_a_missed_one():
     """Slowing down for one step (1.5 step times: a hesitation, a turn) is one long step: only an
-    interval close to whole step times (a steady rhythm) stands for missed steps."""
+    interval close to whole step times (a steady rhythm) stands for missed steps. (40 steps, then the
+    closing contact.)"""
     steps_s, t = [], 0.0
-    for i in range(40):
+    for i in range(41):
         steps_s.append(t)
         t += 0.9 if i in (10, 20, 30) else 0.6
     assert finished_bout(steps_s).steps == 40
@@ -249,18 +256,22 @@ def test_empty_and_still_input_gives_no_events_of_walking():
     assert coach.snapshot(120.0).steps == 0
 
 
-def test_a_bout_lasts_from_its_first_to_its_last_step():
-    """Mobilise-D bounds a walking bout by its first and last initial contact (the INDIP reference's
-    start/end, mobgap's bouts): 12 steps 0.55 s apart are 11 step times of walking, 6.05 s."""
-    bout = finished_bout([3.0 + 0.55 * i for i in range(12)])
+def test_a_bout_lasts_from_its_first_step_to_the_contact_before_its_closing_one():
+    """Mobilise-D bounds a walking bout by its first initial contact and its last stride's end, the last
+    stride before a break removed (mobgap's ``MaxBreakCriteria(remove_last_ic=True)``: the last contact,
+    gait termination's closing step, starts no stride; the INDIP reference lists none for it). 12 steps
+    0.55 s apart and the closing contact a step later are 11 step times of walking, 6.05 s, and 12 steps."""
+    bout = finished_bout([3.0 + 0.55 * i for i in range(13)])
     assert bout.steps == 12
     assert bout.start_s == 3.0 and bout.end_s == 3.0 + 0.55 * 11
     assert abs(bout.duration_s - 6.05) < 1e-9
+    assert bout.step_times_s[-1] == bout.end_s
 
 
 def test_live_walk_time_settles_at_the_bout_it_becomes():
     """While walking the running walk time follows the clock; once the walk has ended it is the bout's
-    duration (first to last step), so the cap counts what the history will show."""
+    duration (its first step to the contact before its closing one), so the cap counts what the history
+    will show."""
     tracker = BoutTracker(GaitSettings())
     steps = [3.0 + 0.55 * i for i in range(12)]
     for step_s in steps:
@@ -275,10 +286,10 @@ def test_live_walk_time_settles_at_the_bout_it_becomes():
 
 def test_feet_moving_while_standing_up_are_not_the_walk():
     """Seated (trunk 10 deg back), a sit-to-stand (trunk flexed up to 40 deg) with three contacts of
-    the feet while rising, then 12 upright steps: the walk is the upright steps only
-    (a sit-to-stand flexes the trunk 30-45 deg; Schenkman 1990)."""
+    the feet while rising, then 12 upright steps and the closing contact: the walk is the upright steps
+    only (a sit-to-stand flexes the trunk 30-45 deg; Schenkman 1990)."""
     rising = [3.1, 3.4, 3.8]  # less regular than walking (as rising is): gait initiation, but for the trunk
-    walking = [4.6 + 0.55 * i for i in range(12)]
+    walking = [4.6 + 0.55 * i for i in range(13)]
     duration_s = walking[-1] + 5.0
     acc = _bumps(rising + walking, [2.0] * (len(rising) + len(walking)), duration_s)
 
@@ -296,7 +307,7 @@ def test_feet_moving_while_standing_up_are_not_the_walk():
     events.extend(coach.finish(duration_s))
     bouts = [e.bout for e in events if e.kind is EventKind.WALK_ENDED]
     assert len(bouts) == 1
-    assert bouts[0].steps == len(walking)
+    assert bouts[0].steps == len(walking) - 1
     assert abs(bouts[0].step_times_s[0] - walking[0]) < 0.15
     assert abs(bouts[0].duration_s - 0.55 * 11) < 0.15
 
@@ -319,25 +330,27 @@ def _walk_of(pattern, step_s, start_s=5.0, seed=1):
 def test_a_faint_walkers_steps_are_counted_at_the_rhythms_time():
     """After a strong start, every other step faint, then three in four: the missed-step rule alone
     ends the bout at the first three faint steps in a row (25 of 57); with the rhythm all are counted,
-    every contact counted is at a heel strike, and each faint one of the three-in-four part is found."""
+    every contact counted is at a heel strike, and each faint one of the three-in-four part is found.
+    The last contact is the walk's closing one: the steps are those before it."""
     pattern = "S" * 8 + "SF" * 8 + "SFFF" * 8 + "S"
     truth_s, acc = _walk_of(pattern, 0.9)
     bouts = _coach_bouts(acc)
-    assert len(bouts) == 1 and bouts[0].steps == len(truth_s)
+    assert len(bouts) == 1 and bouts[0].steps == len(truth_s) - 1
     contacts_s = list(bouts[0].step_times_s)  # the contacts seen (missed steps inferred have no time)
     matched = match_contacts(truth_s, contacts_s, 0.25)
     assert len(matched) == len(contacts_s)
-    three_in_four_s = truth_s[pattern.index("SFFF"):]
+    three_in_four_s = truth_s[pattern.index("SFFF"):-1]
     assert {t for t, _ in matched} >= set(three_in_four_s)
 
 
 def test_a_short_walk_with_faint_steps_in_it_is_a_bout():
-    """Seven steps with two faint ones in the middle (Test11's 6-step daily-living walk had two such):
-    five detected contacts with two missing are no rhythm, seven at the rhythm's time are a bout."""
+    """Seven contacts with two faint ones in the middle (Test11's 6-step daily-living walk had two such):
+    five detected contacts with two missing are no rhythm, seven at the rhythm's time are a bout, of six
+    steps (the seventh is the closing contact)."""
     truth_s, acc = _walk_of("SSSFFSS", 0.62)
     bouts = _coach_bouts(acc)
-    assert [b.steps for b in bouts] == [7]
-    assert abs(bouts[0].duration_s - 6 * 0.62) <= 0.62  # first to last of its 7 steps
+    assert [b.steps for b in bouts] == [6]
+    assert abs(bouts[0].duration_s - 5 * 0.62) <= 0.62  # first to sixth of its 7 contacts
 
 
 def test_noise_between_sparse_contacts_after_a_walk_is_not_counted():

@@ -36,9 +36,10 @@ NEEDS_DETECTOR = pytest.mark.xfail(strict=True, reason="the issue-9 detector doe
 # contacts among its first steps break the grid of two peaks a step that the fold looks for. Branch
 # faintstart (a walk's first step, from standing, may peak down to a tenth of its others) passes
 # daily-living 0 and 4, which each missed a 7-step walk whose first step peaked 0.2x its others.
-FAILS_BEFORE_ISSUE_9 = {
-    ("steps", "very-slow-walk", 1), ("walk_time", "very-slow-walk", 1),
-    ("contacts", "shuffle-walk", 4), ("contacts", "very-slow-walk", 0)}
+# Branch boutend (every walk ends with gait termination's closing step, so it lasts longer and the belt
+# noise of every later sample is a new draw; the walking motion is unchanged) passes very-slow-walk 1's
+# steps (-4.1 %) and 0's heel strikes (0.91 / 0.91): their marks are removed.
+FAILS_BEFORE_ISSUE_9 = {("walk_time", "very-slow-walk", 1), ("contacts", "shuffle-walk", 4)}
 
 
 def cases(test: str):
@@ -67,7 +68,7 @@ def test_steps_within_5_percent_of_truth(scenario, seed):
 def test_walk_time_within_2_s_per_true_walk(scenario, seed):
     run = simulated(scenario, seed)
     bouts = run.summary.bouts
-    for start_s, end_s in run.walk.truth.bouts_s:  # first to last heel strike, as Mobilise-D bounds a bout
+    for start_s, end_s in run.walk.truth.bouts_s:  # first heel strike to the contact before the closing one
         overlapping = [b for b in bouts if b.end_s > start_s and b.start_s < end_s]
         assert overlapping, f"walk {start_s:.1f}-{end_s:.1f} s not detected"
         detected_s = sum(b.duration_s for b in overlapping)

@@ -76,7 +76,7 @@ def test_a_flight_of_stairs_is_walking_but_its_lean_is_not_coached(seed):
     assert _cues(run, Cue.STRAIGHTEN_UP) == []
     for flight_start_s, flight_end_s, _ in truth.stair_flights:  # stair steps are walking: each flight is inside the bouts
         strikes_s = truth.step_times_s[(truth.step_times_s >= flight_start_s) & (truth.step_times_s <= flight_end_s)]
-        start_s, end_s = strikes_s[0], strikes_s[-1]  # first to last step on it, as a bout is bounded
+        start_s, end_s = strikes_s[0], strikes_s[-1]  # its first to last step (the closing contact is none), as a bout is bounded
         covered_s = sum(max(0.0, min(end_s, b.end_s) - max(start_s, b.start_s)) for b in run.summary.bouts)
         assert covered_s >= 0.9 * (end_s - start_s), (start_s, end_s, covered_s)
     for start_s, end_s, _ in truth.stair_flights:  # every flight, up or down, is recognised while on it

@@ -27,18 +27,22 @@ TARGET_STEP_COUNT_ERROR = 0.05
 TARGET_CADENCE_ERROR = 0.05
 TARGET_WALK_TIME_PER_BOUT_S = 2.0
 
-# Not met yet (peak detector + Mobilise-D bout rules + regularity test). The lab walks: the coach
-# counts one lumbar contact more at each end than the INDIP bout holds (11 vs 9: the push-off of
-# gait initiation, the closing step), so its walking time reaches past the reference bout (PPV
-# ~0.75) and its walk time by ~1.5 s. Daily living (turns, sit/stand): walking time 0.86 / 0.84,
-# ICs 0.83 / 0.91, steps 9.5 % off (all of it the missed 6-step bout at 28.6 s), cadence 7.1 %
-# (mean), walk time per bout up to +2.1 s (+3.6 s while a bout was counted half a step past each
-# end and from the steps of standing up).
-REACHED_WALKING_TIME_PPV = 0.75
-REACHED_DAILY_LIVING_WALKING_TIME_PPV = 0.84  # 0.80 while the contacts of standing up were taken in as gait initiation
-# 0.861 -> 0.859 with them left out: the first bout now starts at its first real contact (6.43 s, the
-# reference's 6.32 s) instead of at a contact of standing up (5.62 s), which covered those 0.11 s
-REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.855
+# Not met yet (peak detector + Mobilise-D bout rules + regularity test). A bout ends at the contact
+# before its last (the closing step of gait termination starts no stride: mobgap's
+# MaxBreakCriteria(remove_last_ic=True); the INDIP lists no contact for it, in 7 of 7 bouts the coach
+# sees one). The lab walks: the coach still counts one lumbar contact before the INDIP bout's first
+# (the push-off of gait initiation), so its walking time starts early (PPV 0.84 / 0.86, was ~0.75 with
+# the closing step in) and its walk time is ~0.9 s long. Daily living (turns, sit/stand): walking time
+# 0.85 / 0.94, ICs 0.83 / 0.91, steps 9.5 % off (all of it the missed 6-step bout at 28.6 s), cadence
+# 7.2 % (mean), walk time per bout within 0.91 s (2.1 s with the closing step in).
+REACHED_WALKING_TIME_PPV = 0.84
+# 0.861 -> 0.859 with the contacts of standing up left out: the first bout now starts at its first real
+# contact (6.43 s, the reference's 6.32 s) instead of at a contact of standing up (5.62 s), which covered
+# those 0.11 s; 0.863 -> 0.852 with the bouts ended at the contact before their closing one (loosened by
+# that measured drop: the 119.9-125.2 s bout now ends at 124.76 s, the coach's contact before its closing
+# one, 0.4 s before the reference's last IC at 125.16 s; the coach's last contacts there, 123.65 and
+# 124.76 s, do not sit on the INDIP's 123.35 and 125.16 s)
+REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.85
 REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.82
 REACHED_DAILY_LIVING_IC_PPV = 0.9
 # Steps are reported at the heel strike's impact (the sharpest raw rise before the pelvis's lowest
@@ -49,7 +53,6 @@ REACHED_IC_TIMING_ERROR_S = 0.02
 REACHED_DAILY_LIVING_IC_TIMING_ERROR_S = 0.04
 REACHED_DAILY_LIVING_STEP_COUNT_ERROR = 0.15
 REACHED_CADENCE_ERROR = 0.12
-REACHED_WALK_TIME_PER_BOUT_S = 2.5  # 2.1 s in daily living (38.5-50.9 s: one contact more at each end), 1.55 s on the lab walks
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,7 @@ def test_straight_lab_walk(scores, name):
     assert abs(s["ic_timing_offset_s"]) <= REACHED_IC_TIMING_ERROR_S  # not late by the loading response
     assert s["step_count_error"] <= TARGET_STEP_COUNT_ERROR
     assert s["cadence_error_max"] <= TARGET_CADENCE_ERROR
-    assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S
+    assert s["walk_time_error_per_bout_max_s"] <= TARGET_WALK_TIME_PER_BOUT_S
 
 
 def test_daily_living(scores):
@@ -79,13 +82,13 @@ def test_daily_living(scores):
     s = scores["HA001_Test11_Trial1"]
     assert s["reference_bouts_found"] >= 5
     assert s["walking_time_sensitivity"] >= REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY
-    assert s["walking_time_ppv"] >= REACHED_DAILY_LIVING_WALKING_TIME_PPV
+    assert s["walking_time_ppv"] >= TARGET_WALKING_TIME
     assert s["ic_sensitivity"] >= REACHED_DAILY_LIVING_IC_SENSITIVITY
     assert s["ic_ppv"] >= REACHED_DAILY_LIVING_IC_PPV
     assert s["ic_timing_error_s"] <= REACHED_DAILY_LIVING_IC_TIMING_ERROR_S
     assert s["step_count_error"] <= REACHED_DAILY_LIVING_STEP_COUNT_ERROR
     assert s["cadence_error_mean"] <= REACHED_CADENCE_ERROR
-    assert s["walk_time_error_per_bout_max_s"] <= REACHED_WALK_TIME_PER_BOUT_S
+    assert s["walk_time_error_per_bout_max_s"] <= TARGET_WALK_TIME_PER_BOUT_S
 
 
 def test_contacts_keep_their_timing_at_half_the_rate(tmp_path):
@@ -100,9 +103,10 @@ def test_contacts_keep_their_timing_at_half_the_rate(tmp_path):
 
 
 def test_the_reference_bounds_a_bout_by_its_first_and_last_initial_contact():
-    """What walkcoach's bouts (first to last step) and walk time follow: in the INDIP reference each
-    bout's start is its first initial contact and its end its last (one sample later: mobgap's end
-    index is exclusive), and walk_s is the sum of those spans."""
+    """What walkcoach's bouts and walk time follow: in the INDIP reference each bout's start is its
+    first initial contact and its end its last listed one (one sample later: mobgap's end index is
+    exclusive), and walk_s is the sum of those spans. It lists no contact for the closing step of gait
+    termination, so walkcoach's bouts end at the contact before their closing one."""
     for name in RECORDINGS:
         data = json.loads((LAB / f"{name}.reference.json").read_text())
         for bout in data["bouts"]:
@@ -191,7 +195,9 @@ def test_the_cli_reports_a_malformed_reference_in_one_line_and_exits_2(tmp_path,
 
 
 def test_scoring_on_a_known_answer():
-    """Two reference bouts; one found exactly, with one extra step and one missed, the other missed."""
+    """Two reference bouts; one found, with one extra step and one missed, the other missed. The detected
+    bout's extent is its own start and end (the coach's: its first step, the contact before its closing
+    one), here 10.1-16.0 s."""
     reference_path = {"bouts": [{"start_s": 10.0, "end_s": 14.0, "n_ic": 5, "cadence_spm": 60.0},
                                 {"start_s": 30.0, "end_s": 34.0, "n_ic": 5}],
                       "ics_s": [10.0, 11.0, 12.0, 13.0, 14.0, 30.0, 31.0, 32.0, 33.0, 34.0]}
@@ -201,7 +207,7 @@ def test_scoring_on_a_known_answer():
         json.dump(reference_path, f)
     reference = load_reference(f.name)
     steps = (10.1, 11.1, 12.6, 13.1, 14.1, 16.0)  # 12.6 is 0.6 s off: no match; 16.0 outside the reference
-    bout = Bout(9.6, 16.5, len(steps), 60.0, 0.0, step_times_s=steps)
+    bout = Bout(10.1, 16.0, len(steps), 60.0, 0.0, step_times_s=steps)
     s = score([bout], reference)
     assert s["walking_time_sensitivity"] == pytest.approx(3.9 / 8.0)
     assert s["walking_time_ppv"] == pytest.approx(3.9 / 5.9)
@@ -212,4 +218,4 @@ def test_scoring_on_a_known_answer():
     assert s["step_count_error"] == pytest.approx(5 / 10)
     assert s["reference_bouts_found"] == 1
     assert s["cadence_error_mean"] == pytest.approx(0.0)
-    assert s["bouts"][0]["walk_time_error_s"] == pytest.approx(6.9 - 4.0)
+    assert s["bouts"][0]["walk_time_error_s"] == pytest.approx(5.9 - 4.0)

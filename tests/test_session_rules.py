@@ -66,7 +66,7 @@ def test_the_coach_ends_the_session_once_the_pause_without_walking_is_over():
     [walk_ended] = _kinds(rest, EventKind.WALK_ENDED)
     last_step_s = walk_ended.bout.step_times_s[-1]
     [ended] = _kinds(rest, EventKind.SESSION_ENDED)
-    # the pause counts from the end of the bout (half a step after its last heel strike)
+    # the pause counts from the end of the bout (its last step, the contact before the closing one)
     assert last_step_s + 120.0 <= ended.t_s <= last_step_s + 120.0 + 1.0, (last_step_s, ended.t_s)
     assert "walked 0.9 min" in ended.why or "walked 1.0 min" in ended.why, ended.why
     snap = coach.snapshot(300.0)
@@ -150,9 +150,10 @@ def test_step_time_cv_is_the_spread_of_the_step_times_over_their_mean():
     times = [1.0]
     for interval in intervals:
         times.append(times[-1] + interval)
-    bout = finished_bout(times)
-    assert bout.steps == len(times)
-    expected = statistics.pstdev(intervals) / statistics.mean(intervals)  # 0.05 / 0.55
+    bout = finished_bout(times)  # the last contact is the closing one: the bout's steps are those before it
+    assert bout.steps == len(times) - 1
+    stepped = intervals[:-1]
+    expected = statistics.pstdev(stepped) / statistics.mean(stepped)  # ~0.05 / 0.55
     assert bout.step_time_cv == pytest.approx(expected, rel=0.02)
     assert finished_bout([1.0 + 0.55 * k for k in range(31)]).step_time_cv == pytest.approx(0.0, abs=1e-9)
 

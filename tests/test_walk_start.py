@@ -43,23 +43,25 @@ def _walk(start_s, peaks_ms2):
 @pytest.mark.parametrize("before", ["standing still", "a foot shifted while standing"])
 def test_a_short_walk_whose_first_step_is_faint_is_counted_from_that_step(before):
     """A 7-step walk (the shortest bouts of daily living), its first heel strike at 0.15 of the others'
-    and its last at 0.25 (gait termination, as the simulated walks'): one bout of 7 steps from the first.
-    The rule before counted none: the first six contacts failed the peak spread and the last six did too."""
+    and its last at 0.25 (gait termination's closing step, as the simulated walks'): one bout from the first
+    contact to the one before the closing step (the Mobilise-D end), 6 steps. The rule before counted none:
+    the first six contacts failed the peak spread and the last six did too."""
     walk = _walk(10.0, [FIRST_STEP_MS2] + [STRONG_MS2] * 5 + [0.25 * STRONG_MS2])
     shifted = [(10.0 - 2.6, 1.2)] if before == "a foot shifted while standing" else []  # not a step of this walk's rhythm
     (bout,) = _bouts(shifted + walk)
-    assert (bout.steps, bout.start_s, bout.end_s) == (7, walk[0][0], walk[-1][0])
+    assert (bout.steps, bout.start_s, bout.end_s) == (6, walk[0][0], walk[-2][0])
 
 
 @pytest.mark.parametrize("first_ms2", [0.05 * STRONG_MS2, 5.0 * STRONG_MS2])
 def test_a_contact_fainter_than_a_tenth_of_the_walk_or_far_stronger_is_not_its_first_step(first_ms2):
     """A walk's peaks vary up to tenfold; a contact fainter than that before it is sway or noise, and one
     far stronger (a knock, a foot stamped) is not the gentler first step either: no bout on the first six
-    contacts; it starts once six alike contacts have come (here, a step later)."""
+    contacts; it starts once six alike contacts have come (here, a step later) and ends at the contact
+    before the last (the walk's closing step)."""
     walk = _walk(10.0, [first_ms2] + [STRONG_MS2] * 5)
     assert _bouts(walk) == []
     (bout,) = _bouts(walk + _walk(10.0 + 6 * STEP_S, [STRONG_MS2]))
-    assert bout.end_s == 10.0 + 6 * STEP_S
+    assert bout.end_s == 10.0 + 5 * STEP_S
 
 
 def test_only_the_walks_first_contact_may_be_that_faint():
@@ -73,7 +75,7 @@ def test_only_the_walks_first_contact_may_be_that_faint():
     faint_in_the_middle = _walk(10.0, [STRONG_MS2] * 3 + [FIRST_STEP_MS2] + [STRONG_MS2] * 2)
     assert _bouts(faint_in_the_middle) == []
     (bout,) = _bouts(faint_second + _walk(10.0 + 7 * STEP_S, [STRONG_MS2]))
-    assert (bout.steps, bout.start_s) == (8, faint_second[0][0])
+    assert (bout.steps, bout.start_s) == (7, faint_second[0][0])
 
 
 
@@ -81,9 +83,10 @@ def test_a_noise_peak_that_opens_the_bout_just_before_a_heel_strike_gives_way_to
     """Opened a contact early (on a faint first step), a bout may open on a noise peak 0.2 s before the sixth
     heel strike (a slow walker's pelvis barely moves: peaks at the floor come before a strike). When the strike
     comes, one step after a step in the rhythm, it is the step, as later in a bout (_retime_last_step); the
-    count does not change. Before a bout, the pending contacts would have merged the two."""
+    count does not change. Before a bout, the pending contacts would have merged the two. (The walk's last
+    contact is its closing step, not a step of the bout.)"""
     walk = _walk(10.0, [FIRST_STEP_MS2] + [STRONG_MS2] * 9)
     noise_s = walk[5][0] - 0.2
     (bout,) = _bouts(walk + [(noise_s, 0.4 * STRONG_MS2)])
-    assert bout.steps == len(walk)
-    assert bout.step_times_s == tuple(t for t, _ in walk)
+    assert bout.steps == len(walk) - 1
+    assert bout.step_times_s == tuple(t for t, _ in walk[:-1])

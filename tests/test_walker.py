@@ -68,16 +68,23 @@ def test_truth_is_consistent(scenario):
     for a, b in segments:
         expected |= (w.t_s >= a) & (w.t_s < b)
     np.testing.assert_array_equal(truth.walking, expected)
-    for (a, b), m in zip(segments, inside, strict=True):
+    closing_s = np.asarray(truth.closing_contacts_s)
+    assert len(closing_s) == len(segments) and not np.isin(closing_s, truth.step_times_s).any()
+    for (a, b), m, close_s in zip(segments, inside, closing_s, strict=True):
         strikes_s = truth.step_times_s[m]
         step_s = np.median(np.diff(strikes_s))
         assert strikes_s[0] - a == pytest.approx(0.5 * step_s, rel=0.5)  # first heel strike half a step in
-        assert b - strikes_s[-1] == pytest.approx(0.5 * step_s, rel=0.5)
-    # Walk time as the Mobilise-D reference sums it: each walk from its first to its last initial
-    # contact, so a walk of N heel strikes lasts N - 1 step times.
+        # gait termination: after the last heel strike the closing step (about a step time), then standing
+        # still within a second
+        assert 0.5 * step_s <= close_s - strikes_s[-1] <= 2.0 * step_s
+        assert 0.0 < b - close_s <= 1.0
+    # Walk time as the Mobilise-D reference sums it: each walk from its first initial contact to the
+    # contact before its closing one (the last stride before a break removed), so a walk of N heel
+    # strikes and its closing contact lasts N - 1 step times.
     assert len(truth.bouts_s) == len([m for m in inside if m.any()])
-    for (first_s, last_s), m in zip(truth.bouts_s, [m for m in inside if m.any()], strict=True):
-        assert (first_s, last_s) == (truth.step_times_s[m][0], truth.step_times_s[m][-1])
+    for (first_s, last_s), m, close_s in zip(truth.bouts_s, [m for m in inside if m.any()], closing_s, strict=True):
+        contacts_s = np.sort(np.concatenate([truth.step_times_s[m], [close_s]]))
+        assert (first_s, last_s) == (contacts_s[0], contacts_s[-2]) and contacts_s[-1] == close_s
     assert truth.walk_s == pytest.approx(sum(float(np.ptp(truth.step_times_s[m])) for m in inside if m.any()))
     if truth.steps:
         intervals_s = [np.diff(truth.step_times_s[m]) for m in inside]
@@ -456,3 +463,28 @@ def test_messy_walkers_still_peak_at_their_heel_strikes(scenario):
                 lags.append((np.argmax(smooth[k - half : k + half]) - half) / w.rate_hz)
     assert np.mean(np.abs(np.array(lags)) <= 0.15) > 0.8
 
+
+
+@pytest.mark.parametrize("scenario", ["upright-walk", "slow-walk", "daily-living", "asymmetric-walk", "shuffle-walk"])
+def test_a_walk_ends_with_a_closing_step_then_quiet_standing(scenario):
+    """Gait termination (Jaeger & Vanitchatchavan 1992; Sparrow & Tirosh 2005): after the last walking heel
+    strike the trailing foot is set down beside the other, with a smaller vertical excursion than a walking
+    step's (the pelvis, over both feet, barely dips), and the walker stands still: in the second after the
+    walk segment, vertical acceleration is at the level of standing, far under walking's."""
+    ratios = []
+    for seed in range(3):
+        w = walk(scenario, seed)
+        _, linear_acc, _ = body(w)
+        vertical = lowpass(linear_acc[:, 2], w.rate_hz, 3.0)
+
+        def peak(t_s, vertical=vertical, rate_hz=w.rate_hz):
+            k = int(round(t_s * rate_hz))
+            return vertical[max(0, k - 15) : k + 15].max()
+
+        for (start_s, end_s), close_s in zip(w.truth.walk_segments, w.truth.closing_contacts_s, strict=True):
+            strikes_s = w.truth.step_times_s[(w.truth.step_times_s > start_s) & (w.truth.step_times_s < end_s)]
+            ratios.append(peak(close_s) / np.median([peak(t) for t in strikes_s]))
+            walking_sd = np.std(vertical[int(start_s * w.rate_hz) : int(end_s * w.rate_hz)])  # (the belt's bias out)
+            after_sd = np.std(vertical[int(end_s * w.rate_hz) : int((end_s + 1.0) * w.rate_hz)])
+            assert after_sd < 0.2 * walking_sd, (seed, end_s, after_sd, walking_sd)
+    assert np.median(ratios) < 0.8 and max(ratios) < 1.2, np.round(ratios, 2)

@@ -27,8 +27,9 @@ What runs:
 - both scored by ``walkcoach.device.offline.evaluate.score`` against the reference.
 
 Simulated walks (``--sim``) are written as CSVs in the same frame and units as
-the lab recordings, with the truth as the reference (its walk segments from
-first to last heel strike, every heel strike as an initial contact).
+the lab recordings, with the truth as the reference (each walk from its first
+heel strike to the contact before its closing one, every walking heel strike as
+an initial contact: like the INDIP, none for the closing step).
 """
 
 from __future__ import annotations

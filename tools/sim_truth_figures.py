@@ -4,7 +4,7 @@
 
 For each scenario and seed (default mount, default settings, through the loop as `walkcoach sim` runs it):
 steps error against the truth's steps (%), the worst walk-time error of a true walk (s: the detected bouts
-overlapping it against its first-to-last heel strike), and the heel strikes found within 0.25 s
+overlapping it against its first heel strike to the contact before its closing one), and the heel strikes found within 0.25 s
 (sensitivity, PPV). A scenario without true walking prints its bout count instead.
 """
 

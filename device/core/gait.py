@@ -38,10 +38,12 @@ contacts in a row: alternate steps too faint to see); at the bout's end only
 bout's steps were often missed: sitting down or turning after a walk gives
 contacts about two step times apart that are not walking. (Testing the
 regularity on every step of a bout too cut the very slow walkers' bouts.) A bout is therefore known ~0.33 s
-after its 6th step. It runs from its first to its last step, as a Mobilise-D
-walking bout runs from its first to its last initial contact (the INDIP
-reference's ``start``/``end``; mobgap's bouts: first stride start to last stride
-end), so walk time, the sum of bout durations, is what the reference sums. The
+after its 6th step. It runs from its first step to the contact before its last: a walk ends with gait
+termination's closing step (the trailing foot set down beside the other), whose contact starts no stride,
+and a Mobilise-D walking bout runs from its first stride's start to its last stride's end with the last
+stride before a break removed (mobgap's ``MaxBreakCriteria(remove_last_ic=True)``; the INDIP reference's
+``start``/``end``, which list no contact for the closing step). Its steps are its contacts up to there, so
+walk time, the sum of bout durations, is what the reference sums (``BoutTracker.end``). The
 first steps taken in are only those made with the trunk upright: contacts
 while the trunk is flexed ``TRANSITION_DEG`` or more from the walk's posture
 are the feet moving while standing up (``drop_steps_until``).
@@ -87,7 +89,7 @@ FAINT_PEAK_SHARE = 0.12  # ...and reach this share of the bout's typical step pe
 FAINT_OVER_QUIET = 2.5  # ...and stand this far above the peaks of sway and noise while not walking
 QUIET_AFTER_STEP_S = 2.0
 QUIET_ALPHA = 0.05  # the quiet level follows about the last 20 such peaks
-MAX_STEPS_BACK = 3
+MAX_STEPS_BACK = 2  # faint last steps after a walk: at most its last stride (the stopping step and the closing one)
 MAX_PENDING_STEPS = 16
 INITIATION_SHARE = (0.5, 1.7)  # step times of the steps before a rhythm is found, as shares of its median
 INITIATION_PEAK_SHARE = 0.1  # a walk's heel-strike peaks vary up to tenfold: a contact before the rhythm fainter is sway or noise
@@ -292,7 +294,7 @@ class StepDetector:
         return self._continue_rhythm(last_step_s, step_s, tolerance)
 
     def _continue_rhythm(self, from_s: float, step_s: float, tolerance: float) -> list[float]:
-        """Up to ``MAX_STEPS_BACK`` recent local maxima, each about one step time
+        """Up to ``MAX_STEPS_BACK`` recent local maxima (gait termination: the last stride), each about one step time
         from the previous, above the faint-step floor; the largest in each window."""
         floor = max(
             FAINT_FLOOR_SHARE * self._min_peak_ms2,
@@ -515,17 +517,27 @@ class BoutTracker:
     def live_duration_s(self, t_s: float) -> float:
         """Walk time of the bout in progress at ``t_s`` (a step is known ``step_latency_s`` after it): grows with
         the clock from the first step while the next step is due, so it does not lag a step behind while
-        walking; once a step is overdue the walk may have ended, and it is the bout's span to its last step."""
+        walking; once a step is overdue the walk may have ended, and it is the bout's span to the contact
+        before its last (``end``: the last one is the closing step). So when a walk ends it falls back, by
+        about two step times (the closing step and the step time the clock ran on after it), to what the
+        bout will report."""
         if not self.in_bout:
             return 0.0
         known_s = t_s - self.step_latency_s
         last_s = self._last_s
         if known_s - last_s > (1.0 + self._tolerance) * self._median_s:
-            known_s = last_s
+            known_s = self._before_closing_s()
         return max(0.0, min(known_s, last_s + self._median_s) - self._first_s)
 
     def live_steps(self) -> int:
-        return self._steps if self.in_bout else 0
+        """The bout's steps as it would end now (``end``): to the contact before its last, so the count
+        shown while walking never falls back when the walk ends on its closing step."""
+        if not self.in_bout:
+            return 0
+        times = self._step_times
+        if len(times) < 2:
+            return self._steps
+        return self._steps - max(1, round((times[-1] - times[-2]) / self._all_intervals[-1]))
 
     def drop_steps_until(self, transition_s: float) -> None:
         """The trunk was flexed at ``transition_s`` (standing up: a sit-to-stand flexes it 30-45 deg):
@@ -950,11 +962,35 @@ class BoutTracker:
         longest_step_s = max(self._max_interval_s, (MAX_MISSED_STEPS + 1) * (1.0 + MISSED_STEP_TOLERANCE) * self._median_s)
         return t_s - held_s > min(gap_s, longest_step_s + self.step_latency_s + self._gap_allowance_s)
 
+    def _before_closing_s(self) -> float:
+        """The contact counted before the bout's last one."""
+        times = self._step_times
+        return times[-2] if len(times) >= 2 else self._last_s
+
+    def _drop_closing_contact(self) -> float:
+        """A walk ends with gait termination's closing step (the trailing foot set down beside the other). Its
+        contact starts no stride: by the Mobilise-D definition the last stride before a break is removed
+        (mobgap's ``MaxBreakCriteria(remove_last_ic=True)``), so the bout ends at the contact before it, and
+        its steps are its contacts up to there (``n_raw_initial_contacts``; the INDIP reference lists no
+        contact for it). The closing step is often slower than the walk's (no push-off): an interval of about
+        two step times before it is that, not a missed step, and is uncounted with it. Returns the new end."""
+        times = self._step_times
+        if len(times) < 2:
+            return self._last_s
+        whole_steps = max(1, round((times[-1] - times[-2]) / self._all_intervals.pop()))
+        self._steps -= whole_steps
+        self._missed_steps -= whole_steps - 1
+        times.pop()
+        self._last_s = times[-1]
+        return self._last_s
+
     def end(self) -> Bout | None:
-        """Close the bout in progress (at its last step) and return it."""
+        """Close the bout in progress and return it: at the contact before its last (the closing step),
+        unless the movement's irregularity ended it (``_end_where_regular``: at its last regular step)."""
         if not self.in_bout:
             return None
         self._commit_unconfirmed(len(self._unconfirmed) if self._faint_walker() else TERMINATION_STEPS)
+        end_s = self._last_s if self._irregular else self._drop_closing_contact()
         intervals = self._all_intervals
         # the median step time: pauses inside the bout (up to max_gap_s) and the slower first and last
         # steps of gait initiation and termination do not pull the walk's cadence down
@@ -965,7 +1001,7 @@ class BoutTracker:
         contact_of = self._contact_of  # a step's initial contact; a faint one's own time (no impact to find)
         bout = Bout(
             start_s=contact_of.get(self._first_s, self._first_s),
-            end_s=contact_of.get(self._last_s, self._last_s),
+            end_s=contact_of.get(end_s, end_s),
             steps=self._steps,
             cadence_spm=cadence_spm,
             step_time_cv=math.sqrt(variance) / mean if mean > 0 else 0.0,

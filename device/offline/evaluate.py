@@ -13,12 +13,13 @@ The figures (as in the mobgap/Mobilise-D validation papers, Micó-Amigo et al.
 
 - **walking time**: sensitivity = reference bout time covered by detected
   bouts, PPV = detected bout time inside reference bouts. Both sides run from
-  first to last initial contact: the reference's ``start_s``/``end_s`` are its
-  bout's first and last contact (the INDIP ``Start``/``End`` that mobgap's
-  ``parse_reference_parameters`` reads; mobgap's own walking bouts run from
-  their first stride's start to their last stride's end, contacts both), and
-  a coach bout runs from its first to its last counted step, so its walk time
-  is measured the same way.
+  the first initial contact to the last stride's end, the last stride before a
+  break removed (mobgap's ``MaxBreakCriteria(remove_last_ic=True)``): the
+  reference's ``start_s``/``end_s`` (the INDIP ``Start``/``End`` that mobgap's
+  ``parse_reference_parameters`` reads) are its bout's first and last listed
+  contact, and it lists none for the closing step of gait termination; a coach
+  bout runs from its first step to the contact before its closing one
+  (``Bout.start_s``/``end_s``), so its walk time is measured the same way.
 - **initial contacts**: each reference contact matched one-to-one to the
   nearest detected step within ``tolerance_s`` (0.25 s); sensitivity = matched
   share of reference contacts, PPV = matched share of the detected steps that
@@ -184,9 +185,7 @@ def _relative_error(detected: float | None, reference: float | None) -> float | 
 
 
 def _bout_span(bout: Bout) -> tuple[float, float]:
-    """First to last step (the reference's extent of a bout); the bout's own times without steps."""
-    if bout.step_times_s:
-        return bout.step_times_s[0], bout.step_times_s[-1]
+    """The bout's extent, as the reference's: its first step to the contact before its closing one."""
     return bout.start_s, bout.end_s
 
 
