@@ -251,6 +251,36 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Termination:
+    """How one walk stops, drawn per walk (``Walk._termination``). The ranges follow planned gait termination
+    in healthy and older adults (the stopping step's heel strike
+    brakes the body, the trailing limb's closing step takes about a step time without push-off and
+    takes on part of the body weight, the centre of mass comes to rest over both feet within about
+    half a second):
+    - ``stopping_length``: the stopping step's length, a share of the walk's (shorter, as the
+      last stride slows); ``stopping_impact``: its heel-strike transient, a share of a walking one;
+    - ``closing_time``: the closing step's time, a share of the walk's step time before the stop;
+    - ``closing_progression``: how far the pelvis moves on over it, a share of a step length;
+    - ``closing_rise``: its pelvis dip, a share of a walking step's rise;
+    - ``closing_impact``: the transient of the foot set down flat, a share of a heel strike's at
+      the walk's last speed; ``closing_load`` the share of body weight it takes on;
+    - ``settle_s``: from the closing contact to quiet standing;
+    - ``closing_draws``: its heel-strike draws (spread, timing, width) as the walking steps' have them.
+    """
+
+    stopping_length: float
+    stopping_impact: float
+    closing_time: float
+    closing_progression: float
+    closing_rise: float
+    closing_impact: float
+    closing_load: float
+    settle_s: float
+    closing_draws: tuple[float, float, float]
+    rng: Any  # the stop's own random stream: its noise after the last walking strike
+
+
+@dataclass(frozen=True)
 class Walk:
     """One continuous walk (a walk segment): steps, pendulum motion, sway, leans, turns.
 
@@ -342,47 +372,32 @@ class Walk:
         step_s, length_m, side, gain = step_s[:n + 1], length_m[:n + 1], side[:n + 1], gain[:n + 1]
         term = self._termination(rng)
         step_s[n - 2 : n] *= (1.06, 1.15)  # the last stride slows and shortens
-        length_m[n - 2 : n] *= (0.85, term["stopping_length"])  # (the pendulum's rise follows its chord)
+        length_m[n - 2 : n] *= (0.85, term.stopping_length)  # (the pendulum's rise follows its chord)
         gain[n - 2] *= 0.85
         # The closing step (index n): the trailing foot swings up beside the leading one; the pelvis goes
         # on over the base of support, part of a step, and dips only a little (``closing_rise``, in render).
-        step_s[n] = term["closing_time"] * np.median(step_s[max(0, n - 5) : n - 2])
-        length_m[n] = term["closing_progression"] * self.step_length_m
+        step_s[n] = term.closing_time * np.median(step_s[max(0, n - 5) : n - 2])
+        length_m[n] = term.closing_progression * self.step_length_m
         gain[n] = 1.0
         return step_s, length_m, side, gain, spans, term
 
-    def _termination(self, rng) -> dict:
+    def _termination(self, rng) -> Termination:
         """This walk's stop, drawn from its own stream (spawned, so every other draw of the walk, and its
-        walking before the stop, stay as they were).
-
-        Ranges (planned gait termination in healthy and older adults: the stopping step's heel strike
-        brakes the body, the trailing limb's closing step takes about a step time without push-off and
-        takes on part of the body weight, the centre of mass comes to rest over both feet within about
-        half a second):
-        - ``stopping_length``: the stopping step's length, a share of the walk's (shorter, as the
-          last stride slows); ``stopping_impact``: its heel-strike transient, a share of a walking one;
-        - ``closing_time``: the closing step's time, a share of the walk's step time before the stop;
-        - ``closing_progression``: how far the pelvis moves on over it, a share of a step length;
-        - ``closing_rise``: its pelvis dip, a share of a walking step's rise;
-        - ``closing_impact``: the transient of the foot set down flat, a share of a heel strike's at
-          the walk's last speed; ``closing_load`` the share of body weight it takes on;
-        - ``settle_s``: from the closing contact to quiet standing;
-        - ``closing_draws``: its heel-strike draws (spread, timing, width) as the walking steps' have them.
-        """
+        walking before the stop, stay as they were)."""
         (term_rng,) = rng.spawn(1)
         u = term_rng.uniform
-        return {
-            "stopping_length": u(0.7, 0.9),
-            "stopping_impact": u(1.0, 1.5),
-            "closing_time": u(0.9, 1.3),
-            "closing_progression": u(0.25, 0.5),
-            "closing_rise": u(0.3, 0.7),
-            "closing_impact": u(0.6, 1.0),
-            "closing_load": u(0.5, 0.8),
-            "settle_s": u(0.4, 0.8),
-            "closing_draws": (term_rng.lognormal(0.0, self.impact_sigma), u(0.005, 0.03), u(0.02, 0.03)),
-            "rng": term_rng,
-        }
+        return Termination(
+            stopping_length=u(0.7, 0.9),
+            stopping_impact=u(1.0, 1.5),
+            closing_time=u(0.9, 1.3),
+            closing_progression=u(0.25, 0.5),
+            closing_rise=u(0.3, 0.7),
+            closing_impact=u(0.6, 1.0),
+            closing_load=u(0.5, 0.8),
+            settle_s=u(0.4, 0.8),
+            closing_draws=(term_rng.lognormal(0.0, self.impact_sigma), u(0.005, 0.03), u(0.02, 0.03)),
+            rng=term_rng,
+        )
 
     def _tempo_profile(self, rng, n_max: int, expected_steps: float) -> np.ndarray:
         """Step-time factors over steps: a smooth path through 3-4 random tempo levels, spanning ``tempo_swing``."""
@@ -398,13 +413,13 @@ class Walk:
         p, rng = ctx.person, ctx.rng
         step_s, length_m, side, gain, spans, term = self._step_plan(rng)
         strikes_s = np.cumsum(step_s) - 0.5 * step_s[0]  # first heel strike half a step in; the last is the closing contact
-        end_s = strikes_s[-1] + term["settle_s"]
+        end_s = strikes_s[-1] + term.settle_s
         n = ctx.samples(end_s)
         t_s = ctx.rel_times(n)
         walking = len(step_s) - 1  # heel strikes before the closing contact
         # The walk's own random draws are as many as before it had a closing step (its noise as long as it
         # was then, to half a step after the last walking strike); the stop's come from the stop's stream.
-        term_rng, n_walking = term["rng"], min(n, ctx.samples(strikes_s[-2] + 0.5 * step_s[-2]))
+        term_rng, n_walking = term.rng, min(n, ctx.samples(strikes_s[-2] + 0.5 * step_s[-2]))
 
         def noise(corner_hz: float, width: int = 1) -> np.ndarray:  # colored_noise over the walk and its stop
             return np.concatenate([colored_noise(rng, n_walking, ctx.rate_hz, corner_hz, width),
@@ -430,7 +445,7 @@ class Walk:
         rise_m = p.leg_length_m - np.sqrt(p.leg_length_m**2 - half_chord_m**2)
         if self.weak_side_rise != 1.0:
             rise_m = rise_m * np.where(side > 0, 1.0, self.weak_side_rise)
-        rise_m[-1] = term["closing_rise"] * np.median(rise_m[:-1])
+        rise_m[-1] = term.closing_rise * np.median(rise_m[:-1])
         up_m = -per_step(0.5 * rise_m * gain[:, 0] * (1.0 + self.asymmetry * side)) * (
             np.cos(phase) + p.vertical_harmonic * np.cos(2.0 * phase + v2_phase))
         forward_m = np.cumsum(per_step(speed_ms)) / ctx.rate_hz - per_step(
@@ -444,12 +459,12 @@ class Walk:
 
         # Heel-strike impact: a short zero-mean transient, larger and braking harder when faster.
         foot_speed_ms = np.append(speed_ms[:-1], speed_ms[-2])  # the closing foot swings as fast as it walked
-        spread, offset_s, closing_width_s = term["closing_draws"]
+        spread, offset_s, closing_width_s = term.closing_draws
         impact = p.impact_gain * impact_speed_factor(foot_speed_ms) * np.append(
             rng.lognormal(0.0, self.impact_sigma, walking), spread)
         if self.impact_scale != 1.0 or self.weak_side_impact != 1.0:
             impact *= self.impact_scale * np.where(side > 0, 1.0, self.weak_side_impact)
-        impact[-2:] *= (term["stopping_impact"], term["closing_impact"])
+        impact[-2:] *= (term.stopping_impact, term.closing_impact)
         centers_s = strikes_s + np.append(rng.uniform(0.005, 0.03, walking), offset_s)
         width_s = np.append(rng.uniform(0.02, 0.03, walking), closing_width_s)
         add_pulses(acc[:, 2], t_s, centers_s, impact, width_s)
@@ -460,7 +475,7 @@ class Walk:
         # rise to the first vertical force peak takes ~0.1 s, whatever the speed (width at most 0.045 s).
         double_support_s = np.clip(0.45 - 0.2 * speed_ms, 0.2, 0.45) * step_s
         transfer_ms2 = p.weight_transfer_ms2 * gain[:, 0]
-        transfer_ms2[-1] = p.weight_transfer_ms2 * term["closing_load"]  # not its small pendulum dip
+        transfer_ms2[-1] = p.weight_transfer_ms2 * term.closing_load  # not its small pendulum dip
         transfer_width_s = np.minimum(0.15 * double_support_s, 0.045)
         add_weight_transfers(acc[:, 2], t_s, strikes_s + transfer_width_s, transfer_ms2, transfer_width_s)
         if self.second_peak:  # the trailing leg's push-off at the end of a long double support
