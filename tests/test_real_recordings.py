@@ -33,8 +33,9 @@ TARGET_WALK_TIME_PER_BOUT_S = 2.0
 # sees one). The lab walks: the coach still counts one lumbar contact before the INDIP bout's first
 # (the push-off of gait initiation), so its walking time starts early (PPV 0.84 / 0.86, was ~0.75 with
 # the closing step in) and its walk time is ~0.9 s long. Daily living (turns, sit/stand): walking time
-# 0.85 / 0.94, ICs 0.83 / 0.91, steps 9.5 % off (all of it the missed 6-step bout at 28.6 s), cadence
-# 7.2 % (mean), walk time per bout within 0.91 s (2.1 s with the closing step in).
+# 0.85 / 0.94, ICs 0.83 / 0.91, steps 9.5 % off (all of it the missed 6-step bout at 28.6 s), walk time
+# per bout within 0.91 s (2.1 s with the closing step in). Cadence meets its target (3.0 % mean; 7.2 %
+# with the median of the detection times' step intervals).
 REACHED_WALKING_TIME_PPV = 0.84
 # 0.861 -> 0.859 with the contacts of standing up left out: the first bout now starts at its first real
 # contact (6.43 s, the reference's 6.32 s) instead of at a contact of standing up (5.62 s), which covered
@@ -52,7 +53,6 @@ REACHED_DAILY_LIVING_IC_PPV = 0.9
 REACHED_IC_TIMING_ERROR_S = 0.02
 REACHED_DAILY_LIVING_IC_TIMING_ERROR_S = 0.04
 REACHED_DAILY_LIVING_STEP_COUNT_ERROR = 0.15
-REACHED_CADENCE_ERROR = 0.12
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_daily_living(scores):
     assert s["ic_ppv"] >= REACHED_DAILY_LIVING_IC_PPV
     assert s["ic_timing_error_s"] <= REACHED_DAILY_LIVING_IC_TIMING_ERROR_S
     assert s["step_count_error"] <= REACHED_DAILY_LIVING_STEP_COUNT_ERROR
-    assert s["cadence_error_mean"] <= REACHED_CADENCE_ERROR
+    assert s["cadence_error_mean"] <= TARGET_CADENCE_ERROR
     assert s["walk_time_error_per_bout_max_s"] <= TARGET_WALK_TIME_PER_BOUT_S
 
 

@@ -369,6 +369,14 @@ def _median(values) -> float:
     return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
+def _interquartile_mean(values: list[float]) -> float:
+    """The mean of the middle half of ``values`` (a quarter trimmed off each end)."""
+    ordered = sorted(values)
+    quarter = len(ordered) // 4
+    middle = ordered[quarter : len(ordered) - quarter]
+    return sum(middle) / len(middle)
+
+
 def _merge_double_detections(steps: list[float], peaks: list[float], tolerance: float) -> None:
     """One heel strike seen twice (a slow walker's strike can show two peaks): of two
     detections much closer than the rhythm, drop the one whose removal leaves normal step
@@ -992,20 +1000,25 @@ class BoutTracker:
         self._commit_unconfirmed(len(self._unconfirmed) if self._faint_walker() else TERMINATION_STEPS)
         end_s = self._last_s if self._irregular else self._drop_closing_contact()
         intervals = self._all_intervals
-        # the median step time: pauses inside the bout (up to max_gap_s) and the slower first and last
-        # steps of gait initiation and termination do not pull the walk's cadence down
-        median_step_s = _median(intervals) if intervals else 0.0
-        cadence_spm = 60.0 / median_step_s if median_step_s > 0 else 0.0
+        contact_of = self._contact_of  # a step's initial contact; a faint one's own time (no impact to find)
+        contacts_s = [contact_of.get(t, t) for t in self._step_times]
+        # The cadence of the walk's initial contacts (the reference's, and mobgap's, cadence comes from them;
+        # the detection times' intervals, split at missed steps, run a few percent short), from its stride
+        # times (an asymmetric walker's alternate steps are unalike, its strides alike), by their
+        # interquartile mean: pauses inside the bout (up to max_gap_s), a missed contact and the slower
+        # strides of gait initiation and termination do not pull it down, and a few contacts moved by a
+        # sample or two move it less than they move a median.
+        stride_times_s = [b - a for a, b in zip(contacts_s, contacts_s[2:], strict=False)]
+        cadence_spm = 120.0 / _interquartile_mean(stride_times_s) if stride_times_s else 0.0
         mean = sum(intervals) / len(intervals)
         variance = sum((i - mean) ** 2 for i in intervals) / len(intervals)
-        contact_of = self._contact_of  # a step's initial contact; a faint one's own time (no impact to find)
         bout = Bout(
             start_s=contact_of.get(self._first_s, self._first_s),
             end_s=contact_of.get(end_s, end_s),
             steps=self._steps,
             cadence_spm=cadence_spm,
             step_time_cv=math.sqrt(variance) / mean if mean > 0 else 0.0,
-            step_times_s=tuple(contact_of.get(t, t) for t in self._step_times),
+            step_times_s=tuple(contacts_s),
         )
         contact_of.clear()
         self.in_bout = False
