@@ -90,3 +90,15 @@ def test_a_noise_peak_that_opens_the_bout_just_before_a_heel_strike_gives_way_to
     (bout,) = _bouts(walk + [(noise_s, 0.4 * STRONG_MS2)])
     assert bout.steps == len(walk) - 1
     assert bout.step_times_s == tuple(t for t, _ in walk[:-1])
+
+
+@pytest.mark.parametrize("missed", [2, 4, 12])
+def test_a_contact_missed_among_the_opening_steps_is_counted_as_one_missed_later(missed):
+    """A 16-step walk (and its closing step) with one heel strike the detector did not see: among the six
+    contacts that open the bout (the rhythm allows one interval of two step times there) or later in
+    it, the bout has the walk's 16 steps, to the contact before the closing one. Undercounting is not a
+    safe error: the cap would allow more walking than planned."""
+    walk = _walk(10.0, [STRONG_MS2] * 17)
+    seen = walk[:missed] + walk[missed + 1 :]
+    (bout,) = _bouts(seen)
+    assert (bout.steps, bout.start_s, bout.end_s) == (16, walk[0][0], walk[-2][0])

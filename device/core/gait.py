@@ -771,12 +771,15 @@ class BoutTracker:
         ):
             first -= 1  # the first steps of a walk (gait initiation) are less regular: take them in
         intervals = [b - a for a, b in zip(pending[first:], pending[first + 1 :], strict=False)]
+        # the rhythm allows a missed step in the window (an interval of two step times): it is a step walked
+        whole_steps = [max(1, round(interval / median_s)) for interval in intervals]
         self.in_bout = True
         self._first_s = pending[first]
         self._last_s = window[-1]
-        self._steps = len(pending) - first
-        self._intervals = intervals[-RECENT_INTERVALS:]
-        self._all_intervals = list(intervals)
+        self._steps = 1 + sum(whole_steps)
+        self._missed_steps = self._steps - (len(pending) - first)
+        self._all_intervals = [interval / n for interval, n in zip(intervals, whole_steps, strict=True)]
+        self._intervals = self._all_intervals[-RECENT_INTERVALS:]
         self._median_s = median_s
         self._step_times = pending[first:]
         self._regular_until = (len(self._step_times), self._steps, 0)
