@@ -542,10 +542,7 @@ class BoutTracker:
         shown while walking never falls back when the walk ends on its closing step."""
         if not self.in_bout:
             return 0
-        times = self._step_times
-        if len(times) < 2:
-            return self._steps
-        return self._steps - max(1, round((times[-1] - times[-2]) / self._all_intervals[-1]))
+        return self._steps - self._closing_whole_steps()
 
     def drop_steps_until(self, transition_s: float) -> None:
         """The trunk was flexed at ``transition_s`` (standing up: a sit-to-stand flexes it 30-45 deg):
@@ -978,6 +975,14 @@ class BoutTracker:
         times = self._step_times
         return times[-2] if len(times) >= 2 else self._last_s
 
+    def _closing_whole_steps(self) -> int:
+        """The steps the bout's last contact (the closing step, once the walk has ended) counted: one, or with
+        the missed steps before it; none while the bout has a single contact."""
+        times = self._step_times
+        if len(times) < 2:
+            return 0
+        return max(1, round((times[-1] - times[-2]) / self._all_intervals[-1]))
+
     def _drop_closing_contact(self) -> float:
         """A walk ends with gait termination's closing step (the trailing foot set down beside the other). Its
         contact starts no stride: by the Mobilise-D definition the last stride before a break is removed
@@ -988,7 +993,8 @@ class BoutTracker:
         times = self._step_times
         if len(times) < 2:
             return self._last_s
-        whole_steps = max(1, round((times[-1] - times[-2]) / self._all_intervals.pop()))
+        whole_steps = self._closing_whole_steps()
+        self._all_intervals.pop()
         self._steps -= whole_steps
         self._missed_steps -= whole_steps - 1
         times.pop()
