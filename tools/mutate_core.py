@@ -56,11 +56,12 @@ TARGETS = [
            ("_with", "_session_ended", "_walk_ended", "_walk_started", "report_pain", "set_planned_cap", "walk_s",
             "saved_state", "restore_state",
             "update@session = self.session")),
-    # the step and bout detectors: their unit tests, the contact timing, the real recordings' regression figures, the
-    # messy and non-walking sim scenarios and the other sensors; hundreds of mutants at up to ~40 s each, so it is run
-    # on a random sample (--sample)
+    # the step and bout detectors: their unit tests (walk start, bout cadence among them), the contact timing, the
+    # real recordings' regression figures, the messy and non-walking sim scenarios and the other sensors; hundreds
+    # of mutants at up to ~40 s each, so it is run on a random sample (--sample)
     Target("gait", "device/core/gait.py",
            ("tests/test_gait_rules.py", "tests/test_regularity.py", "tests/test_contact_timing.py", "tests/test_coach_unit.py",
+            "tests/test_walk_start.py", "tests/test_bout_cadence.py",
             "tests/test_real_recordings.py", "tests/test_no_walking.py", "tests/test_messy_walkers.py", "tests/test_sensor_variants.py")),
 ]
 
