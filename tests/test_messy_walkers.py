@@ -27,18 +27,10 @@ IC_TARGET = 0.9
 OUTSIDE_MARGIN_S = 0.5  # a detected step this far outside every true walk is walking where there is none
 
 NEEDS_DETECTOR = pytest.mark.xfail(strict=True, reason="the issue-9 detector does not pass it yet")
-# (test, scenario, seed) that the detector still fails, as of this commit. Branch slowwalk (the sim's
-# noise and slow gait made real, slow gait's two peaks a step folded into one step) passes shuffle-walk
-# steps and walk time on every seed and most of the rest: their marks are removed. Branch slowcount (a
-# faint early peak in a slow step gives way to the heel strike after it) passes very-slow-walk 0, 2 and 4's
-# steps, 0's walk time and 1, 2 and 4's heel strikes. very-slow-walk 1's steps fail since (-5.2 %, was
-# -3.1 % with an overcount inside the walk hiding the loss): its bout starts 8 s late, because two noise
-# contacts among its first steps break the grid of two peaks a step that the fold looks for. Branch
-# faintstart (a walk's first step, from standing, may peak down to a tenth of its others) passes
-# daily-living 0 and 4, which each missed a 7-step walk whose first step peaked 0.2x its others.
-# Branch boutend (every walk ends with gait termination's closing step, so it lasts longer and the belt
-# noise of every later sample is a new draw; the walking motion is unchanged) passes very-slow-walk 1's
-# steps (-4.1 %) and 0's heel strikes (0.91 / 0.91): their marks are removed.
+# (test, scenario, seed) that the detector still fails (the branches that passed the others say how, in
+# their commits). very-slow-walk 1's bout starts 8 s late: two noise contacts among its first steps break
+# the grid of two peaks a step that the fold looks for (its steps, -4.1 %, pass). shuffle-walk 4's heel
+# strikes are found just under the target (sensitivity 0.896).
 FAILS_BEFORE_ISSUE_9 = {("walk_time", "very-slow-walk", 1), ("contacts", "shuffle-walk", 4)}
 
 
