@@ -11,8 +11,9 @@ scipy: a few hundred MB) lives in its own venv so walkcoach's stays small:
 
 What runs:
 - walkcoach: ``walkcoach.device.offline.evaluate.evaluate_recording`` (what ``walkcoach evaluate
-  RECORDING REFERENCE.json --units g`` prints), default settings, the coach
-  not told the axes.
+  RECORDING REFERENCE.json --units g`` prints), default settings but for the
+  leg length, told from the participant's height as mobgap is (``gait.leg_length_m``,
+  which a wearer sets: ``LEG_SHARE_OF_HEIGHT`` of the height), the coach not told the axes.
 - mobgap: ``MobilisedPipelineHealthy`` (GSD Iluz, ICD Ionescu, laterality,
   cadence, stride length, speed, the WB assembly), run by
   ``PEER_PYTHON tools/compare_peers.py --mobgap-json CSV ...`` in the peer venv,
@@ -47,6 +48,9 @@ G_MS2 = 9.80665
 DEFAULT_PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 # The mobgap-lab participant (tests/data/real/README.md): HA/001, 1.59 m tall, sensor 0.96 m above the floor.
 LAB_HEIGHT_M, LAB_SENSOR_HEIGHT_M = 1.59, 0.96
+# Greater trochanter to floor as a share of body height (Winter, Biomechanics and Motor Control of Human
+# Movement, 4th ed. 2009, Fig. 4.1): the leg length walkcoach's step length takes (0.90 m at 1.70 m: the default).
+LEG_SHARE_OF_HEIGHT = 0.53
 
 
 def real_dir() -> Path:
@@ -218,10 +222,11 @@ def main(argv=None) -> int:
                          ".venv-peers/bin/pip install mobgap (or --peer-python)")
 
     sys.path.insert(0, str(ROOT))
+    from dataclasses import replace
+
     from walkcoach.device.core.settings import DeviceSettings
     from walkcoach.device.offline.evaluate import evaluate_recording, load_reference, score
 
-    settings = DeviceSettings()
     with tempfile.TemporaryDirectory() as tmp:
         if args.sim is None:
             recordings = [(p.with_name(p.name.replace(".reference.json", ".csv")), p)
@@ -232,6 +237,9 @@ def main(argv=None) -> int:
             groups = {f"sim {s} ({args.seeds} seeds)": [write_sim_recording(s, seed, Path(tmp)) for seed in range(args.seeds)]
                       for s in args.sim}
             height = (1.7, 1.0)  # the simulated wearer's leg length is 0.85-1 m
+        coach = DeviceSettings().coach
+        leg_length_m = round(LEG_SHARE_OF_HEIGHT * height[0], 2)
+        settings = DeviceSettings(coach=replace(coach, gait=replace(coach.gait, leg_length_m=leg_length_m)))
         results = {}
         for group, recordings in groups.items():
             per_recording = {"walkcoach": [], "mobgap": []}
