@@ -210,6 +210,8 @@ def test_scoring_on_a_known_answer():
     assert s["walking_time_ppv"] == pytest.approx(3.9 / 5.9)
     assert s["ic_sensitivity"] == pytest.approx(4 / 10)
     assert s["ic_ppv"] == pytest.approx(4 / 5)
+    assert s["unmatched_detected_ics_s"] == [12.6]  # 16.0 is outside the reference bouts: not among them
+    assert s["unmatched_reference_ics_s"] == [12.0, 30.0, 31.0, 32.0, 33.0, 34.0]
     assert s["ic_timing_error_s"] == pytest.approx(0.1)
     assert s["ic_timing_offset_s"] == pytest.approx(0.1)  # all four matched steps 0.1 s late
     assert s["step_count_error"] == pytest.approx(5 / 10)

@@ -202,6 +202,8 @@ def score(bouts: Sequence[Bout], reference: Reference, *, tolerance_s: float = I
     matches = match_contacts(reference.ics_s, in_reference, tolerance_s)
     timing_errors = [abs(d - r) for r, d in matches]
     timing_offsets = sorted(d - r for r, d in matches)
+    matched_reference = {r for r, _ in matches}
+    matched_detected = {d for _, d in matches}
 
     per_bout = []
     count_error = 0
@@ -254,6 +256,9 @@ def score(bouts: Sequence[Bout], reference: Reference, *, tolerance_s: float = I
         "detected_steps_in_reference_bouts": len(in_reference),
         "ic_sensitivity": _ratio(len(matches), len(reference.ics_s)),
         "ic_ppv": _ratio(len(matches), len(in_reference)),
+        # what the IC PPV and sensitivity miss, to explain each (a turn's step, gait initiation, the walk's end)
+        "unmatched_detected_ics_s": [t for t in in_reference if t not in matched_detected],
+        "unmatched_reference_ics_s": [t for t in reference.ics_s if t not in matched_reference],
         "ic_timing_error_s": sum(timing_errors) / len(timing_errors) if timing_errors else None,
         "ic_timing_offset_s": statistics.median(timing_offsets) if timing_offsets else None,
         "step_count_error": _ratio(count_error, counted_reference),
