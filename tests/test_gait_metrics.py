@@ -133,3 +133,13 @@ def test_the_closing_step_after_the_bouts_last_counted_step_has_no_part_in_its_f
     assert bout.step_length_m == pytest.approx(0.6)
     assert bout.speed_m_s == pytest.approx(1.2)
 
+
+def test_a_pause_or_a_missed_contact_is_not_one_step_of_the_stride_length():
+    """Steps of 0.6 m at 0.5 s with a 1.6 s pause (a look around) and a 1.0 s interval (a contact the detector
+    missed): the pendulum measured one arc or none over each, which is not one step's length."""
+    steps = [(10.0 + 0.5 * k, 0.6, 0.5) for k in range(1, 7)]
+    steps.append((steps[-1][0] + 1.6, 0.25, 1.6))
+    steps += [(steps[-1][0] + 0.5 * k, 0.6, 0.5) for k in range(1, 5)]
+    steps.append((steps[-1][0] + 1.0, 0.75, 1.0))
+    steps += [(steps[-1][0] + 0.5 * k, 0.6, 0.5) for k in range(1, 5)]
+    assert _bout_of(steps).step_length_m == pytest.approx(0.6)

@@ -39,7 +39,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from statistics import median
 from typing import NamedTuple
+
+from walkcoach.device.core.gait import BREAK_SHARE
 
 MIN_STEP_S = 0.25  # shorter than this between heel strikes: not one step
 MAX_STEP_S = 2.2  # longer: a pause, not one step (slowest cadence 40/min with 35 % tolerance)
@@ -169,8 +172,10 @@ class BoutGaitMetrics:
     The bout's figures are over the reference's strides (INDIP, Mobilise-D): a
     bout's strides run from its first contact to the contact before its
     closing step, so ``end_bout(last_step_s)`` leaves out the steps after its
-    last counted one. The speed is the bout's measured distance over those
-    steps' time.
+    last counted one. The pendulum measures one single-support arc per step:
+    an interval of ``BREAK_SHARE`` step times or more (a pause, or contacts
+    the detector missed) is not one step, and the stride length leaves it
+    out. The speed is the bout's measured distance over those steps' time.
     """
 
     def __init__(self, keep_steps: int = PENDING_STEPS) -> None:
@@ -214,7 +219,10 @@ class BoutGaitMetrics:
     def end_bout(self, last_step_s: float = math.inf) -> BoutGait:
         """The bout's figures over its steps up to ``last_step_s`` (its last counted step, as detected)."""
         steps = [step for step in self._steps if step[0] <= last_step_s + 1e-6]
-        single = [length_m for _, length_m, _ in steps]
+        single = []
+        if steps:
+            typical_s = median([step_time_s for _, _, step_time_s in steps])
+            single = [length_m for _, length_m, step_time_s in steps if step_time_s < BREAK_SHARE * typical_s]
         distance_m = sum(length_m for _, length_m, _ in steps)
         time_s = sum(step_time_s for _, _, step_time_s in steps)
         result = BoutGait(
