@@ -112,3 +112,34 @@ def test_bout_metrics_take_in_the_steps_before_the_bout_was_recognised():
     assert result.mean_lean_deg == pytest.approx(6.0)
     assert result.peak_lean_deg == pytest.approx(12.0)
     assert metrics.end_bout() == (None, None, None, None)
+
+
+def _bout_of(steps, last_step_s=math.inf):
+    """BoutGaitMetrics over ``steps`` (end time, length, step time), the bout recognised at its first step."""
+    metrics = BoutGaitMetrics()
+    metrics.start_bout(first_step_s=steps[0][0] - steps[0][2])
+    for step_s, length_m, step_time_s in steps:
+        metrics.add_step(step_s, length_m, step_time_s)
+    return metrics.end_bout(last_step_s)
+
+
+def test_the_closing_step_after_the_bouts_last_counted_step_has_no_part_in_its_figures():
+    """Ten 0.6 m steps of 0.5 s, then the closing step (the trailing foot set down beside the other: a short,
+    slow step). The bout ends at the contact before it, as the reference's does (Mobilise-D removes the last
+    stride before a break), so its stride length and speed are its walking's: 2 x 0.6 m, 1.2 m/s."""
+    walking = [(10.0 + 0.5 * k, 0.6, 0.5) for k in range(1, 11)]
+    closing = (walking[-1][0] + 0.7, 0.3, 0.7)
+    bout = _bout_of([*walking, closing], last_step_s=walking[-1][0])
+    assert bout.step_length_m == pytest.approx(0.6)
+    assert bout.speed_m_s == pytest.approx(1.2)
+
+
+def test_a_pause_or_a_missed_contact_is_not_one_step_of_the_stride_length():
+    """Steps of 0.6 m at 0.5 s with a 1.6 s pause (a look around) and a 1.0 s interval (a contact the detector
+    missed): the pendulum measured one arc or none over each, which is not one step's length."""
+    steps = [(10.0 + 0.5 * k, 0.6, 0.5) for k in range(1, 7)]
+    steps.append((steps[-1][0] + 1.6, 0.25, 1.6))
+    steps += [(steps[-1][0] + 0.5 * k, 0.6, 0.5) for k in range(1, 5)]
+    steps.append((steps[-1][0] + 1.0, 0.75, 1.0))
+    steps += [(steps[-1][0] + 0.5 * k, 0.6, 0.5) for k in range(1, 5)]
+    assert _bout_of(steps).step_length_m == pytest.approx(0.6)

@@ -202,7 +202,7 @@ class Coach:
         return _with(events, ev)
 
     def _walk_ended(self, t_s: float, bout, events):
-        bout = bout._replace(**self.bout_gait.end_bout()._asdict())
+        bout = bout._replace(**self.bout_gait.end_bout(self.bouts.ended_last_step_s)._asdict())
         self.session.completed_walk_s += bout.duration_s
         self.session.completed_steps += bout.steps
         self._last_walk_s = bout.end_s

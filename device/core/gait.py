@@ -467,6 +467,7 @@ class BoutTracker:
         self.in_bout = False
         self._gap_allowance_s = 0.0
         self.rhythm_window_s = (0.0, 0.0)
+        self.ended_last_step_s = 0.0  # the last counted step of the bout ``end`` closed, as the step was detected
         self._reset_bout()
 
     def configure(self, settings: GaitSettings) -> None:
@@ -1008,6 +1009,7 @@ class BoutTracker:
             return None
         self._commit_unconfirmed(len(self._unconfirmed) if self._faint_walker() else TERMINATION_STEPS)
         end_s = self._last_s if self._irregular else self._drop_closing_contact()
+        self.ended_last_step_s = end_s
         intervals = self._all_intervals
         contact_of = self._contact_of  # a step's initial contact; a faint one's own time (no impact to find)
         contacts_s = [contact_of.get(t, t) for t in self._step_times]

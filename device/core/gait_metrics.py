@@ -39,7 +39,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from statistics import median
 from typing import NamedTuple
+
+from walkcoach.device.core.gait import BREAK_SHARE
 
 MIN_STEP_S = 0.25  # shorter than this between heel strikes: not one step
 MAX_STEP_S = 2.2  # longer: a pause, not one step (slowest cadence 40/min with 35 % tolerance)
@@ -165,17 +168,24 @@ class BoutGaitMetrics:
     over the pending steps), so the lengths of recent steps are kept with their
     times and ``start_bout(first_step_s)`` takes in those that lie inside the
     bout. Lean is the coach's filtered lean, fed every sample while walking.
+
+    The bout's figures are over the reference's strides (INDIP, Mobilise-D): a
+    bout's strides run from its first contact to the contact before its
+    closing step, so ``end_bout(last_step_s)`` leaves out the steps after its
+    last counted one. The pendulum measures one single-support arc per step:
+    an interval of ``BREAK_SHARE`` step times or more (a pause, or contacts
+    the detector missed) is not one step, and the stride length leaves it
+    out. The speed is the bout's measured distance over those steps' time.
     """
 
     def __init__(self, keep_steps: int = PENDING_STEPS) -> None:
         self._pending: deque[tuple[float, float, float]] = deque(maxlen=keep_steps)
         self.in_bout = False
+        self._steps: list[tuple[float, float, float]] = []  # (step end, length, step time) inside the bout
         self._reset()
 
     def _reset(self) -> None:
-        self._length_sum_m = 0.0
-        self._time_sum_s = 0.0
-        self._lengths = 0
+        self._steps = []
         self._lean_sum_deg = 0.0
         self._lean_n = 0
         self._lean_peak_deg = -math.inf
@@ -189,9 +199,7 @@ class BoutGaitMetrics:
         if length_m is None:
             return
         if self.in_bout:
-            self._length_sum_m += length_m
-            self._time_sum_s += step_time_s
-            self._lengths += 1
+            self._steps.append((step_s, length_m, step_time_s))
         else:
             self._pending.append((step_s, length_m, step_time_s))
 
@@ -199,11 +207,7 @@ class BoutGaitMetrics:
         """A bout was recognised whose first step is at ``first_step_s``; earlier steps inside it count."""
         self.in_bout = True
         self._reset()
-        for step_s, length_m, step_time_s in self._pending:
-            if step_s - step_time_s >= first_step_s - 1e-6:
-                self._length_sum_m += length_m
-                self._time_sum_s += step_time_s
-                self._lengths += 1
+        self._steps = [step for step in self._pending if step[0] - step[2] >= first_step_s - 1e-6]
         self._pending.clear()
 
     def add_lean(self, lean_deg: float) -> None:
@@ -212,11 +216,18 @@ class BoutGaitMetrics:
         if lean_deg > self._lean_peak_deg:
             self._lean_peak_deg = lean_deg
 
-    def end_bout(self) -> BoutGait:
-        lengths = self._lengths
+    def end_bout(self, last_step_s: float = math.inf) -> BoutGait:
+        """The bout's figures over its steps up to ``last_step_s`` (its last counted step, as detected)."""
+        steps = [step for step in self._steps if step[0] <= last_step_s + 1e-6]
+        single = []
+        if steps:
+            typical_s = median([step_time_s for _, _, step_time_s in steps])
+            single = [length_m for _, length_m, step_time_s in steps if step_time_s < BREAK_SHARE * typical_s]
+        distance_m = sum(length_m for _, length_m, _ in steps)
+        time_s = sum(step_time_s for _, _, step_time_s in steps)
         result = BoutGait(
-            step_length_m=self._length_sum_m / lengths if lengths else None,
-            speed_m_s=self._length_sum_m / self._time_sum_s if lengths and self._time_sum_s > 0 else None,
+            step_length_m=sum(single) / len(single) if single else None,
+            speed_m_s=distance_m / time_s if steps and time_s > 0 else None,
             mean_lean_deg=self._lean_sum_deg / self._lean_n if self._lean_n else None,
             peak_lean_deg=self._lean_peak_deg if self._lean_n else None,
         )
