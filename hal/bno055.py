@@ -18,7 +18,10 @@ starved.
 
 Calibration: the chip calibrates itself while it runs. The first time it
 reports full readiness, the 22 offset + radius bytes are read back ONCE (that
-needs CONFIG mode: fusion pauses for about 30 ms, one tick or three), twice,
+needs CONFIG mode: fusion pauses for about 30 ms), twice, one step per tick
+(CONFIG mode; first read; second read; fusion mode; read on), no tick waiting
+for the chip's mode switches: the few ticks without fusion raise
+:class:`SensorPaused`, a lost sample like a NACK's,
 and kept only if both reads agree and the values are plausible
 (:func:`offsets_problem`); after every chip reset they are written back in
 CONFIG mode, so calibration returns within a second or so. The file
@@ -70,6 +73,8 @@ SETUP_ATTEMPT_WAIT_S = 0.05
 # transfer (a stuck bus times out after ~1 s) it blocks at most ~5 s: see WatchdogSec.
 SETUP_BUDGET_S = 3.0
 CAPTURE_BUDGET_S = 0.2
+# the offset capture's steps, one per tick (Bno055Imu._capture_step)
+_CAPTURE_IDLE, _CAPTURE_FIRST_READ, _CAPTURE_SECOND_READ, _CAPTURE_FUSION_ON, _CAPTURE_RESUMING = range(5)
 CAPTURE_TRIES = 5  # offset read-backs per process (each pauses fusion ~30 ms) before giving up
 SAVE_RETRY_FIRST_S = 1.0  # a failed save of the offsets is tried again after this, doubling...
 SAVE_RETRY_MAX_S = 60.0  # ...up to this (a full SD card, a read-only remount: until someone fixes it)
@@ -102,6 +107,10 @@ def offsets_problem(offsets: bytes) -> str | None:
     if not 0 <= mag_radius <= _MAG_RADIUS_MAX:
         return f"magnetometer radius {mag_radius} outside 0..{_MAG_RADIUS_MAX}"
     return None
+
+
+class SensorPaused(ImuError):
+    """No sample this tick, on purpose: the chip is in CONFIG mode for the offset capture (~30 ms, once)."""
 
 
 class OffsetsSaver:
@@ -334,6 +343,10 @@ class Bno055Imu:
         self._offsets = self._load_offsets()
         self._offsets_captured = False  # read back from the chip once per process
         self._capture_tries_left = CAPTURE_TRIES
+        self._capture_stage = _CAPTURE_IDLE  # the offset capture's step in progress (see _capture_step)
+        self._capture_due_s = 0.0  # when the chip's mode switch of the current step is over
+        self._captured_first: bytes | None = None
+        self._captured: tuple[bytes, bytes] | None = None  # both reads, kept once fusion is back on
         self._driver = None  # set once setup succeeded
         self.setup_attempts = 0  # whole set-ups tried (each reset() makes 1..SETUP_ATTEMPTS)
         self.setup_retries = 0  # single transactions tried again during set-up
@@ -344,6 +357,8 @@ class Bno055Imu:
     def read(self) -> ImuSample:
         if self._driver is None:
             raise ImuError("BNO055 is not set up (closed, or the last reset() failed)")
+        if self._capture_stage and not self._capture_step():
+            raise SensorPaused("BNO055 paused: reading its calibration offsets back in CONFIG mode")
         i2c, read_burst = self._i2c, self._read_burst
         if not i2c.try_lock():
             raise ImuError("I2C bus is locked by another user")
@@ -385,6 +400,8 @@ class Bno055Imu:
         import adafruit_bno055  # the driver pulls in Blinka's busio; only the real backend needs it
 
         self._driver = None
+        self._capture_stage = _CAPTURE_IDLE  # a capture cut short by a reset: the set-up leaves fusion on
+        self._captured = None
         clock = self._clock
         bus = _RetryingBus(self._i2c, clock, clock.monotonic() + SETUP_BUDGET_S)
         problem = "no attempt"
@@ -437,6 +454,7 @@ class Bno055Imu:
     def close(self) -> None:
         """Stop using the chip (the bus belongs to the caller and stays open); offsets not yet saved are written now."""
         self._driver = None
+        self._capture_stage = _CAPTURE_IDLE
         if self.offsets_saver is not None:
             self.offsets_saver.flush()
 
@@ -468,26 +486,71 @@ class Bno055Imu:
             self._capture_offsets()
 
     def _capture_offsets(self) -> None:
-        """Read the offsets (CONFIG mode, ~30 ms without fusion) twice and save them if plausible: once per process."""
+        """Start reading the offsets back: CONFIG mode now; the reads, and fusion back on, in the next ticks.
+
+        Done in one tick, the capture held that tick for the chip's two mode switches (19 + 7 ms by its
+        datasheet) and four transactions; as steps (:meth:`_capture_step`) each tick carries at most one
+        transaction and none waits for the chip. Fusion is off for the same ~30 ms either way: those
+        ticks have no sample (:class:`SensorPaused`), which the loop counts as lost time, far below a fault."""
         # Retried like the set-up: a NACK here must not leave the chip in CONFIG mode (no data).
-        bus = _RetryingBus(self._i2c, self._clock, self._clock.monotonic() + CAPTURE_BUDGET_S)
+        now_s = self._clock.monotonic()
         try:
-            self._enter_config(bus)
-            offsets = self._read(_OFFSETS, _OFFSETS_SIZE, bus)
-            again = self._read(_OFFSETS, _OFFSETS_SIZE, bus)
+            self._write(_OPR_MODE, bytes([_CONFIG_MODE]), self._capture_bus(now_s))
         except OSError as exc:
             self._log.warning("BNO055 calibration offsets could not be read: %s", exc)
-            offsets = None
+            self._capture_stage = _CAPTURE_FUSION_ON  # whatever the chip took, fusion goes back on next
+        else:
+            self._capture_stage = _CAPTURE_FIRST_READ
+        self._capture_due_s = now_s + _TO_CONFIG_S
+        self._captured_first = None
+
+    def _capture_bus(self, now_s: float) -> _RetryingBus:
+        return _RetryingBus(self._i2c, self._clock, now_s + CAPTURE_BUDGET_S)
+
+    def _capture_step(self) -> bool:
+        """One step of the offset capture (at most one transaction); True once fusion is back (read on)."""
+        now_s = self._clock.monotonic()
+        stage = self._capture_stage
+        if now_s < self._capture_due_s:
+            return False  # the chip's mode switch is not over
+        if stage == _CAPTURE_RESUMING:
+            self._capture_stage = _CAPTURE_IDLE
+            return True
+        if stage == _CAPTURE_FUSION_ON:
+            try:
+                self._write(_OPR_MODE, bytes([self._mode_byte]), self._capture_bus(now_s))
+            except OSError as exc:  # the next read() fails and the loop re-initialises the chip
+                self._log.warning("BNO055 fusion mode not resumed after reading the offsets: %s", exc)
+                self._capture_stage = _CAPTURE_IDLE
+                return True
+            self._capture_stage = _CAPTURE_RESUMING
+            self._capture_due_s = now_s + _FROM_CONFIG_S
+            self._keep_captured()
+            return False
         try:
-            bus.deadline_s += CAPTURE_BUDGET_S  # fusion back on, whatever happened above
-            self._enter_fusion(bus)
-        except OSError as exc:  # the next read() fails and the loop re-initialises the chip
-            self._log.warning("BNO055 fusion mode not resumed after reading the offsets: %s", exc)
+            offsets = self._read(_OFFSETS, _OFFSETS_SIZE, self._capture_bus(now_s))
+        except OSError as exc:
+            self._log.warning("BNO055 calibration offsets could not be read: %s", exc)
+            self._captured = None
+            self._capture_stage = _CAPTURE_FUSION_ON
+            return False
+        if stage == _CAPTURE_FIRST_READ:
+            self._captured_first = offsets
+            self._capture_stage = _CAPTURE_SECOND_READ
+        else:
+            first, self._captured_first = self._captured_first, None
+            self._captured = None if first is None else (first, offsets)
+            self._capture_stage = _CAPTURE_FUSION_ON
+        return False
+
+    def _keep_captured(self) -> None:
+        """Fusion is back on: keep the two reads if they agree and are plausible (else a later check tries again)."""
+        captured, self._captured = self._captured, None
+        if captured is None:
             return
-        if offsets is None:
-            return
+        offsets, again = captured
         problem = "two reads disagree (a corrupted read?)" if offsets != again else offsets_problem(offsets)
-        if problem is not None:  # the next calibration check tries again
+        if problem is not None:
             self._log.warning("BNO055 calibration offsets not kept: %s", problem)
             return
         self._offsets = offsets

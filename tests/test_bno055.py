@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from walkcoach.hal import bno055
-from walkcoach.hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, OffsetsSaver, offsets_problem
+from walkcoach.hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, OffsetsSaver, SensorPaused, offsets_problem
 from walkcoach.hal.errors import ConfigError, EndOfStream, ImuError
 from walkcoach.hal.mount import Mount
 from walkcoach.sim.bno055_chip import (
@@ -80,11 +80,15 @@ class Rig:
         return Bno055Imu(i2c=self.bus, clock=self.clock, **options)
 
     def tick(self, imu: Bno055Imu, seconds: float):
-        """Read at RATE_HZ for ``seconds`` of virtual time; the last sample."""
+        """Read at RATE_HZ for ``seconds`` of virtual time; the last sample (the offset capture's few
+        paused ticks have none, as in the loop, where they are lost time)."""
         sample = None
         for _ in range(round(seconds * RATE_HZ)):
             self.clock.sleep(1 / RATE_HZ)
-            sample = imu.read()
+            try:
+                sample = imu.read()
+            except SensorPaused:
+                pass
         return sample
 
 
@@ -477,6 +481,29 @@ def test_ndof_readiness_is_the_system_status(rig):
     assert rig.tick(imu, ACCEL_CALIBRATION_S[-1]).calibration == 3
 
 
+def test_the_offset_capture_is_spread_over_ticks_none_waiting_for_the_chip(rig, tmp_path):
+    """The capture's CONFIG mode and back (the chip's 19 + 7 ms) in steps: no read() holds its tick for a
+    mode switch or does more than the burst and one transaction of its own; fusion is off ~30 ms once."""
+    imu = rig.imu(state_dir=tmp_path)
+    rig.tick(imu, ACCEL_CALIBRATION_S[-1] - 0.5)
+    paused, slowest_s, most_transactions = 0, 0.0, 0
+    for _ in range(round(2.0 * RATE_HZ)):
+        rig.clock.sleep(1 / RATE_HZ)
+        before_s, before = rig.clock.monotonic(), rig.bus.stats.transactions
+        try:
+            imu.read()
+        except SensorPaused:
+            paused += 1
+        slowest_s = max(slowest_s, rig.clock.monotonic() - before_s)
+        most_transactions = max(most_transactions, rig.bus.stats.transactions - before)
+    assert imu.calibration_offsets == DEFAULT_LEARNED_OFFSETS == rig.chip.offsets  # read in CONFIG mode, not zeros
+    assert rig.chip.mode == IMUPLUS_MODE
+    assert 3 <= paused <= 5  # ~30 ms of 10 ms ticks: the chip's own mode switches, not a tick's wait
+    assert most_transactions <= 2  # the tick that starts it: its burst, then CONFIG mode
+    assert slowest_s < 0.005  # transfers only (the one-tick capture slept 30 ms)
+    imu.close()
+
+
 def test_offsets_are_saved_atomically_once_when_first_ready(rig, tmp_path, mocker):
     replace = mocker.spy(os, "replace")
     imu = rig.imu(state_dir=tmp_path / "state")
@@ -650,7 +677,10 @@ def test_a_planted_link_at_the_offsets_file_is_neither_read_nor_written_through(
 def tick_until_captured(rig, imu, limit_s: float = ACCEL_CALIBRATION_S[-1] + 5.0) -> None:
     for _ in range(round(limit_s * RATE_HZ)):
         rig.clock.sleep(1 / RATE_HZ)
-        imu.read()
+        try:
+            imu.read()
+        except SensorPaused:
+            continue
         if imu.calibration_offsets is not None:
             return
     raise AssertionError("the offsets were never captured")
