@@ -21,7 +21,7 @@ reports full readiness, the 22 offset + radius bytes are read back ONCE (that
 needs CONFIG mode: fusion pauses for about 30 ms), twice, one step per tick
 (CONFIG mode; first read; second read; fusion mode; read on), no tick waiting
 for the chip's mode switches: the few ticks without fusion raise
-:class:`SensorPaused`, a lost sample like a NACK's,
+:class:`SensorPaused` (lost time for the coach, not a read error),
 and kept only if both reads agree and the values are plausible
 (:func:`offsets_problem`); after every chip reset they are written back in
 CONFIG mode, so calibration returns within a second or so. The file
@@ -41,7 +41,7 @@ import threading
 import time
 from pathlib import Path
 
-from walkcoach.hal.errors import ConfigError, ImuError
+from walkcoach.hal.errors import ConfigError, ImuError, SensorPaused
 from walkcoach.hal.mount import Mount
 from walkcoach.hal.state_files import read_regular, write_atomic
 from walkcoach.hal.types import G_MS2, Clock, ImuSample
@@ -107,10 +107,6 @@ def offsets_problem(offsets: bytes) -> str | None:
     if not 0 <= mag_radius <= _MAG_RADIUS_MAX:
         return f"magnetometer radius {mag_radius} outside 0..{_MAG_RADIUS_MAX}"
     return None
-
-
-class SensorPaused(ImuError):
-    """No sample this tick, on purpose: the chip is in CONFIG mode for the offset capture (~30 ms, once)."""
 
 
 class OffsetsSaver:

@@ -9,6 +9,11 @@ class ImuError(WalkcoachError, OSError):
     """The IMU could not be read, or what it returned is not a valid sample."""
 
 
+class SensorPaused(ImuError):
+    """No sample this tick, on purpose: the sensor is busy with something it was asked to do (the BNO055's
+    offset capture in CONFIG mode, ~30 ms once). Lost time for the coach, but no fault and no read error."""
+
+
 class EndOfStream(WalkcoachError, EOFError):
     """A finite sample source (a simulated scenario, a recording) has no more samples."""
 

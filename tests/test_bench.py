@@ -4,7 +4,7 @@ import pytest
 
 from walkcoach import hal
 from walkcoach.device.core.settings import DeviceSettings
-from walkcoach.hal.bno055 import SensorPaused
+from walkcoach.hal.errors import SensorPaused
 from walkcoach.hal.i2c import I2CStats
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from walkcoach.hal import bno055
-from walkcoach.hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, OffsetsSaver, SensorPaused, offsets_problem
-from walkcoach.hal.errors import ConfigError, EndOfStream, ImuError
+from walkcoach.hal.bno055 import CALIBRATION_FILE, SETUP_BUDGET_S, Bno055Imu, OffsetsSaver, offsets_problem
+from walkcoach.hal.errors import ConfigError, EndOfStream, ImuError, SensorPaused
 from walkcoach.hal.mount import Mount
 from walkcoach.sim.bno055_chip import (
     ACCEL_CALIBRATION_S,

@@ -20,6 +20,7 @@ from walkcoach.device.core.feedback import CuePlayer
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.shell.loop import CoachLoop
 from walkcoach.device.shell.runner import make_coach, run_simulation
+from walkcoach.hal.errors import SensorPaused
 from walkcoach.hal.mount import Mount
 from walkcoach.sim.chip_path import FaultPlan, load_fault_plan, open_chip_imu
 from walkcoach.sim.clock import VirtualClock
@@ -201,3 +202,46 @@ def test_the_fault_cue_after_a_chip_reset_plays_its_five_short_beeps_not_one_lon
     starts = [t for t, _ in fault_pulses]
     assert np.allclose(np.diff(starts), on_s + off_s, atol=tick_s + 1e-9), starts
     assert loop.stats.outages == 1 and loop.stats.resets >= 1 and loop.sensor_ok
+
+
+class PausingImu:
+    """The emulated chip's IMU, with no sample on purpose (``SensorPaused``) for ``count`` reads from read ``start``."""
+
+    def __init__(self, imu, start: int, count: int) -> None:
+        self.imu, self.start, self.count, self.reads = imu, start, count, 0
+
+    def read(self):
+        sample = self.imu.read()
+        self.reads += 1
+        if self.start < self.reads <= self.start + self.count:
+            raise SensorPaused("paused for the test")
+        return sample
+
+    def __getattr__(self, name):
+        return getattr(self.imu, name)
+
+
+@pytest.mark.parametrize("pause_s", [0.05, 3.0 * GRACE_S])
+def test_a_paused_sensor_is_lost_time_not_a_read_error_until_it_lasts_past_the_grace(pause_s):
+    """A sensor busy on purpose for a few ticks (the BNO055's offset capture in CONFIG mode) is no fault:
+    no read error, no outage, no fault given as the last one; paused past the fault grace, it is a fault."""
+    settings = DeviceSettings()
+    clock = VirtualClock()
+    walk = simulate("standing", 0, rate_hz=settings.loop.rate_hz)
+    chip_imu, _ = open_chip_imu(walk, clock, mount=Mount())
+    paused_reads = round(pause_s * settings.loop.rate_hz)
+    imu = PausingImu(chip_imu, start=2000, count=paused_reads)
+    loop = CoachLoop(imu=imu, coach=make_coach(settings, dt.date(2026, 1, 5)), player=CuePlayer({}), clock=clock,
+                     rate_hz=settings.loop.rate_hz, fault_grace_s=GRACE_S)
+    try:
+        loop.run(until_s=40.0)
+    finally:
+        chip_imu.close()
+    stats = loop.stats
+    if pause_s < GRACE_S:
+        # (the chip's own offset capture, once the standing wearer's calibration is full, pauses too)
+        assert stats.paused >= paused_reads
+        assert (stats.read_errors, stats.outages, loop.last_fault) == (0, 0, "")
+    else:
+        assert stats.outages == 1 and stats.read_errors > 0
+    assert loop.sensor_ok  # and back after it

@@ -34,7 +34,7 @@ from walkcoach.device.core.button import ButtonGestures, Gesture
 from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, Event, EventKind
 from walkcoach.device.core.feedback import CuePlayer
-from walkcoach.hal.errors import EndOfStream, ImuError
+from walkcoach.hal.errors import EndOfStream, ImuError, SensorPaused
 from walkcoach.hal.types import Button, Clock, Imu
 
 log = logging.getLogger("walkcoach.loop")
@@ -56,7 +56,7 @@ MAX_LAG_PERIODS = 5  # further behind than this, the loop skips ahead instead of
 class LoopStats:
     __slots__ = (
         "ticks", "samples", "read_errors", "resets", "reset_failures", "overruns", "faults", "outages",
-        "frozen_detections", "slow_reads", "lost_s",
+        "frozen_detections", "slow_reads", "lost_s", "paused",
     )
 
     def __init__(self) -> None:
@@ -66,6 +66,7 @@ class LoopStats:
         self.frozen_detections = 0  # runs of identical samples taken as a hung sensor
         self.slow_reads = 0  # reads (failed or not) that blocked for SLOW_READ_S or more
         self.lost_s = 0.0  # time without a timely valid sample (closed gaps)
+        self.paused = 0  # ticks the sensor had no sample on purpose (SensorPaused): no read error
 
     def fault_figures(self, rate_hz: float) -> dict:
         """What ``walkcoach run --faults --json`` reports about the loop's fault handling."""
@@ -75,6 +76,7 @@ class LoopStats:
             "reinits": self.resets,
             "reinit_failures": self.reset_failures,
             "read_errors": self.read_errors,
+            "paused_ticks": self.paused,
             "frozen_detections": self.frozen_detections,
             "slow_reads": self.slow_reads,
             "overruns": self.overruns,
@@ -158,11 +160,15 @@ class CoachLoop:
                     sample = imu.read()
                 except EndOfStream:
                     break
+                except SensorPaused as exc:  # no sample on purpose (a few ticks): no read error, unless it lasts
+                    stats.paused += 1
+                    sample, error = None, (exc if now_s - self._last_good_s > self.fault_grace_s else None)
                 except ImuError as exc:
                     sample, error = None, exc
                 read_s = clock.monotonic() - now_s
                 if sample is None:
-                    self._on_lost(now_s, error)
+                    if error is not None:
+                        self._on_lost(now_s, error)
                 else:
                     if self.frozen_after_s is not None and self._is_frozen(sample, now_s):
                         self._on_lost(now_s, ImuError(f"frozen: the same sample for {now_s - (self._same_since_s or now_s):.1f} s"))
