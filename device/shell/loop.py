@@ -156,6 +156,7 @@ class CoachLoop:
                 if until_s is not None and now_s >= until_s:
                     break
                 stats.ticks += 1
+                error: ImuError | None
                 try:
                     sample = imu.read()
                 except EndOfStream:
