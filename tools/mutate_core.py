@@ -61,7 +61,7 @@ TARGETS = [
     # of mutants at up to ~40 s each, so it is run on a random sample (--sample)
     Target("gait", "device/core/gait.py",
            ("tests/test_gait_rules.py", "tests/test_regularity.py", "tests/test_contact_timing.py", "tests/test_coach_unit.py",
-            "tests/test_walk_start.py", "tests/test_bout_cadence.py",
+            "tests/test_walk_start.py", "tests/test_bout_cadence.py", "tests/test_bout_start_rules.py", "tests/test_faint_peak_rules.py",
             "tests/test_real_recordings.py", "tests/test_no_walking.py", "tests/test_messy_walkers.py", "tests/test_sensor_variants.py")),
 ]
 
@@ -137,6 +137,27 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "in _count_step and _commit_step: an interval under 1.5 step times taken as two steps is over "
         "MISSED_STEP_TOLERANCE off the rhythm, so it counts as one step all the same (the copies in "
         "_rhythm_step_s and _test_regularity change behaviour, and are killed)",
+    ("device/core/gait.py", "self.phase = 0", "0 -> 1"):
+        "the block grid's phase is wherever the stream started anyway: after a (re)start the first block averages "
+        "one sample fewer, one of the window's blocks while the rest are still the restart's zeros",
+    ("device/core/gait.py", "if 1 <= lag <= block_means.max_lag and lag < n:", "< -> <="):
+        "n is the window's blocks (REGULARITY_WINDOW_S), over twice max_lag (REGULARITY_MAX_LAG_S) at any rate: "
+        "lag <= max_lag already keeps lag under n",
+    ("device/core/gait.py",
+     "def add_step(self, step_s: float, peak_ms2: float = 0.0, regularity=None, contact_s: float | None = None) -> bool:",
+     "0.0 -> 1.0"): "every caller passes the step's peak; with all peaks the default, 0 and 1 pass the peak rules alike",
+    ("device/core/gait.py", "if missed > 1 or abs(interval / whole_steps - median_s) > self._tolerance * median_s:", "> -> >="):
+        "the step time exactly rhythm_tolerance off the median (float equality); the same change of missed > 1 "
+        "has the same key, and is killed",
+    ("device/core/gait.py",
+     "if first_peak is not None and not INITIATION_PEAK_SHARE * typical_peak <= first_peak <= typical_peak * PEAK_SPREAD:",
+     "<= -> <"): "the first step's measured peak exactly at either end of its range (float equality)",
+    ("device/core/gait.py", "if interval < DOUBLE_STEP_SHARE * median_s:", "< -> <="):
+        "a measured interval exactly DOUBLE_STEP_SHARE of the median (float equality)",
+    ("device/core/gait.py", "self._missed_steps -= whole_steps - 1", "- -> +"):
+        "in _drop_closing_contact, which only end() calls: nothing reads the missed steps before _reset_bout zeroes them",
+    ("device/core/gait.py", "self._missed_steps -= whole_steps - 1", "-= -> +="):
+        "in _drop_closing_contact, which only end() calls: nothing reads the missed steps before _reset_bout zeroes them",
 }
 
 COMPARE_SWAPS: dict[type, type] = {
