@@ -154,10 +154,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "<= -> <"): "the first step's measured peak exactly at either end of its range (float equality)",
     ("device/core/gait.py", "if interval < DOUBLE_STEP_SHARE * median_s:", "< -> <="):
         "a measured interval exactly DOUBLE_STEP_SHARE of the median (float equality)",
-    ("device/core/gait.py", "self._missed_steps -= whole_steps - 1", "- -> +"):
-        "in _drop_closing_contact, which only end() calls: nothing reads the missed steps before _reset_bout zeroes them",
-    ("device/core/gait.py", "self._missed_steps -= whole_steps - 1", "-= -> +="):
-        "in _drop_closing_contact, which only end() calls: nothing reads the missed steps before _reset_bout zeroes them",
 }
 
 COMPARE_SWAPS: dict[type, type] = {

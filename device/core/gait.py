@@ -997,7 +997,6 @@ class BoutTracker:
         whole_steps = self._closing_whole_steps()
         self._all_intervals.pop()
         self._steps -= whole_steps
-        self._missed_steps -= whole_steps - 1
         times.pop()
         self._last_s = times[-1]
         return self._last_s
