@@ -180,7 +180,8 @@ class CoachLoop:
                 if button is not None and now_s >= next_button_s:
                     next_button_s = now_s + BUTTON_POLL_S
                     self._poll_button(now_s, button.is_pressed)
-                player.advance(now_s)
+                if player.playing is not None:  # advance() does nothing else: spare the idle tick its call
+                    player.advance(now_s)
                 if self.on_tick is not None:
                     self.on_tick(now_s)
                 next_s += period_s
