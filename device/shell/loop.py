@@ -146,6 +146,7 @@ class CoachLoop:
         button = self.button
         next_button_s = next_s
         stats = self.stats
+        frozen_after_s = self.frozen_after_s
         try:
             while not self.stop_requested:
                 clock.sleep_until(next_s)
@@ -164,7 +165,15 @@ class CoachLoop:
                 if sample is None:
                     self._on_lost(now_s, error)
                 else:
-                    if self.frozen_after_s is not None and self._is_frozen(sample, now_s):
+                    frozen = False
+                    if frozen_after_s is not None:  # the frozen check's every-tick part, without a call
+                        previous = self._previous
+                        self._previous = sample
+                        if previous is None or sample[2] != previous[2] or sample[1] != previous[1]:
+                            self._same_since_s = None
+                        else:
+                            frozen = self._frozen_for_long(previous, now_s)
+                    if frozen:
                         self._on_lost(now_s, ImuError(f"frozen: the same sample for {now_s - (self._same_since_s or now_s):.1f} s"))
                     else:
                         gap_s = now_s - self._last_good_s
@@ -197,11 +206,8 @@ class CoachLoop:
         self.player.all_off()
 
     # -- faults ---------------------------------------------------------------
-    def _is_frozen(self, sample, now_s: float) -> bool:
-        previous, self._previous = self._previous, sample
-        if previous is None or sample[2] != previous[2] or sample[1] != previous[1]:
-            self._same_since_s = None
-            return False
+    def _frozen_for_long(self, previous, now_s: float) -> bool:
+        """The sample read at ``now_s`` repeats ``previous``: True once the run of repeats is ``frozen_after_s`` long."""
         if self._same_since_s is None:
             self._same_since_s = previous[0]
         if now_s - self._same_since_s < self.frozen_after_s:
