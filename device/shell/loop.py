@@ -35,7 +35,7 @@ from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, Event, EventKind
 from walkcoach.device.core.feedback import CuePlayer
 from walkcoach.hal.errors import EndOfStream, ImuError
-from walkcoach.hal.types import Button, Clock, Imu
+from walkcoach.hal.types import Button, Clock, Imu, ImuSample
 
 log = logging.getLogger("walkcoach.loop")
 
@@ -124,7 +124,7 @@ class CoachLoop:
         self._next_reset_s = 0.0
         self._reset_backoff_s = RESET_BACKOFF_START_S
         self._last_reset_error = ""
-        self._previous = None  # the last sample read, for the frozen check
+        self._previous: ImuSample | None = None  # the last sample read, for the frozen check
         self._same_since_s: float | None = None
 
     def request_stop(self) -> None:
@@ -172,7 +172,7 @@ class CoachLoop:
                         if previous is None or sample[2] != previous[2] or sample[1] != previous[1]:
                             self._same_since_s = None
                         else:
-                            frozen = self._frozen_for_long(previous, now_s)
+                            frozen = self._frozen_for_long(previous, now_s, frozen_after_s)
                     if frozen:
                         self._on_lost(now_s, ImuError(f"frozen: the same sample for {now_s - (self._same_since_s or now_s):.1f} s"))
                     else:
@@ -206,11 +206,11 @@ class CoachLoop:
         self.player.all_off()
 
     # -- faults ---------------------------------------------------------------
-    def _frozen_for_long(self, previous, now_s: float) -> bool:
+    def _frozen_for_long(self, previous: ImuSample, now_s: float, frozen_after_s: float) -> bool:
         """The sample read at ``now_s`` repeats ``previous``: True once the run of repeats is ``frozen_after_s`` long."""
         if self._same_since_s is None:
             self._same_since_s = previous[0]
-        if now_s - self._same_since_s < self.frozen_after_s:
+        if now_s - self._same_since_s < frozen_after_s:
             return False
         if self._last_good_s > self._same_since_s:  # newly detected: the frozen run was never good data
             self.stats.frozen_detections += 1
