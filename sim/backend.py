@@ -44,7 +44,7 @@ class DirectImu:
         self._chunk: tuple[list[float], ...] = ()
 
     def read(self) -> ImuSample:
-        t_s = self._clock.monotonic()
+        t_s = self._clock.now_s  # the sim's clocks (VirtualClock, PacedClock) keep their time there: no call
         k = int(t_s * self._rate_hz + 0.5) - self._chunk_start
         if not 0 <= k < self._chunk_len:
             k = self._load_chunk(k + self._chunk_start)
@@ -75,6 +75,24 @@ class DirectImu:
 
     def close(self) -> None:
         pass
+
+
+class MockPinButton:
+    """The belt's button on gpiozero's mock pin, read from the pin: the loop polls it ~33 times a simulated
+    second (31 000 times in the default scenario), and gpiozero's ``is_pressed`` is six Python calls deep
+    (value, _read, the pin's state, the state-to-value mapping) where one attribute read of the pin does."""
+
+    def __init__(self, button) -> None:
+        self.button = button
+        self.pin = button.pin  # the mock pin, for tests that press it by hand
+        self._pressed_state = not button.pull_up  # pulled up: pressed pulls the pin low
+
+    @property
+    def is_pressed(self) -> bool:
+        return self.pin.state == self._pressed_state
+
+    def close(self) -> None:
+        self.button.close()
 
 
 PRESS_S = 0.2  # a short press ("pain got worse"): well past the debounce, far from the hold
@@ -151,6 +169,8 @@ def open_backend(
         pin_factory=pin_factory,
     )
     button = open_button(getattr(pins, "button", "GPIO22"), pin_factory=pin_factory)
+    if button is not None:
+        button = MockPinButton(button)
     from walkcoach.sim.scenarios import SCENARIOS
 
     scripted = tuple(getattr(SCENARIOS.get(scenario), "button", ())) + tuple(presses)

@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from walkcoach import hal
-from walkcoach.device.cli.config_cli import add_config_commands, run_config_command
-from walkcoach.device.cli.history import COMMANDS as HISTORY_COMMANDS
-from walkcoach.device.cli.history import add_history_commands, run_history_command
+from walkcoach.device.cli.arguments import HISTORY_COMMANDS, add_config_commands, add_history_commands
 from walkcoach.device.config.config import Config, ServiceSettings, StoreSettings, config_path, load_config
 from walkcoach.device.core.settings import DeviceSettings
 from walkcoach.device.core.summary import format_human
@@ -409,6 +407,8 @@ def _main(argv: list[str] | None = None) -> int:
         if args.verbose:
             logging.getLogger().setLevel(logging.DEBUG)
         if args.command == "config":  # before loading, so validate/set work on a broken file
+            from walkcoach.device.cli.config_cli import run_config_command
+
             return run_config_command(args)
         if args.command == "run" and (args.service or args.backend == "pi" or args.record):
             from walkcoach.device.shell.service import run_service  # loads the config itself: a bad one means the last good one
@@ -453,6 +453,8 @@ def _main(argv: list[str] | None = None) -> int:
         config = _directories(config, args)
         settings = config.settings
         if args.command in HISTORY_COMMANDS:
+            from walkcoach.device.cli.history import run_history_command
+
             return run_history_command(args, settings, state_dir=config.store.state_dir)
         if args.command == "status":
             from walkcoach.device.shell.status import run_status

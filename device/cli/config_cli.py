@@ -1,6 +1,6 @@
 """`walkcoach config show | get KEY | set KEY VALUE | validate [FILE]`.
 
-Wired into cli.py with :func:`add_config_commands` and :func:`run_config_command`.
+Wired into cli.py with :func:`add_config_commands` (``device.cli.arguments``) and :func:`run_config_command`.
 Problems with the config content (``validate``, a rejected ``set``) are printed one
 per line with exit status 1; anything else goes up as a ConfigError, which cli.py
 prints as one line with exit status 2.
@@ -8,13 +8,13 @@ prints as one line with exit status 2.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 from pathlib import Path
 from typing import TextIO
 
+from walkcoach.device.cli.arguments import add_config_commands
 from walkcoach.device.config.config import (
     Config,
     ConfigProblems,
@@ -31,23 +31,6 @@ from walkcoach.hal.errors import ConfigError
 from walkcoach.hal.state_files import UnsafeFile, exclusive_lock, read_regular
 
 __all__ = ["add_config_commands", "run_config_command", "signal_reload"]
-
-
-def add_config_commands(subparsers) -> argparse.ArgumentParser:
-    """Add `config` and its actions to cli.py's subparsers (same parser class throughout)."""
-    config = subparsers.add_parser("config", help="show, get, set or validate the config file")
-    actions = config.add_subparsers(dest="config_command", required=True, parser_class=type(config))
-    actions.add_parser("show", help="print the effective config as TOML (defaults filled in)")
-    get = actions.add_parser("get", help="print one value (or one table)")
-    get.add_argument("key", metavar="KEY", help="e.g. lean.threshold_deg")
-    set_ = actions.add_parser("set", help="check and write one value, then reload the running service")
-    set_.add_argument("key", metavar="KEY", help="e.g. lean.threshold_deg")
-    # REMAINDER, so a value starting with "-" (mount.forward -x, a negative number) needs no "--"
-    set_.add_argument("value", metavar="VALUE", nargs=argparse.REMAINDER,
-                      help='a TOML value; strings need no quotes; "" unsets a pin or date')
-    validate = actions.add_parser("validate", help="check a config file: every problem, one per line")
-    validate.add_argument("file", metavar="FILE", nargs="?", help="file to check (default: the config in use; - for stdin)")
-    return config
 
 
 def run_config_command(args, *, out: TextIO | None = None, err: TextIO | None = None) -> int:

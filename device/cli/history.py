@@ -1,6 +1,6 @@
 """The history commands: ``walkcoach plan``, ``history``, ``report`` and ``replay``.
 
-``add_history_commands(subparsers)`` adds them to the CLI; ``run_history_command(args, settings)``
+``add_history_commands(subparsers)`` (``device.cli.arguments``) adds them to the CLI; ``run_history_command(args, settings)``
 runs one and returns the exit status. Errors are ``WalkcoachError`` subclasses
 (the CLI prints them as one line, exit status 2).
 
@@ -10,7 +10,6 @@ runs one and returns the exit status. Errors are ``WalkcoachError`` subclasses
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import io
@@ -22,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from walkcoach.device.cli.arguments import HISTORY_COMMANDS as COMMANDS  # noqa: F401  (the CLI's names, as before)
+from walkcoach.device.cli.arguments import add_history_commands  # noqa: F401
 from walkcoach.device.core.plan import SessionRecord, effective_plan, format_plan
 from walkcoach.device.core.settings import DeviceSettings, PlanSettings
 from walkcoach.device.core.summary import format_human
@@ -40,7 +41,6 @@ from walkcoach.device.shell.store import (
 from walkcoach.hal.errors import WalkcoachError
 from walkcoach.hal.state_files import write_atomic
 
-COMMANDS = ("plan", "history", "report", "replay")
 REPORT_FILE_MODE = 0o644  # a report is for sharing (with a physiotherapist), as a plain write gives
 MATPLOTLIB_HINT = "report needs matplotlib, an optional extra: pip install 'walkcoach[plots]' (or: pip install matplotlib)"
 
@@ -51,64 +51,6 @@ class HistoryError(WalkcoachError, RuntimeError):
 
 class MissingExtra(WalkcoachError, ImportError):
     """An optional dependency is not installed; the message says how to install it."""
-
-
-# -- the CLI --------------------------------------------------------------------------
-def add_history_commands(subparsers) -> None:
-    """Add plan, history, report and replay to ``walkcoach``'s subparsers."""
-    plan = subparsers.add_parser("plan", help="today's walking cap, why, and walks today against the plan")
-    _state_dir_option(plan)
-    plan.add_argument("--json", action="store_true", help="print one JSON object")
-    plan.add_argument("--date", type=_date, help="as if today were DATE (YYYY-MM-DD)")
-
-    history = subparsers.add_parser("history", help="one row per session: walk time, steps, cadence, speed, lean, cues, pain")
-    _state_dir_option(history)
-    history.add_argument("--days", type=_positive_int, default=14, help="the last N days (default 14)")
-    output = history.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print a JSON list")
-    output.add_argument("--csv", action="store_true", help="print CSV")
-
-    report = subparsers.add_parser("report", help="one self-contained HTML file: this week, trends, every walk (--png: a PNG)")
-    _state_dir_option(report)
-    report.add_argument("--out", type=Path, help="the file to write (default walkcoach-report-DATE.html, or .png with --png)")
-    report.add_argument("--png", action="store_true", help="a PNG of walk time and gait trends instead (needs matplotlib)")
-    report.add_argument("--days", type=_positive_int, default=56, help="the last N days (default 56)")
-
-    replay = subparsers.add_parser("replay", help="run the coach over a recording (walkcoach or plain CSV)")
-    replay.add_argument("file", type=Path, help="a `walkcoach run --record` file, or a CSV t,ax,ay,az[,gx,gy,gz]")
-    replay.add_argument("--json", action="store_true", help="print one JSON object (the keys of `walkcoach sim --json`)")
-    replay.add_argument("--units", choices=("ms2", "g"), default="ms2", help="plain CSV acceleration units (default m/s²)")
-    replay.add_argument(
-        "--upright", choices=("auto", "first-still"), default="auto",
-        help="plain CSV: where the wearer's upright comes from (default auto)",
-    )
-    replay.add_argument(
-        "--rate", type=float, metavar="HZ",
-        help="replay at HZ (default: the recording's rate; plain CSV: its own from 50 Hz up to the loop rate, else the loop rate)",
-    )
-    replay.add_argument("--cap-min", type=float, metavar="MIN", help="walking cap in minutes (default: the recording's, else the plan's)")
-
-
-def _state_dir_option(parser) -> None:
-    parser.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS,  # so `walkcoach --state-dir D plan` holds too
-                        help="where the history database is (default from the config)")
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def run_history_command(

@@ -35,7 +35,7 @@ from walkcoach.device.core.coach import Coach
 from walkcoach.device.core.events import Cue, Event, EventKind
 from walkcoach.device.core.feedback import CuePlayer
 from walkcoach.hal.errors import EndOfStream, ImuError, SensorPaused
-from walkcoach.hal.types import Button, Clock, Imu
+from walkcoach.hal.types import Button, Clock, Imu, ImuSample
 
 log = logging.getLogger("walkcoach.loop")
 
@@ -126,7 +126,7 @@ class CoachLoop:
         self._next_reset_s = 0.0
         self._reset_backoff_s = RESET_BACKOFF_START_S
         self._last_reset_error = ""
-        self._previous = None  # the last sample read, for the frozen check
+        self._previous: ImuSample | None = None  # the last sample read, for the frozen check
         self._same_since_s: float | None = None
 
     def request_stop(self) -> None:
@@ -148,6 +148,7 @@ class CoachLoop:
         button = self.button
         next_button_s = next_s
         stats = self.stats
+        frozen_after_s = self.frozen_after_s
         try:
             while not self.stop_requested:
                 clock.sleep_until(next_s)
@@ -171,7 +172,15 @@ class CoachLoop:
                     if error is not None:
                         self._on_lost(now_s, error)
                 else:
-                    if self.frozen_after_s is not None and self._is_frozen(sample, now_s):
+                    frozen = False
+                    if frozen_after_s is not None:  # the frozen check's every-tick part, without a call
+                        previous = self._previous
+                        self._previous = sample
+                        if previous is None or sample[2] != previous[2] or sample[1] != previous[1]:
+                            self._same_since_s = None
+                        else:
+                            frozen = self._frozen_for_long(previous, now_s, frozen_after_s)
+                    if frozen:
                         self._on_lost(now_s, ImuError(f"frozen: the same sample for {now_s - (self._same_since_s or now_s):.1f} s"))
                     else:
                         gap_s = now_s - self._last_good_s
@@ -187,7 +196,8 @@ class CoachLoop:
                 if button is not None and now_s >= next_button_s:
                     next_button_s = now_s + BUTTON_POLL_S
                     self._poll_button(now_s, button.is_pressed)
-                player.advance(now_s)
+                if player.playing is not None:  # advance() does nothing else: spare the idle tick its call
+                    player.advance(now_s)
                 if self.on_tick is not None:
                     self.on_tick(now_s)
                 next_s += period_s
@@ -203,14 +213,11 @@ class CoachLoop:
         self.player.all_off()
 
     # -- faults ---------------------------------------------------------------
-    def _is_frozen(self, sample, now_s: float) -> bool:
-        previous, self._previous = self._previous, sample
-        if previous is None or sample[2] != previous[2] or sample[1] != previous[1]:
-            self._same_since_s = None
-            return False
+    def _frozen_for_long(self, previous: ImuSample, now_s: float, frozen_after_s: float) -> bool:
+        """The sample read at ``now_s`` repeats ``previous``: True once the run of repeats is ``frozen_after_s`` long."""
         if self._same_since_s is None:
             self._same_since_s = previous[0]
-        if now_s - self._same_since_s < self.frozen_after_s:
+        if now_s - self._same_since_s < frozen_after_s:
             return False
         if self._last_good_s > self._same_since_s:  # newly detected: the frozen run was never good data
             self.stats.frozen_detections += 1
