@@ -102,3 +102,13 @@ def test_a_contact_missed_among_the_opening_steps_is_counted_as_one_missed_later
     seen = walk[:missed] + walk[missed + 1 :]
     (bout,) = _bouts(seen)
     assert (bout.steps, bout.start_s, bout.end_s) == (16, walk[0][0], walk[-2][0])
+
+
+def test_the_slow_first_step_of_gait_initiation_is_one_step_not_a_missed_one():
+    """The first step from standing may take up to 1.7 step times (it accelerates the body): an interval of
+    1.6 step times before the rhythm is that one step, not two with one missed. 16 steps in rhythm after it and
+    the closing step: 17 steps, the bout from the first contact."""
+    first_s = 10.0
+    rhythm = [(first_s + 1.6 * STEP_S + i * STEP_S, STRONG_MS2) for i in range(17)]
+    (bout,) = _bouts([(first_s, STRONG_MS2)] + rhythm)
+    assert (bout.steps, bout.start_s, bout.end_s) == (17, first_s, rhythm[-2][0])

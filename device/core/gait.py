@@ -369,6 +369,16 @@ def _median(values) -> float:
     return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
+def _whole_steps(interval_s: float, median_s: float) -> int:
+    """The steps an interval between two counted contacts held: whole step times, the missed ones in the steady
+    rhythm (``MISSED_STEP_TOLERANCE``); otherwise one (a hesitation, the slow first step of gait initiation,
+    a long step of an asymmetric gait: the step that came)."""
+    whole_steps = max(1, round(interval_s / median_s))
+    if whole_steps > 1 and abs(interval_s / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
+        return 1
+    return whole_steps
+
+
 def _interquartile_mean(values: list[float]) -> float:
     """The mean of the middle half of ``values`` (a quarter trimmed off each end)."""
     ordered = sorted(values)
@@ -770,7 +780,7 @@ class BoutTracker:
             first -= 1  # the first steps of a walk (gait initiation) are less regular: take them in
         intervals = [b - a for a, b in zip(pending[first:], pending[first + 1 :], strict=False)]
         # the rhythm allows a missed step in the window (an interval of two step times): it is a step walked
-        whole_steps = [max(1, round(interval / median_s)) for interval in intervals]
+        whole_steps = [_whole_steps(interval, median_s) for interval in intervals]
         self.in_bout = True
         self._first_s = pending[first]
         self._last_s = window[-1]
@@ -939,9 +949,7 @@ class BoutTracker:
         median_s = self._median_s
         rhythm_followed = whole_steps > 0
         if not rhythm_followed:
-            whole_steps = max(1, round(interval / median_s))
-            if whole_steps > 1 and abs(interval / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
-                whole_steps = 1  # a hesitation or a long step of an asymmetric gait, not missed steps: count the step that came
+            whole_steps = _whole_steps(interval, median_s)
         self._retimable = not rhythm_followed and whole_steps == 1  # its interval is the rhythm's last
         self._steps += whole_steps
         self._missed_steps += whole_steps - 1
