@@ -40,6 +40,12 @@ REACHED_WALKING_TIME_PPV = 0.84
 # The 119.9-125.2 s bout ends at 124.76 s, the coach's contact before its closing one, 0.4 s before the
 # reference's last IC (125.16 s); the coach's last contacts there, 123.65 and 124.76 s, do not sit on the
 # INDIP's 123.35 and 125.16 s.
+# The steps the coach reports for a walk (its history's) count the missed steps it infers between contacts: a
+# pause or a turn inside a bout (Test11's 38.5 s bout: 19 contacts, 22 steps) and gait initiation's contact
+# before the INDIP's first (the lab walks: 10 for 9) count too. Safe for the cap (walk time is unaffected),
+# but not the reference's count: 14.4 % in daily living, 11.1 % on the lab walks.
+REACHED_REPORTED_STEPS_ERROR = 0.12
+REACHED_DAILY_LIVING_REPORTED_STEPS_ERROR = 0.15
 REACHED_DAILY_LIVING_WALKING_TIME_SENSITIVITY = 0.85
 REACHED_DAILY_LIVING_IC_SENSITIVITY = 0.82
 REACHED_DAILY_LIVING_IC_PPV = 0.9
@@ -70,6 +76,7 @@ def test_straight_lab_walk(scores, name):
     assert s["ic_timing_error_s"] <= REACHED_IC_TIMING_ERROR_S
     assert abs(s["ic_timing_offset_s"]) <= REACHED_IC_TIMING_ERROR_S  # not late by the loading response
     assert s["step_count_error"] <= TARGET_STEP_COUNT_ERROR
+    assert s["reported_steps_error_mean"] <= REACHED_REPORTED_STEPS_ERROR
     assert s["cadence_error_max"] <= TARGET_CADENCE_ERROR
     assert s["walk_time_error_per_bout_max_s"] <= TARGET_WALK_TIME_PER_BOUT_S
 
@@ -84,6 +91,7 @@ def test_daily_living(scores):
     assert s["ic_ppv"] >= REACHED_DAILY_LIVING_IC_PPV
     assert s["ic_timing_error_s"] <= REACHED_DAILY_LIVING_IC_TIMING_ERROR_S
     assert s["step_count_error"] <= REACHED_DAILY_LIVING_STEP_COUNT_ERROR
+    assert s["reported_steps_error_mean"] <= REACHED_DAILY_LIVING_REPORTED_STEPS_ERROR
     assert s["cadence_error_mean"] <= TARGET_CADENCE_ERROR
     assert s["walk_time_error_per_bout_max_s"] <= TARGET_WALK_TIME_PER_BOUT_S
 
@@ -216,5 +224,6 @@ def test_scoring_on_a_known_answer():
     assert s["ic_timing_offset_s"] == pytest.approx(0.1)  # all four matched steps 0.1 s late
     assert s["step_count_error"] == pytest.approx(5 / 10)
     assert s["reference_bouts_found"] == 1
+    assert s["reported_steps_error_mean"] == pytest.approx((6 - 5) / 5)  # the bout's own count, its 6 steps
     assert s["cadence_error_mean"] == pytest.approx(0.0)
     assert s["bouts"][0]["walk_time_error_s"] == pytest.approx(5.9 - 4.0)

@@ -30,9 +30,10 @@ The figures (as in the mobgap/Mobilise-D validation papers, Micó-Amigo et al.
 - **step count inside reference bouts**: detected steps in each reference bout
   against its ``n_ic``; the total absolute error as a share of all reference
   contacts.
-- **per reference bout found** (overlapped by a detected bout): cadence,
-  stride length (2 x step length) and speed of the detected bout that overlaps
-  it most, relative error; walk-time error = summed duration of the detected
+- **per reference bout found** (overlapped by a detected bout): the steps
+  the coach reports for it (``Bout.steps``, the history's: its contacts and the
+  missed steps it inferred between them), cadence, stride length (2 x step
+  length) and speed of the detected bout that overlaps it most, relative error; walk-time error = summed duration of the detected
   bouts overlapping it minus the reference bout's duration (s).
 - **walk time**: total detected minus total reference (s).
 
@@ -226,6 +227,8 @@ def score(bouts: Sequence[Bout], reference: Reference, *, tolerance_s: float = I
             best = max(overlapping, key=lambda b: _overlap_s(_bout_span(b), span))
             stride_m = 2.0 * best.step_length_m if best.step_length_m is not None else None
             row.update(
+                # the steps the coach reports for the walk (its history's), missed steps it inferred included
+                reported_steps_error=_relative_error(best.steps, ref.n_ic),
                 cadence_error=_relative_error(best.cadence_spm, ref.cadence_spm),
                 stride_length_error=_relative_error(stride_m, ref.stride_length_m),
                 speed_error=_relative_error(best.speed_m_s, ref.speed_mps),
@@ -262,6 +265,7 @@ def score(bouts: Sequence[Bout], reference: Reference, *, tolerance_s: float = I
         "ic_timing_error_s": sum(timing_errors) / len(timing_errors) if timing_errors else None,
         "ic_timing_offset_s": statistics.median(timing_offsets) if timing_offsets else None,
         "step_count_error": _ratio(count_error, counted_reference),
+        "reported_steps_error_mean": mean_abs("reported_steps_error"),
         "cadence_error_mean": mean_abs("cadence_error"),
         "cadence_error_max": max_abs("cadence_error"),
         "stride_length_error_mean": mean_abs("stride_length_error"),
@@ -304,7 +308,8 @@ def format_scores(scores: dict) -> str:
         f"initial contacts within {scores['tolerance_s']:g} s: sensitivity {_shown(scores['ic_sensitivity'])}, "
         f"PPV {_shown(scores['ic_ppv'])}, timing error {_shown(scores['ic_timing_error_s'])} s "
         f"(median offset {'-' if scores['ic_timing_offset_s'] is None else format(scores['ic_timing_offset_s'], '+.3f')} s)",
-        f"steps inside reference bouts: error {_shown(scores['step_count_error'], True)}",
+        f"steps inside reference bouts: error {_shown(scores['step_count_error'], True)}; "
+        f"the coach's reported steps per bout found: error {_shown(scores['reported_steps_error_mean'], True)} mean",
         f"per bout found: cadence error {_shown(scores['cadence_error_mean'], True)} mean, "
         f"{_shown(scores['cadence_error_max'], True)} max; stride length {_shown(scores['stride_length_error_mean'], True)}; "
         f"speed {_shown(scores['speed_error_mean'], True)}; walk time {_shown(scores['walk_time_error_per_bout_max_s'])} s max",
