@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from walkcoach.device.offline.lowpass import zero_phase_lowpass
+from walkcoach.device.offline.lowpass import butterworth_power_gain, zero_phase_lowpass
 
 
 def median(values: np.ndarray) -> float:
@@ -70,9 +70,7 @@ def colored_noise(rng, n: int, rate_hz: float, corner_hz: float, width: int = 1)
     if n < 2:
         return np.zeros((n, width))
     x = lowpass(rng.standard_normal((n, width)), rate_hz, corner_hz)
-    freq_hz = np.fft.fftfreq(n, 1.0 / rate_hz)
-    ratio_sq = np.square(freq_hz / corner_hz)  # squared twice: numpy's ** 4 is a pow() per element, 8x slower
-    x /= np.sqrt(np.mean(1.0 / (1.0 + ratio_sq * ratio_sq)))
+    x /= np.sqrt(np.mean(butterworth_power_gain(np.fft.fftfreq(n, 1.0 / rate_hz), corner_hz)))
     return x
 
 

@@ -181,11 +181,11 @@ class BoutGaitMetrics:
     def __init__(self, keep_steps: int = PENDING_STEPS) -> None:
         self._pending: deque[tuple[float, float, float]] = deque(maxlen=keep_steps)
         self.in_bout = False
-        self._steps: list[tuple[float, float, float]] = []  # (step end, length, step time) inside the bout
+        self._measured_steps: list[tuple[float, float, float]] = []  # (step end, length, step time) inside the bout
         self._reset()
 
     def _reset(self) -> None:
-        self._steps = []
+        self._measured_steps = []
         self._lean_sum_deg = 0.0
         self._lean_n = 0
         self._lean_peak_deg = -math.inf
@@ -199,7 +199,7 @@ class BoutGaitMetrics:
         if length_m is None:
             return
         if self.in_bout:
-            self._steps.append((step_s, length_m, step_time_s))
+            self._measured_steps.append((step_s, length_m, step_time_s))
         else:
             self._pending.append((step_s, length_m, step_time_s))
 
@@ -207,7 +207,7 @@ class BoutGaitMetrics:
         """A bout was recognised whose first step is at ``first_step_s``; earlier steps inside it count."""
         self.in_bout = True
         self._reset()
-        self._steps = [step for step in self._pending if step[0] - step[2] >= first_step_s - 1e-6]
+        self._measured_steps = [step for step in self._pending if step[0] - step[2] >= first_step_s - 1e-6]
         self._pending.clear()
 
     def add_lean(self, lean_deg: float) -> None:
@@ -218,7 +218,7 @@ class BoutGaitMetrics:
 
     def end_bout(self, last_step_s: float = math.inf) -> BoutGait:
         """The bout's figures over its steps up to ``last_step_s`` (its last counted step, as detected)."""
-        steps = [step for step in self._steps if step[0] <= last_step_s + 1e-6]
+        steps = [step for step in self._measured_steps if step[0] <= last_step_s + 1e-6]
         single = []
         if steps:
             typical_s = median([step_time_s for _, _, step_time_s in steps])

@@ -64,11 +64,21 @@ def edge_margin(rate_hz: float, corner_hz: float) -> int:
     return int(5.0 * rate_hz / max(corner_hz, 0.1))
 
 
+def _butterworth_denominator(freq_hz: np.ndarray, corner_hz: float) -> np.ndarray:
+    ratio_sq = np.square(freq_hz / corner_hz)  # squared twice: numpy's ** 4 is a pow() per element, 8x slower
+    return 1.0 + ratio_sq * ratio_sq
+
+
+def butterworth_power_gain(freq_hz: np.ndarray, corner_hz: float) -> np.ndarray:
+    """A 2nd-order Butterworth low-pass's power gain at ``freq_hz``: ``1 / (1 + (f/fc)^4)``."""
+    return 1.0 / _butterworth_denominator(freq_hz, corner_hz)
+
+
 def _gain(n_fft: int, rate_hz: float, corner_hz: float, passes: int) -> np.ndarray:
     freq_hz = np.fft.rfftfreq(n_fft, 1.0 / rate_hz)
-    ratio_sq = np.square(freq_hz / corner_hz)  # squared twice: numpy's ** 4 is a pow() per element, 8x slower
-    denominator = 1.0 + ratio_sq * ratio_sq
-    return 1.0 / denominator if passes == 2 else 1.0 / np.sqrt(denominator)
+    if passes == 2:
+        return butterworth_power_gain(freq_hz, corner_hz)
+    return 1.0 / np.sqrt(_butterworth_denominator(freq_hz, corner_hz))
 
 
 def _filter_columns(x: np.ndarray, gain: np.ndarray, n_fft: int, out: np.ndarray, offset: int) -> None:

@@ -56,7 +56,7 @@ MAX_LAG_PERIODS = 5  # further behind than this, the loop skips ahead instead of
 class LoopStats:
     __slots__ = (
         "ticks", "samples", "read_errors", "resets", "reset_failures", "overruns", "faults", "outages",
-        "frozen_detections", "slow_reads", "lost_s", "paused",
+        "frozen_detections", "slow_reads", "lost_s", "paused_ticks",
     )
 
     def __init__(self) -> None:
@@ -66,7 +66,7 @@ class LoopStats:
         self.frozen_detections = 0  # runs of identical samples taken as a hung sensor
         self.slow_reads = 0  # reads (failed or not) that blocked for SLOW_READ_S or more
         self.lost_s = 0.0  # time without a timely valid sample (closed gaps)
-        self.paused = 0  # ticks the sensor had no sample on purpose (SensorPaused): no read error
+        self.paused_ticks = 0  # ticks the sensor had no sample on purpose (SensorPaused): no read error
 
     def fault_figures(self, rate_hz: float) -> dict:
         """What ``walkcoach run --faults --json`` reports about the loop's fault handling."""
@@ -76,7 +76,7 @@ class LoopStats:
             "reinits": self.resets,
             "reinit_failures": self.reset_failures,
             "read_errors": self.read_errors,
-            "paused_ticks": self.paused,
+            "paused_ticks": self.paused_ticks,
             "frozen_detections": self.frozen_detections,
             "slow_reads": self.slow_reads,
             "overruns": self.overruns,
@@ -163,7 +163,7 @@ class CoachLoop:
                 except EndOfStream:
                     break
                 except SensorPaused as exc:  # no sample on purpose (a few ticks): no read error, unless it lasts
-                    stats.paused += 1
+                    stats.paused_ticks += 1
                     sample, error = None, (exc if now_s - self._last_good_s > self.fault_grace_s else None)
                 except ImuError as exc:
                     sample, error = None, exc
