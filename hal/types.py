@@ -66,3 +66,10 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
     def sleep_until(self, t_s: float) -> None: ...
+
+
+class VirtualTimeClock(Clock, Protocol):
+    """A clock whose time is an attribute it keeps (the simulator's and replay's virtual clocks): a
+    sample source on the loop's thread reads ``now_s`` instead of calling ``monotonic()``."""
+
+    now_s: float

@@ -14,7 +14,7 @@ from pathlib import Path
 from walkcoach.hal.errors import EndOfStream
 from walkcoach.hal.gpio import close_all, open_button, open_outputs
 from walkcoach.hal.mount import Mount
-from walkcoach.hal.types import Button, Clock, Imu, ImuSample
+from walkcoach.hal.types import Button, Clock, Imu, ImuSample, VirtualTimeClock
 from walkcoach.sim.clock import PacedClock, VirtualClock
 from walkcoach.sim.walker import SimulatedWalk, simulate
 
@@ -28,7 +28,7 @@ CHUNK_SAMPLES = 4096  # samples DirectImu turns into Python floats at a time
 class DirectImu:
     """Walker samples at the clock's time, in the body frame through the configured mount."""
 
-    def __init__(self, walk: SimulatedWalk, clock, mount: Mount) -> None:
+    def __init__(self, walk: SimulatedWalk, clock: VirtualTimeClock, mount: Mount) -> None:
         self._clock = clock
         self._rate_hz = walk.rate_hz
         self._n = len(walk.t_s)
