@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from walkcoach.device.core.gait import StepDetector
+from walkcoach.device.core.gait import CONFIRM_S, StepDetector
 from walkcoach.device.core.gait_metrics import BoutGaitMetrics, StepLengthEstimator, StepLengthSettings, step_rise_m
 from walkcoach.device.core.settings import GaitSettings
 
@@ -143,3 +143,30 @@ def test_a_pause_or_a_missed_contact_is_not_one_step_of_the_stride_length():
     steps.append((steps[-1][0] + 1.0, 0.75, 1.0))
     steps += [(steps[-1][0] + 0.5 * k, 0.6, 0.5) for k in range(1, 5)]
     assert _bout_of(steps).step_length_m == pytest.approx(0.6)
+
+
+def test_the_coach_ends_a_bouts_gait_figures_at_the_bouts_last_counted_step(mocker):
+    """The coach hands BoutGaitMetrics the step the bout ended at (the contact before the closing step, as
+    BoutTracker.end counted it): each daily-living walk's figures stop there, never at the closing step."""
+    from walkcoach.device.core.gait import BoutTracker
+    from walkcoach.device.core.settings import DeviceSettings
+    from walkcoach.device.shell.runner import run_simulation
+    from walkcoach.hal.mount import Mount
+
+    ends = []
+    tracker_end = BoutTracker.end
+
+    def end_and_note(tracker):
+        bout = tracker_end(tracker)
+        if bout is not None:
+            ends.append(tracker.ended_last_step_s)
+        return bout
+
+    mocker.patch.object(BoutTracker, "end", end_and_note)
+    end_bout = mocker.spy(BoutGaitMetrics, "end_bout")
+    run = run_simulation(DeviceSettings(), scenario="daily-living", seed=0, mount=Mount("+x", "+z"))
+    assert len(run.summary.bouts) >= 3
+    passed = [call.args[1] for call in end_bout.call_args_list]
+    assert passed == ends
+    for bout, last_step_s in zip(run.summary.bouts, passed, strict=True):
+        assert bout.start_s < last_step_s < bout.end_s + CONFIRM_S  # detected a little after its contact
