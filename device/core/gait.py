@@ -371,10 +371,13 @@ def _median(values) -> float:
 
 def _whole_steps(interval_s: float, median_s: float) -> int:
     """The steps an interval between two counted contacts held: whole step times, the missed ones in the steady
-    rhythm (``MISSED_STEP_TOLERANCE``); otherwise one (a hesitation, the slow first step of gait initiation,
-    a long step of an asymmetric gait: the step that came)."""
+    rhythm (``MISSED_STEP_TOLERANCE``) and at most ``MAX_MISSED_STEPS`` of them (longer, it is a break: a pause
+    inside the bout, standing, holds no steps); otherwise one (a hesitation, the slow first step of gait
+    initiation, a long step of an asymmetric gait, the contact after a break: the step that came)."""
     whole_steps = max(1, round(interval_s / median_s))
-    if whole_steps > 1 and abs(interval_s / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s:
+    if whole_steps > 1 and (
+        whole_steps > MAX_MISSED_STEPS + 1 or abs(interval_s / whole_steps - median_s) > MISSED_STEP_TOLERANCE * median_s
+    ):
         return 1
     return whole_steps
 
@@ -627,8 +630,7 @@ class BoutTracker:
         self._retimable = False
         intervals = [b - a for a, b in zip(folded, folded[1:], strict=False)]
         step_s = _median(intervals)
-        counts = [max(1, round(i / step_s)) for i in intervals]
-        counts = [c if abs(i / c - step_s) <= MISSED_STEP_TOLERANCE * step_s else 1 for i, c in zip(intervals, counts, strict=True)]
+        counts = [_whole_steps(i, step_s) for i in intervals]
         self._step_times = folded
         self._steps = 1 + sum(counts)
         self._missed_steps = sum(c - 1 for c in counts)
@@ -917,8 +919,8 @@ class BoutTracker:
         interval = step_s - self._latest_s()
         median_s = self._median_s
         self._gap_allowance_s = 0.0
-        whole_steps = max(1, round(interval / median_s))
-        if whole_steps > 1 and abs(interval / whole_steps - median_s) <= MISSED_STEP_TOLERANCE * median_s:
+        whole_steps = _whole_steps(interval, median_s)
+        if whole_steps > 1:
             self._unconfirmed.append((step_s, whole_steps, False))
             self._follow_rhythm(interval / whole_steps)
             if sum(not faint for _, _, faint in self._unconfirmed) >= self._min_steps:  # as many contacts in
