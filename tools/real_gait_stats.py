@@ -32,6 +32,11 @@ and then summarised over bouts (median and range):
   ``vertical_rms_ms2`` the rms vertical acceleration from first to last contact;
 - ``double_peak_share``: share of steps with a second clear vertical peak
   (two peaks per step: slow gait, long double support);
+- ``first_step_ratio`` / ``last_step_ratio``: the bout's first and last contact-to-contact interval over
+  its median step time (gait initiation's first step; termination's last walking step, before the
+  closing contact the reference does not list), and ``pre_walk_peak_ratio``: the largest vertical
+  acceleration 1-0.25 s before the first contact (gait initiation's weight shift) over the bout's median
+  heel-strike peak;
 - between bouts: ``gap_s`` (durations), ``gap_still_share`` (share of 1 s
   windows with vertical acceleration rms < 0.15 m/s²) and ``gap_tilted_share``
   (share of time the gravity direction is more than 10 deg from the walking
@@ -122,7 +127,23 @@ def bout_statistics(vertical_ms2, rate_hz, bout_ics_s) -> dict:
         "pelvis_rise_mm": rise_mm,
         "vertical_rms_ms2": float(np.std(vertical_ms2[a:b])),
         "double_peak_share": double_peak_share(smooth, rate_hz, ics, median_s),
+        "first_step_ratio": float(intervals[0] / median_s),
+        "last_step_ratio": float(intervals[-1] / median_s),
+        "pre_walk_peak_ratio": pre_walk_peak_ratio(smooth, rate_hz, ics[0], float(np.median(peaks))),
     }
+
+
+PRE_WALK_S = (1.0, 0.25)  # gait initiation's weight shift (the APA) comes ~0.4-1 s before the first heel strike
+
+
+def pre_walk_peak_ratio(smooth_ms2, rate_hz, first_ic_s, strike_peak_ms2) -> float:
+    """The largest vertical acceleration from ``PRE_WALK_S[0]`` to ``PRE_WALK_S[1]`` before a bout's first
+    initial contact (gait initiation's anticipatory weight shift, before any foot contact of the walk), as a
+    share of the bout's median heel-strike peak: what a step detector sees before the walk's first step."""
+    a, b = int(round((first_ic_s - PRE_WALK_S[0]) * rate_hz)), int(round((first_ic_s - PRE_WALK_S[1]) * rate_hz))
+    if a < 0 or strike_peak_ms2 <= 0:
+        return float("nan")
+    return float(smooth_ms2[a:b].max() / strike_peak_ms2)
 
 
 def double_peak_share(smooth_ms2, rate_hz, ics, step_s) -> float:
@@ -313,7 +334,7 @@ def _merge_gaps(gaps: list[dict]) -> dict:
 
 BOUT_KEYS = ("bout_steps", "cadence_spm", "step_cv", "step_ratio", "break_share", "peak_ms2", "peak_ratio",
              "odd_even_step", "odd_even_peak", "ac_step", "ac_stride", "pelvis_rise_mm",
-             "vertical_rms_ms2", "double_peak_share")
+             "vertical_rms_ms2", "double_peak_share", "first_step_ratio", "last_step_ratio", "pre_walk_peak_ratio")
 
 
 def summarise(measured: dict) -> dict:
