@@ -31,6 +31,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,24 +66,28 @@ TARGETS = [
             "tests/test_real_recordings.py", "tests/test_no_walking.py", "tests/test_messy_walkers.py", "tests/test_sensor_variants.py")),
 ]
 
-# Mutants that change no behaviour (checked by hand), by (file, the line's code, the change): they are
-# reported apart and left out of the score. A test that kills one shows it was not equivalent after all.
+# Mutants that change no behaviour (checked by hand), by (file, the line's code, the change), or, where the same
+# change of the same code comes more than once in the file (two alike operators on one line, one line written in
+# two places), by (file, code, change, which of them: 1 for the first in the file's order): a key of three names
+# only a change that comes once, so an equivalent mutant can never hide a surviving twin. They are reported apart
+# and left out of the score. A test that kills one shows it was not equivalent after all.
 INIT_OVERWRITTEN = "a starting value every path sets before reading it"
-EQUIVALENT: dict[tuple[str, str, str], str] = {
+EQUIVALENT: dict[tuple, str] = {
     ("device/core/session.py", "self._next_stop_s = 0.0", "0.0 -> 1.0"):
         "the stop is due from the start: walk time reaches a cap after 1 s",
     ("device/core/session.py", "self._warned = walk_s >= self.cap_s - self._plan.warning_before_cap_s", ">= -> >"):
         "a pain report exactly at the warning point: the warning then, or none; both are before the cap",
-    ("device/core/session.py", "self._warned = True", "True -> False"):
+    ("device/core/session.py", "self._warned = True", "True -> False", 2):  # the stop's, not the warning's
         "after the stop walk time never falls back under the cap (a larger cap by reload is not a warning case)",
-    ("device/core/plan.py", "stepped_back = pain_recent >= 2 and grown_min > settings.start_min and step_min > 0", "> -> >="):
+    ("device/core/plan.py", "stepped_back = pain_recent >= 2 and grown_min > settings.start_min and step_min > 0", "> -> >=",
+     2):  # step_min > 0
         "step_min == 0 leaves grown_min at the start, so the middle term is already false",
     ("device/core/plan.py", "sessions_today = sum(1 for s in sessions if s.date == today and s.walk_s > 0)", "0 -> 1"):
         "a session with walking has a bout of at least six steps, several seconds",
     ("device/core/posture.py", "self.lean_deg = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
     ("device/core/posture.py", "self._start_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
     ("device/core/posture.py", "self._max_deg = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
-    ("device/core/posture.py", "self._cued = False", "False -> True"): INIT_OVERWRITTEN,
+    ("device/core/posture.py", "self._cued = False", "False -> True", 1): INIT_OVERWRITTEN,  # __init__'s, not a lean's
     ("device/core/posture.py", "self._next_cue_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
     ("device/core/posture.py", "self._last_t_s = 0.0", "0.0 -> 1.0"): INIT_OVERWRITTEN,
     ("device/core/posture.py", "if self.leaning and self._next_cue_s < t_s + self._hold_s:", "< -> <="):
@@ -99,11 +104,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "at the 25-200 Hz the sensor settings accept, 0.4 and 0.8 of the rate are both above 3 Hz: min is STEP_BAND_HZ",
     ("device/core/gait.py", "self.last_peak_ms2 = 0.0  # peak of the step update() returned last", "0.0 -> 1.0"):
         "read only after update() returned a step, and _confirm sets it for that step",
-    ("device/core/gait.py", "if later_energy > 0.0 and earlier_energy > 0.0:", "> -> >="):
+    **{("device/core/gait.py", "if later_energy > 0.0 and earlier_energy > 0.0:", "> -> >=", n):
         "the newest blocks' energy is zero only when their squares underflow, minutes into an exactly-zero input, "
-        "when no step asks for the regularity (the guard is what keeps the division by zero out)",
-    ("device/core/gait.py", "if peak_ms2 < self._min_peak_ms2 or peak_ms2 < RELATIVE_THRESHOLD * recent:", "< -> <="):
-        "a measured peak exactly at the detection floor (float equality)",
+        "when no step asks for the regularity (the guard is what keeps the division by zero out)" for n in (1, 2)},
+    **{("device/core/gait.py", "if peak_ms2 < self._min_peak_ms2 or peak_ms2 < RELATIVE_THRESHOLD * recent:", "< -> <=", n):
+        "a measured peak exactly at the detection floor or the relative threshold (float equality)" for n in (1, 2)},
     ("device/core/gait.py", "if lo_s <= peak_s <= hi_s and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):",
      "> -> >="): "two local maxima exactly equal (float equality of measured values)",
     ("device/core/gait.py", "if lo_s <= peak_s <= hi_s and peak_ms2 >= floor and (best is None or peak_ms2 > best[1]):",
@@ -114,13 +119,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      ">= -> >"): "a measured local maximum exactly at the faint-step floor (float equality)",
     ("device/core/gait.py", "if since_s < SECOND_PEAK_SHARE[0] * step_s or kept[-1] in seconds:", "< -> <="):
         "a contact exactly 0.2 of a step after a heel strike (float equality of measured times)",
-    ("device/core/gait.py",
-     "self._regular_until = (0, 0, 0)  # (step times, steps, missed steps) while the movement was last regular", "0 -> 1"):
-        INIT_OVERWRITTEN + " (a bout's start sets it; only a bout reads it)",
+    **{("device/core/gait.py",
+        "self._regular_until = (0, 0, 0)  # (step times, steps, missed steps) while the movement was last regular", "0 -> 1", n):
+        INIT_OVERWRITTEN + " (a bout's start sets it; only a bout reads it)" for n in (1, 2, 3)},
     ("device/core/gait.py", "self._median_s = 0.0", "0.0 -> 1.0"):
         "read only while in a bout, whose start sets it (the coach reads median_step_s behind in_bout)",
-    ("device/core/gait.py", "counts = [c if abs(i / c - step_s) <= MISSED_STEP_TOLERANCE * step_s else 1 for i, c in "
-     "zip(intervals, counts, strict=True)]", "True -> False"): "counts is made from intervals, one for one: one length",
     ("device/core/gait.py", "self._all_intervals = [i / c for i, c in zip(intervals, counts, strict=True)]", "True -> False"):
         "counts is made from intervals, one for one: one length",
     ("device/core/gait.py", "elif self._regularity_avg < IRREGULAR_BELOW and self._off_rhythm_avg >= IRREGULAR_OFF_SHARE:",
@@ -133,10 +136,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "a measured correlation exactly at min_regularity (float equality)",
     ("device/core/gait.py", "and peaks[first - 1] >= initiation_floor_ms2", ">= -> >"):
         "a measured peak exactly a tenth of the rhythm's median peak (float equality; the coach passes every peak)",
-    ("device/core/gait.py", "whole_steps = max(1, round(interval / median_s))", "1 -> 2"):
-        "in _count_step and _commit_step: an interval under 1.5 step times taken as two steps is over "
-        "MISSED_STEP_TOLERANCE off the rhythm, so it counts as one step all the same (the copies in "
-        "_rhythm_step_s and _test_regularity change behaviour, and are killed)",
+    ("device/core/gait.py", "whole_steps = max(1, round(interval_s / median_s))", "1 -> 2"):
+        "in _whole_steps: an interval under 1.5 step times taken as two steps is over MISSED_STEP_TOLERANCE off "
+        "the rhythm, so it counts as one step all the same",
     ("device/core/gait.py", "self.phase = 0", "0 -> 1"):
         "the block grid's phase is wherever the stream started anyway: after a (re)start the first block averages "
         "one sample fewer, one of the window's blocks while the rest are still the restart's zeros",
@@ -146,14 +148,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("device/core/gait.py",
      "def add_step(self, step_s: float, peak_ms2: float = 0.0, regularity=None, contact_s: float | None = None) -> bool:",
      "0.0 -> 1.0"): "every caller passes the step's peak; with all peaks the default, 0 and 1 pass the peak rules alike",
-    ("device/core/gait.py", "if missed > 1 or abs(interval / whole_steps - median_s) > self._tolerance * median_s:", "> -> >="):
-        "the step time exactly rhythm_tolerance off the median (float equality); the same change of missed > 1 "
-        "has the same key, and is killed",
-    ("device/core/gait.py",
-     "if first_peak is not None and not INITIATION_PEAK_SHARE * typical_peak <= first_peak <= typical_peak * PEAK_SPREAD:",
-     "<= -> <"): "the first step's measured peak exactly at either end of its range (float equality)",
-    ("device/core/gait.py", "if interval < DOUBLE_STEP_SHARE * median_s:", "< -> <="):
-        "a measured interval exactly DOUBLE_STEP_SHARE of the median (float equality)",
+    ("device/core/gait.py", "if missed > 1 or abs(interval / whole_steps - median_s) > self._tolerance * median_s:", "> -> >=",
+     2): "the step time exactly rhythm_tolerance off the median (float equality)",
+    **{("device/core/gait.py",
+        "if first_peak is not None and not INITIATION_PEAK_SHARE * typical_peak <= first_peak <= typical_peak * PEAK_SPREAD:",
+        "<= -> <", n): "the first step's measured peak exactly at either end of its range (float equality)" for n in (1, 2)},
+    **{("device/core/gait.py", "if interval < DOUBLE_STEP_SHARE * median_s:", "< -> <=", n):
+        "a measured interval exactly DOUBLE_STEP_SHARE of the median (float equality)" for n in (1, 2, 3)},
 }
 
 COMPARE_SWAPS: dict[type, type] = {
@@ -174,10 +175,13 @@ class Mutant(NamedTuple):
     what: str
     source: str  # the whole mutated module
     code: str  # the original line, for EQUIVALENT
+    occurrence: int = 1  # which of the module's mutants with this code and change (1: the first in its order)
+    alike: int = 1  # how many of them there are
 
     @property
     def equivalent(self) -> str | None:
-        return EQUIVALENT.get((self.target.path, self.code, self.what))
+        key = (self.target.path, self.code, self.what)
+        return EQUIVALENT.get((*key, self.occurrence)) or (EQUIVALENT.get(key) if self.alike == 1 else None)
 
 
 def _skipped_nodes(tree: ast.AST) -> set[int]:
@@ -305,7 +309,23 @@ def mutants_of(target: Target) -> list[Mutant]:
             ast.fix_missing_locations(mutated)
             line = getattr(node, "lineno", 0)
             out.append(Mutant(target, line, what, ast.unparse(mutated), lines[line - 1].strip() if line else ""))
+    alike = Counter((m.code, m.what) for m in out)
+    seen: Counter = Counter()
+    for i, m in enumerate(out):
+        seen[m.code, m.what] += 1
+        out[i] = m._replace(occurrence=seen[m.code, m.what], alike=alike[m.code, m.what])
     return out
+
+
+def stale_equivalents(mutants: list[Mutant]) -> list[tuple]:
+    """EQUIVALENT keys of the listed modules that name no mutant (the code moved on), or name several (ambiguous)."""
+    paths = {m.target.path for m in mutants}
+    counts = Counter()
+    for m in mutants:
+        key = (m.target.path, m.code, m.what)
+        counts[key] += 1
+        counts[(*key, m.occurrence)] += 1
+    return [key for key in EQUIVALENT if key[0] in paths and counts[key] != 1]
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -389,13 +409,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no such module; choose from {' '.join(t.name for t in TARGETS)}")
     if args.sample is not None and args.sample < 1:
         parser.error("--sample must be at least 1")
-    mutants = []
+    mutants, every_mutant = [], []
     for target in targets:
         of_target = mutants_of(target)
+        every_mutant.extend(of_target)
         if args.sample is not None and args.sample < len(of_target):
             print(f"{target.name}: a random {args.sample} of its {len(of_target)} mutants (seed {args.seed})", flush=True)
             of_target = sorted(random.Random(args.seed).sample(of_target, args.sample), key=lambda m: m.line)
         mutants.extend(of_target)
+    for key in stale_equivalents(every_mutant):
+        print(f"warning: EQUIVALENT entry {key[:3]}{' #%d' % key[3] if len(key) > 3 else ''} names no single mutant "
+              "(the code changed, or the change comes more than once: give which)", file=sys.stderr)
     if args.list:
         for m in mutants:
             print(f"{m.target.path}:{m.line}: {m.what}" + (f"  (equivalent: {m.equivalent})" if m.equivalent else ""))
