@@ -418,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             of_target = sorted(random.Random(args.seed).sample(of_target, args.sample), key=lambda m: m.line)
         mutants.extend(of_target)
     for key in stale_equivalents(every_mutant):
-        print(f"warning: EQUIVALENT entry {key[:3]}{' #%d' % key[3] if len(key) > 3 else ''} names no single mutant "
+        which = f" #{key[3]}" if len(key) > 3 else ""
+        print(f"warning: EQUIVALENT entry {key[:3]}{which} names no single mutant "
               "(the code changed, or the change comes more than once: give which)", file=sys.stderr)
     if args.list:
         for m in mutants:
