@@ -136,6 +136,24 @@ EQUIVALENT: dict[tuple, str] = {
         "a measured correlation exactly at min_regularity (float equality)",
     ("device/core/gait.py", "and peaks[first - 1] >= initiation_floor_ms2", ">= -> >"):
         "a measured peak exactly a tenth of the rhythm's median peak (float equality; the coach passes every peak)",
+    ("device/core/gait.py", "self._missed_steps = 0", "0 -> 1"):
+        INIT_OVERWRITTEN + " (a bout's start sets it; only a bout reads it)",
+    ("device/core/gait.py", "median_s = self._rhythm_step_s(window, [p for t, p in zip(window, peaks[-n:], strict=True) "
+     "if t not in faint],", "True -> False"): "window is pending[-n:]: both are n long",
+    ("device/core/gait.py", "self._all_intervals = [interval / n for interval, n in zip(intervals, whole_steps, strict=True)]",
+     "True -> False"): "whole_steps is made from intervals, one for one: one length",
+    ("device/core/gait.py", "first_detected: bool = False) -> float | None:", "False -> True"):
+        "the one caller always passes first_detected",
+    **{("device/core/gait.py", "return step_s if self._min_interval_s <= step_s <= self._max_interval_s else None", "<= -> <", n):
+        "a measured step time exactly at the cadence range's end (float equality)" for n in (1, 2)},
+    **{("device/core/gait.py", "if not self._min_interval_s <= median_s <= self._max_interval_s:", "<= -> <", n):
+        "a measured median exactly at the cadence range's end (float equality)" for n in (1, 2)},
+    ("device/core/gait.py", "off = abs(interval / whole_steps - median_s) > OFF_RHYTHM_SHARE * median_s", "> -> >="):
+        "a measured step time exactly OFF_RHYTHM_SHARE off the median (float equality)",
+    **{("device/core/gait.py", "and SECOND_PEAK_RATIO[0] <= _median(ratios) <= SECOND_PEAK_RATIO[1]):", "<= -> <", n):
+        "a measured peak ratio exactly at either end of its range (float equality)" for n in (1, 2)},
+    ("device/core/gait.py", "if whole_steps > 1 and (", "> -> >="):
+        "in _whole_steps: with whole_steps at 1 both branches return 1",
     ("device/core/gait.py", "whole_steps = max(1, round(interval_s / median_s))", "1 -> 2"):
         "in _whole_steps: an interval under 1.5 step times taken as two steps is over MISSED_STEP_TOLERANCE off "
         "the rhythm, so it counts as one step all the same",
