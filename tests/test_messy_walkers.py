@@ -172,3 +172,27 @@ def test_a_faint_peak_early_in_a_slow_step_is_not_counted_for_its_heel_strike(se
     assert bout.cadence_spm == pytest.approx(40.0, rel=0.05)
     matched = match_contacts(list(strikes_s), list(bout.step_times_s), IC_TOLERANCE_S)
     assert len(matched) >= IC_TARGET * len(strikes_s)  # the steps are the heel strikes
+
+
+# Draws beyond seeds 0-4 (`tools/sim_truth_figures.py --seeds 30`): the figures must hold per draw of the walker
+# and its noise, not only for the seeds above. These draws (of seeds 0-29) count steps more than 5 % off the
+# truth; strict xfail, so each mark must come off once the detector passes it. How each loses or gains its steps:
+# - shuffle-walk 12, 14, 21; very-slow-walk 20, 26 (-6.5 to -16.6 %): one walk split in two, 10-25 s of it lost.
+#   Where the regularity dips (the turn), contacts found at the trailing leg's push-off instead of the heel strike
+#   put the step times around them off the rhythm, and the irregular end cuts the walk at its last regular step.
+#   (very-slow-walk 20: a slowing walker's rhythm lags its steps, so its push-offs pass DOUBLE_STEP_SHARE.)
+# - shuffle-walk 16 (-12.2 %), very-slow-walk 28 (-5.6 %): the bout opens 4.5-10 s late (the push-offs, seen on some
+#   steps only, keep the first contacts off one rhythm and off the grid of two peaks a step).
+# - shuffle-walk 8 (-5.7 %): 10 steps lost inside its one bout (not looked into).
+# - shuffle-walk 20, 23 (+15.9, +42.2 %), very-slow-walk 19 (+7.0 %): push-offs counted as steps.
+OFF_BY_MORE_THAN_5_PERCENT = [("shuffle-walk", 8), ("shuffle-walk", 12), ("shuffle-walk", 14), ("shuffle-walk", 16),
+                              ("shuffle-walk", 20), ("shuffle-walk", 21), ("shuffle-walk", 23), ("very-slow-walk", 19),
+                              ("very-slow-walk", 20), ("very-slow-walk", 26), ("very-slow-walk", 28)]
+
+
+@pytest.mark.parametrize("scenario, seed", [pytest.param(s, n, id=f"{s}-{n}", marks=NEEDS_DETECTOR)
+                                            for s, n in OFF_BY_MORE_THAN_5_PERCENT])
+def test_steps_within_5_percent_on_later_draws(scenario, seed):
+    run = simulated(scenario, seed)
+    truth = run.walk.truth
+    assert abs(run.summary.steps - truth.steps) <= STEP_TOLERANCE * truth.steps, (run.summary.steps, truth.steps)

@@ -1,6 +1,6 @@
 """The coach against the simulator's truth, per seed: what tests/test_messy_walkers.py holds it to, as figures.
 
-    .venv/bin/python tools/sim_truth_figures.py very-slow-walk shuffle-walk daily-living [--seeds 5]
+    .venv/bin/python tools/sim_truth_figures.py very-slow-walk shuffle-walk daily-living [--seeds 5] [--first-seed 0]
 
 For each scenario and seed (default mount, default settings, through the loop as `walkcoach sim` runs it):
 steps error against the truth's steps (%), the worst walk-time error of a true walk (s: the detected bouts
@@ -39,11 +39,13 @@ def figures(scenario: str, seed: int) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenarios", nargs="+")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (to split a long range over processes)")
     args = parser.parse_args(argv)
-    print("scenario: steps error / worst walk-time error / heel strikes sensitivity, PPV; per seed from 0")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(f"scenario: steps error / worst walk-time error / heel strikes sensitivity, PPV; seeds {seeds.start}-{seeds.stop - 1}")
     for scenario in args.scenarios:
-        print(scenario + ": " + " | ".join(figures(scenario, seed) for seed in range(args.seeds)), flush=True)
+        print(scenario + ": " + " | ".join(figures(scenario, seed) for seed in seeds), flush=True)
     return 0
 
 
