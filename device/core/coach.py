@@ -75,6 +75,7 @@ class Coach:
         self.steps = StepDetector(settings.gait, rate_hz)
         self.bouts = BoutTracker(settings.gait, self.steps.step_latency_s)
         self.step_length = StepLengthEstimator(_step_length_settings(settings), rate_hz)
+        self._keep_step_length_t, self._keep_step_length_acc = self.step_length.sample_appenders()
         self.bout_gait = BoutGaitMetrics()
         self.session = SessionTracker(settings.plan, cap_s)
         self._session_end_pause_s = settings.gait.session_end_pause_s
@@ -101,7 +102,8 @@ class Coach:
         bouts = self.bouts
         acc_vertical_ms2 = lx * ux + ly * uy + lz * uz
         self.stairs.add(acc_vertical_ms2)
-        self.step_length.update(t_s, acc_vertical_ms2)
+        self._keep_step_length_t(t_s)  # self.step_length.update(t_s, acc_vertical_ms2), without its call
+        self._keep_step_length_acc(acc_vertical_ms2)
         step_s = self.steps.update(t_s, acc_vertical_ms2)
         if step_s is not None and not bouts.in_bout and upright.source != SOURCE_NONE and upright.lying(ux, uy, uz):
             pass  # no walk starts lying down (rolling over, a mattress bouncing)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import median
 from typing import NamedTuple
@@ -89,6 +90,12 @@ class StepLengthEstimator:
     def update(self, t_s: float, acc_vertical_ms2: float) -> None:
         self._t_s.append(t_s)
         self._acc_ms2.append(acc_vertical_ms2)
+
+    def sample_appenders(self) -> tuple[Callable[[float], None], Callable[[float], None]]:
+        """``update`` as the two appends it makes (time, then acceleration), for a caller that feeds every
+        sample: a Python call less per sample. Valid for the estimator's life (``restart`` clears the
+        deques, it never replaces them)."""
+        return self._t_s.append, self._acc_ms2.append
 
     @property
     def last_step_time_s(self) -> float:

@@ -202,7 +202,8 @@ class _ReplayLoop(CoachLoop):
         next_s = now
         next_button_s = next_s
         now_s = self.now_s
-        ticks = samples = overruns = 0
+        ticks = end_tick = overruns = 0  # a tick per sample, and the tick that finds the end
+        playing = player.playing
         stopped = False
         try:
             for run in self.imu.runs_in_order():  # a loop over each run's list: no generator resumed per sample
@@ -217,17 +218,19 @@ class _ReplayLoop(CoachLoop):
                     t_s = sample[0]
                     if t_s > now:
                         now = t_s
-                    samples += 1
                     events = update(sample)
                     if events:
                         clock.now_s, self.now_s = now, now_s
                         emit(events, now_s)
+                        playing = player.playing
                     if button is not None and now_s >= next_button_s:
                         clock.now_s, self.now_s = now, now_s
                         next_button_s = now_s + BUTTON_POLL_S
                         self._poll_button(now_s, button.is_pressed)
-                    if player.playing is not None:
+                        playing = player.playing
+                    if playing is not None:  # only emit, a button poll and advance change it
                         player.advance(now_s)
+                        playing = player.playing
                     next_s += period_s
                     if now - next_s > max_lag_s:
                         overruns += 1
@@ -239,11 +242,11 @@ class _ReplayLoop(CoachLoop):
                     if next_s > now:
                         now = next_s
                     now_s = now
-                    ticks += 1
+                    end_tick = 1
         finally:
             clock.now_s, self.now_s = now, now_s
-            stats.ticks += ticks
-            stats.samples += samples
+            stats.ticks += ticks + end_tick
+            stats.samples += ticks
             stats.overruns += overruns
             self.finish()
 
