@@ -202,7 +202,7 @@ class _ReplayLoop(CoachLoop):
         next_s = now
         next_button_s = next_s
         now_s = self.now_s
-        ticks = end_tick = overruns = 0  # a tick per sample, and the tick that finds the end
+        samples = end_tick = overruns = 0  # a tick per sample, and the tick that finds the end
         playing = player.playing
         stopped = False
         try:
@@ -214,7 +214,7 @@ class _ReplayLoop(CoachLoop):
                     if next_s > now:
                         now = next_s
                     now_s = now  # the tick's time: before the read waits for the sample
-                    ticks += 1
+                    samples += 1
                     t_s = sample[0]
                     if t_s > now:
                         now = t_s
@@ -245,8 +245,8 @@ class _ReplayLoop(CoachLoop):
                     end_tick = 1
         finally:
             clock.now_s, self.now_s = now, now_s
-            stats.ticks += ticks + end_tick
-            stats.samples += ticks
+            stats.ticks += samples + end_tick
+            stats.samples += samples
             stats.overruns += overruns
             self.finish()
 
